@@ -1,0 +1,63 @@
+import { encode, decode } from 'gpt-tokenizer';
+import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
+
+/**
+ * Token counting with a real BPE tokenizer (o200k_base, the encoding of OpenAI's current models),
+ * for backends that have no tokenizer of their own: the sandbox, and estimates before a call.
+ */
+export function countTokens(text: string): number {
+  return text.length === 0 ? 0 : encode(text).length;
+}
+
+/** Splits text into the pieces its tokens decode to; a multibyte character is never split. */
+export function splitIntoTokens(text: string): string[] {
+  const pieces: string[] = [];
+  let pending: number[] = [];
+  for (const token of encode(text)) {
+    pending.push(token);
+    const piece = decode(pending);
+    if (!piece.endsWith('\uFFFD')) {
+      pieces.push(piece);
+      pending = [];
+    }
+  }
+  if (pending.length > 0) pieces.push(decode(pending));
+  return pieces;
+}
+
+/** The first `limit` tokens of `text`, and whether it was cut. */
+export function truncateToTokens(text: string, limit: number): { text: string; truncated: boolean } {
+  const pieces = splitIntoTokens(text);
+  if (pieces.length <= limit) return { text, truncated: false };
+  return { text: pieces.slice(0, limit).join(''), truncated: true };
+}
+
+/** Tokens an image costs at low detail in OpenAI's accounting. */
+const IMAGE_TOKENS = 85;
+
+/**
+ * Prompt tokens of a chat in OpenAI's way of counting: each message costs a few framing tokens
+ * beyond its text, and the reply is primed with three more.
+ */
+export function countPromptTokens(messages: readonly ChatCompletionMessageParam[]): number {
+  let total = 3;
+  for (const message of messages) {
+    total += 3;
+    if ('name' in message && message.name) total += 1 + countTokens(message.name);
+    const content = message.content;
+    if (typeof content === 'string') total += countTokens(content);
+    else if (Array.isArray(content)) {
+      for (const part of content) {
+        if (part.type === 'text') total += countTokens(part.text);
+        else if (part.type === 'refusal') total += countTokens(part.refusal);
+        else if (part.type === 'image_url') total += IMAGE_TOKENS;
+      }
+    }
+    if (message.role === 'assistant' && message.tool_calls) {
+      for (const call of message.tool_calls) {
+        if (call.type === 'function') total += 3 + countTokens(call.function.name) + countTokens(call.function.arguments);
+      }
+    }
+  }
+  return total;
+}

@@ -1,0 +1,99 @@
+import { parseArgs } from 'node:util';
+import { loadConfigFile, parseConfig, ConfigError } from '../config/load-config.js';
+import type { Config } from '../config/schema.js';
+import { providersFromConfig } from '../http/build-server.js';
+import { ModelRegistry } from '../gateway/model-registry.js';
+import { serve } from './serve.js';
+
+const HELP = `switchyard — a self-hosted OpenAI-compatible API server
+
+Usage:
+  switchyard serve [--config FILE] [--host HOST] [--port PORT] [--insecure-no-auth]
+      Serve the OpenAI API (default http://127.0.0.1:8080/v1). With no config file it serves
+      the sandbox models and runs without API keys on loopback.
+  switchyard models [--config FILE] [--json]
+      List the models the config serves.
+  switchyard --help
+
+Options:
+  -c, --config FILE      YAML or JSON config (also SWITCHYARD_CONFIG); \${ENV_VAR} is replaced
+      --host HOST        address to bind (default 127.0.0.1)
+  -p, --port PORT        port to listen on (default 8080)
+      --insecure-no-auth serve a non-loopback address with no API keys
+      --json             machine-readable output
+  -h, --help             this help
+
+Environment:
+  SWITCHYARD_API_KEYS    comma-separated API keys accepted on /v1
+  SWITCHYARD_CONFIG      config file, when --config is not given
+`;
+
+async function readConfig(file: string | undefined): Promise<Config> {
+  const path = file ?? process.env.SWITCHYARD_CONFIG;
+  return path ? loadConfigFile(path) : parseConfig({}, 'defaults');
+}
+
+export async function main(argv: string[]): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string', short: 'c' },
+        host: { type: 'string' },
+        port: { type: 'string', short: 'p' },
+        'insecure-no-auth': { type: 'boolean', default: false },
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n\n${HELP}`);
+    process.exitCode = 2;
+    return;
+  }
+  const { values, positionals } = parsed;
+  const command = positionals[0];
+  if (values.help || command === 'help' || command === undefined) {
+    process.stdout.write(HELP);
+    return;
+  }
+
+  try {
+    const config = await readConfig(values.config);
+    if (values.host) config.server.host = values.host;
+    if (values.port) {
+      const port = Number(values.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new ConfigError(`--port: not a port number: ${values.port}`);
+      config.server.port = port;
+    }
+
+    if (command === 'serve') {
+      const stop = await serve({ config, insecureNoAuth: values['insecure-no-auth'] });
+      const shutdown = (signal: string) => {
+        process.stdout.write(`${signal}: shutting down\n`);
+        void stop().then(() => process.exit(0));
+      };
+      process.once('SIGINT', () => shutdown('SIGINT'));
+      process.once('SIGTERM', () => shutdown('SIGTERM'));
+      return;
+    }
+    if (command === 'models') {
+      const providers = providersFromConfig(config);
+      const models = new ModelRegistry(providers).list();
+      if (values.json) {
+        process.stdout.write(`${JSON.stringify(models.map((m) => ({ id: m.publicId, owned_by: m.info.ownedBy, max_output_tokens: m.info.maxOutputTokens ?? null })), null, 2)}\n`);
+      } else {
+        for (const model of models) process.stdout.write(`${model.publicId}\t${model.info.ownedBy}\n`);
+      }
+      await Promise.all(providers.map((provider) => provider.close?.()));
+      return;
+    }
+    process.stderr.write(`Unknown command: ${command}\n\n${HELP}`);
+    process.exitCode = 2;
+  } catch (error) {
+    process.stderr.write(`${error instanceof ConfigError ? '' : 'Error: '}${(error as Error).message}\n`);
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,80 @@
+import { z } from 'zod';
+
+/** A model a provider declares. A bare string is shorthand for `{ id }`. */
+export const ModelDeclarationSchema = z.union([
+  z.string().min(1).transform((id) => ({ id })),
+  z.strictObject({
+    /** The model's name at the backend (what is sent upstream). */
+    id: z.string().min(1),
+    /** Largest `max_tokens` / `max_completion_tokens` a request may ask for; more is a 400. */
+    maxOutputTokens: z.number().int().positive().optional(),
+    /** Context window in tokens, where known. */
+    contextLength: z.number().int().positive().optional(),
+  }),
+]);
+export type ModelDeclaration = z.output<typeof ModelDeclarationSchema>;
+
+const providerId = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9._-]*$/, 'must be lower-case letters, digits, ".", "_" or "-"');
+
+/** The deterministic sandbox backend (`sandbox/echo`, `sandbox/lorem`). */
+export const SandboxProviderSchema = z.strictObject({
+  id: providerId.default('sandbox'),
+  kind: z.literal('sandbox'),
+  /** Pause between streamed chunks, to imitate a real model's pace. */
+  chunkDelayMs: z.number().int().min(0).max(10_000).default(0),
+  /** Largest output a sandbox model writes when the request sets no limit. */
+  maxOutputTokens: z.number().int().positive().default(4096),
+});
+
+/** Any upstream that speaks OpenAI's chat completions API: OpenAI, vLLM, Ollama, llama-server... */
+export const OpenAICompatibleProviderSchema = z.strictObject({
+  id: providerId,
+  kind: z.literal('openai-compatible'),
+  /** Base URL including the version path, e.g. `https://api.openai.com/v1`. */
+  baseURL: z.url({ protocol: /^https?$/ }),
+  /** Sent as `Authorization: Bearer`; use `${ENV_VAR}` to keep it out of the file. */
+  apiKey: z.string().optional(),
+  /** Extra headers sent on every upstream request. */
+  headers: z.record(z.string(), z.string()).default({}),
+  /** Models listed in /v1/models and reachable by their bare name. `<id>/<anything>` always reaches this provider. */
+  models: z.array(ModelDeclarationSchema).default([]),
+  /** Time allowed for the upstream's response headers, and between two body chunks. */
+  timeoutMs: z.number().int().positive().default(600_000),
+  connectTimeoutMs: z.number().int().positive().default(10_000),
+  /** Keep-alive connections kept open to this upstream. */
+  maxConnections: z.number().int().positive().default(128),
+});
+
+export const ProviderConfigSchema = z.discriminatedUnion('kind', [SandboxProviderSchema, OpenAICompatibleProviderSchema]);
+export type ProviderConfig = z.output<typeof ProviderConfigSchema>;
+export type SandboxProviderConfig = z.output<typeof SandboxProviderSchema>;
+export type OpenAICompatibleProviderConfig = z.output<typeof OpenAICompatibleProviderSchema>;
+
+export const ServerConfigSchema = z.strictObject({
+  host: z.string().min(1).default('127.0.0.1'),
+  port: z.number().int().min(0).max(65_535).default(8080),
+  /** Largest request body accepted; bigger is a 413. Room for several base64 images. */
+  bodyLimitBytes: z.number().int().positive().default(50 * 1024 * 1024),
+  /** While a stream waits for its first token, an SSE comment is sent this often. */
+  heartbeatMs: z.number().int().positive().default(5_000),
+  /** Log level of the server's own log (pino levels). */
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export const ConfigSchema = z.strictObject({
+  server: ServerConfigSchema.default(ServerConfigSchema.parse({})),
+  auth: z
+    .strictObject({
+      /** API keys accepted on /v1. None configured: the server runs open, and only on loopback. */
+      keys: z.array(z.string().min(8, 'an API key must be at least 8 characters')).default([]),
+    })
+    .default({ keys: [] }),
+  /** Backends. A sandbox provider is added when none is declared, unless `sandbox: false`. */
+  providers: z.array(ProviderConfigSchema).default([]),
+  sandbox: z.boolean().default(true),
+});
+
+export type Config = z.output<typeof ConfigSchema>;
+export type ConfigInput = z.input<typeof ConfigSchema>;

@@ -1,0 +1,125 @@
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import type { Config } from '../config/schema.js';
+import type { Provider } from '../providers/provider.js';
+import { createProvider } from '../providers/registry.js';
+import { ModelRegistry } from '../gateway/model-registry.js';
+import { Gateway, type Caller, type CallSummary } from '../gateway/gateway.js';
+import { randomId } from '../util/ids.js';
+import { keysFromEnv, StaticKeyAuthenticator, type Authenticator } from './auth.js';
+import { errorHeaders, fromAnyError } from './errors-reply.js';
+import { registerChatRoutes } from './routes/chat-completions.js';
+import { registerModelRoutes } from './routes/models.js';
+import { notFoundHandler } from './routes/not-served.js';
+import { processingMs } from './request-timing.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    caller: Caller;
+  }
+}
+
+export interface BuildServerOptions {
+  config: Config;
+  /** Replaces the config's keys (the platform's key store). */
+  authenticator?: Authenticator;
+  /** Replaces the providers built from the config (tests). */
+  providers?: Provider[];
+  onCallEnd?: (summary: CallSummary) => void;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface Server {
+  app: FastifyInstance;
+  gateway: Gateway;
+  registry: ModelRegistry;
+  authenticator: Authenticator;
+  /** Stops listening, then frees every provider's connections and engines. */
+  close(): Promise<void>;
+}
+
+/** The providers a config asks for, with the sandbox added unless turned off or declared. */
+export function providersFromConfig(config: Config): Provider[] {
+  const declared = [...config.providers];
+  if (config.sandbox && !declared.some((provider) => provider.kind === 'sandbox')) {
+    declared.push({ id: 'sandbox', kind: 'sandbox', chunkDelayMs: 0, maxOutputTokens: 4096 });
+  }
+  return declared.map(createProvider);
+}
+
+const CLIENT_REQUEST_ID = /^[\x20-\x7e]{1,512}$/;
+
+/** Wires the whole server together: config → providers → registry → gateway → routes. */
+export async function buildServer(options: BuildServerOptions): Promise<Server> {
+  const { config } = options;
+  const env = options.env ?? process.env;
+  const providers = options.providers ?? providersFromConfig(config);
+  const registry = new ModelRegistry(providers);
+  const gateway = new Gateway({ registry, ...(options.onCallEnd ? { onCallEnd: options.onCallEnd } : {}) });
+  const authenticator = options.authenticator ?? new StaticKeyAuthenticator([...config.auth.keys, ...keysFromEnv(env)]);
+
+  const app = Fastify({
+    logger: {
+      level: config.server.logLevel,
+      // Secrets never reach a log line, whatever gets logged.
+      redact: ['req.headers.authorization', 'req.headers["api-key"]', 'headers.authorization', 'headers["api-key"]'],
+    },
+    bodyLimit: config.server.bodyLimitBytes,
+    // No log line per request: the hot path stays quiet; failures are logged where they happen.
+    logController: new LogController({ disableRequestLogging: true }),
+    genReqId: () => randomId('req_'),
+    requestIdHeader: false,
+    return503OnClosing: true,
+  });
+
+  // Any content type is read as JSON: curl users forget the header, and a wrong body is a clear 400.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'ignore'));
+
+  app.decorateRequest('caller', null as unknown as Caller);
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+    const clientId = request.headers['x-client-request-id'];
+    if (typeof clientId === 'string' && CLIENT_REQUEST_ID.test(clientId)) reply.header('x-client-request-id', clientId);
+  });
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('openai-processing-ms', processingMs(reply));
+  });
+
+  app.setErrorHandler((error, request, reply) => {
+    const failure = fromAnyError(error);
+    if (failure.status >= 500) request.log.error({ err: failure, cause: failure.cause }, 'request failed');
+    void reply
+      .code(failure.status)
+      .headers(errorHeaders(failure))
+      .type('application/json')
+      .send(JSON.stringify(failure.toBody()));
+  });
+  app.setNotFoundHandler(notFoundHandler);
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+
+  // The OpenAI API, also under /v1/openai for clients that expect a provider segment.
+  for (const prefix of ['/v1', '/v1/openai']) {
+    await app.register(
+      async (scope) => {
+        scope.addHook('onRequest', async (request) => {
+          request.caller = await authenticator.authenticate(request.headers);
+        });
+        registerChatRoutes(scope, { gateway, heartbeatMs: config.server.heartbeatMs });
+        registerModelRoutes(scope, registry);
+      },
+      { prefix },
+    );
+  }
+
+  return {
+    app,
+    gateway,
+    registry,
+    authenticator,
+    async close() {
+      await app.close();
+      await Promise.all(providers.map((provider) => provider.close?.()));
+    },
+  };
+}

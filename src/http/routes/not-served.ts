@@ -1,0 +1,19 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { SwitchyardError } from '../../errors/errors.js';
+
+/** OpenAI API families Switchyard does not serve: a clear 404 rather than a puzzling one. */
+const OPENAI_FAMILIES = new Set([
+  'assistants', 'audio', 'batches', 'chatkit', 'completions', 'containers', 'conversations', 'embeddings', 'evals',
+  'files', 'fine_tuning', 'images', 'moderations', 'organization', 'projects', 'realtime', 'responses', 'threads',
+  'uploads', 'vector_stores', 'videos', 'chat', 'models', 'skills',
+]);
+
+export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): void {
+  const path = request.url.split('?')[0]!;
+  const match = /^\/v1(?:\/openai)?\/([^/]+)/.exec(path);
+  const error =
+    match && OPENAI_FAMILIES.has(match[1]!)
+      ? new SwitchyardError('endpoint_not_served', `Switchyard does not serve ${request.method} ${path}.`)
+      : new SwitchyardError('unknown_url', `Invalid URL (${request.method} ${path})`);
+  void reply.code(error.status).type('application/json').send(JSON.stringify(error.toBody()));
+}

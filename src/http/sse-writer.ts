@@ -1,0 +1,77 @@
+import { once } from 'node:events';
+import type { ServerResponse } from 'node:http';
+import type { OutgoingHttpHeaders } from 'node:http';
+import { RAW_JSON, type RelayChunk } from '../providers/provider.js';
+import type { SwitchyardError } from '../errors/errors.js';
+
+const SSE_HEADERS: OutgoingHttpHeaders = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache',
+  connection: 'keep-alive',
+  // Tells nginx-style proxies not to buffer: each chunk must reach the client as it is produced.
+  'x-accel-buffering': 'no',
+};
+
+/**
+ * Writes one server-sent-event stream onto a raw response: chunks flushed as they come, comment
+ * heartbeats, `[DONE]`, or an error event in OpenAI's shape when the stream fails after its start.
+ */
+export class SseWriter {
+  private started = false;
+
+  constructor(private readonly response: ServerResponse) {}
+
+  get headersSent(): boolean {
+    return this.started;
+  }
+
+  get closed(): boolean {
+    return this.response.destroyed || this.response.writableEnded;
+  }
+
+  start(headers: OutgoingHttpHeaders): void {
+    if (this.started) return;
+    this.started = true;
+    this.response.writeHead(200, { ...headers, ...SSE_HEADERS });
+    // Headers go out at once, not with the first chunk.
+    this.response.flushHeaders();
+  }
+
+  /** Writes, then waits for the socket to drain when its buffer is full (a slow client). */
+  private async write(text: string): Promise<void> {
+    if (this.closed) return;
+    if (!this.response.write(text)) {
+      await once(this.response, 'drain').catch(() => undefined);
+    }
+  }
+
+  chunk(chunk: RelayChunk): Promise<void> | void {
+    const json = chunk[RAW_JSON] ?? JSON.stringify(chunk);
+    if (this.closed) return;
+    if (!this.response.write(`data: ${json}\n\n`)) return this.waitDrain();
+  }
+
+  private async waitDrain(): Promise<void> {
+    // 'close' also settles the wait, so a client that leaves never leaves us hanging.
+    await Promise.race([once(this.response, 'drain'), once(this.response, 'close')]).catch(() => undefined);
+  }
+
+  heartbeat(): Promise<void> {
+    return this.write(': keep-alive\n\n');
+  }
+
+  comment(text: string): Promise<void> {
+    return this.write(`: ${text.replace(/[\r\n]+/g, ' ')}\n\n`);
+  }
+
+  done(): void {
+    if (this.closed) return;
+    this.response.end('data: [DONE]\n\n');
+  }
+
+  /** OpenAI's SDKs raise an `APIError` on a data event that carries `error`. */
+  fail(error: SwitchyardError): void {
+    if (this.closed) return;
+    this.response.end(`data: ${JSON.stringify(error.toBody())}\n\n`);
+  }
+}

@@ -1,0 +1,28 @@
+// ChatML chat template stored in the test model's `tokenizer.chat_template`.
+// Roles are rendered verbatim, so system/user/assistant/tool all work.
+// Assistant tool calls and the `tools` list are rendered as JSON so that a
+// template-driven caller can exercise tool use against the tiny model; a
+// message's content may be null/absent (assistant turns that only call tools).
+export const CHATML_TEMPLATE = [
+  "{%- if tools is defined and tools -%}",
+  "{{- '<|im_start|>system\\n' -}}",
+  "{%- if messages[0].role == 'system' -%}{{- messages[0].content + '\\n\\n' -}}{%- endif -%}",
+  "{{- 'You may call these tools:\\n<tools>\\n' -}}",
+  "{%- for tool in tools -%}{{- (tool | tojson) + '\\n' -}}{%- endfor -%}",
+  "{{- '</tools>\\nTo call one, reply with <tool_call>{\"name\": ..., \"arguments\": {...}}</tool_call><|im_end|>\\n' -}}",
+  "{%- endif -%}",
+  "{%- for message in messages -%}",
+  "{%- if not (loop.first and message.role == 'system' and tools is defined and tools) -%}",
+  "{{- '<|im_start|>' + message.role + '\\n' -}}",
+  "{%- if message.content is defined and message.content is string -%}{{- message.content -}}{%- endif -%}",
+  "{%- if message.tool_calls is defined and message.tool_calls -%}",
+  "{%- for call in message.tool_calls -%}",
+  "{%- set fn = call.function if call.function is defined else call -%}",
+  "{{- '<tool_call>' + ({'name': fn.name, 'arguments': fn.arguments} | tojson) + '</tool_call>' -}}",
+  "{%- endfor -%}",
+  "{%- endif -%}",
+  "{{- '<|im_end|>\\n' -}}",
+  "{%- endif -%}",
+  "{%- endfor -%}",
+  "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}",
+].join('');

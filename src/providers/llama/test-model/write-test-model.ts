@@ -1,0 +1,114 @@
+// Writes a tiny but real LLaMA-architecture GGUF model: random weights, a
+// working SentencePiece tokenizer and a ChatML chat template. It lets tests
+// drive the real llama.cpp engine (load, tokenize, generate, grammars,
+// embeddings) without downloading any model. The output is gibberish, but
+// deterministic for a given seed.
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { CHATML_TEMPLATE } from './chat-template.js';
+import { bool, f32, str, TensorType, u32, writeGguf, type MetadataValue, type Tensor } from './gguf-writer.js';
+import { buildVocab } from './vocab.js';
+
+/** Hyperparameters: as small as llama.cpp's CPU kernels comfortably accept. */
+export const TEST_MODEL = {
+  contextLength: 2048,
+  embedding: 64,
+  blocks: 2,
+  feedForward: 128,
+  heads: 4,
+  // Fewer KV heads than query heads so grouped-query attention is exercised.
+  headsKv: 2,
+  rmsEpsilon: 1e-5,
+  ropeFreqBase: 10000,
+} as const;
+
+export interface WriteTestModelOptions {
+  /** PRNG seed for the weights; the same seed always yields the same file. */
+  seed?: number;
+}
+
+/** mulberry32: tiny, fast, good enough PRNG; Math.random can't be seeded. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export async function writeTestModel(outPath: string, options: WriteTestModelOptions = {}): Promise<void> {
+  const m = TEST_MODEL;
+  const vocab = buildVocab();
+  const nVocab = vocab.tokens.length;
+  const headDim = m.embedding / m.heads;
+  const kvDim = headDim * m.headsKv;
+  const random = prng(options.seed ?? 1);
+
+  // Uniform in [-scale, scale]. Scales are chosen so activations stay O(1)
+  // and the output logits have a spread of a few units: the next-token
+  // distribution is then peaked enough that sampling settings visibly matter.
+  const tensor = (name: string, dims: number[], scale: number): Tensor => {
+    const values = new Float32Array(dims.reduce((a, b) => a * b, 1));
+    for (let i = 0; i < values.length; i++) values[i] = (random() * 2 - 1) * scale;
+    return { name, dims, type: TensorType.F32, data: new Uint8Array(values.buffer) };
+  };
+  // RMS-norm gains of one, as an untrained model would start.
+  const ones = (name: string): Tensor => {
+    const values = new Float32Array(m.embedding).fill(1);
+    return { name, dims: [m.embedding], type: TensorType.F32, data: new Uint8Array(values.buffer) };
+  };
+  const proj = (fanIn: number) => Math.sqrt(3 / fanIn);
+
+  const tensors: Tensor[] = [
+    tensor('token_embd.weight', [m.embedding, nVocab], 1),
+    ones('output_norm.weight'),
+    tensor('output.weight', [m.embedding, nVocab], 0.5),
+  ];
+  for (let b = 0; b < m.blocks; b++) {
+    const p = `blk.${b}.`;
+    tensors.push(
+      ones(`${p}attn_norm.weight`),
+      tensor(`${p}attn_q.weight`, [m.embedding, m.embedding], proj(m.embedding)),
+      tensor(`${p}attn_k.weight`, [m.embedding, kvDim], proj(m.embedding)),
+      tensor(`${p}attn_v.weight`, [m.embedding, kvDim], proj(m.embedding)),
+      tensor(`${p}attn_output.weight`, [m.embedding, m.embedding], proj(m.embedding)),
+      ones(`${p}ffn_norm.weight`),
+      tensor(`${p}ffn_gate.weight`, [m.embedding, m.feedForward], proj(m.embedding)),
+      tensor(`${p}ffn_up.weight`, [m.embedding, m.feedForward], proj(m.embedding)),
+      tensor(`${p}ffn_down.weight`, [m.feedForward, m.embedding], proj(m.feedForward)),
+    );
+  }
+
+  const metadata: Array<[string, MetadataValue]> = [
+    ['general.architecture', str('llama')],
+    ['general.name', str('switchyard-test-model')],
+    ['general.file_type', u32(0)], // all F32
+    ['llama.context_length', u32(m.contextLength)],
+    ['llama.embedding_length', u32(m.embedding)],
+    ['llama.block_count', u32(m.blocks)],
+    ['llama.feed_forward_length', u32(m.feedForward)],
+    ['llama.attention.head_count', u32(m.heads)],
+    ['llama.attention.head_count_kv', u32(m.headsKv)],
+    ['llama.attention.layer_norm_rms_epsilon', f32(m.rmsEpsilon)],
+    ['llama.rope.dimension_count', u32(headDim)],
+    ['llama.rope.freq_base', f32(m.ropeFreqBase)],
+    ['llama.vocab_size', u32(nVocab)],
+    ['tokenizer.ggml.model', str('llama')],
+    ['tokenizer.ggml.tokens', { type: 'string[]', value: vocab.tokens }],
+    ['tokenizer.ggml.scores', { type: 'f32[]', value: vocab.scores }],
+    ['tokenizer.ggml.token_type', { type: 'i32[]', value: vocab.types }],
+    ['tokenizer.ggml.unknown_token_id', u32(vocab.unkId)],
+    ['tokenizer.ggml.bos_token_id', u32(vocab.bosId)],
+    // ChatML turns end with <|im_end|>, so that is what stops generation.
+    ['tokenizer.ggml.eos_token_id', u32(vocab.eosId)],
+    ['tokenizer.ggml.add_bos_token', bool(true)],
+    ['tokenizer.ggml.add_eos_token', bool(false)],
+    ['tokenizer.chat_template', str(CHATML_TEMPLATE)],
+  ];
+
+  await mkdir(dirname(outPath), { recursive: true });
+  await writeGguf(outPath, metadata, tensors);
+}

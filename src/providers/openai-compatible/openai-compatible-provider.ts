@@ -1,0 +1,141 @@
+import { Agent, request as undiciRequest, type Dispatcher } from 'undici';
+import type { ChatCompletion } from 'openai/resources/chat/completions';
+import type { OpenAICompatibleProviderConfig } from '../../config/schema.js';
+import { UpstreamError } from '../../errors/errors.js';
+import type { ChatCallContext, ChatRequest, ChatResult, ModelInfo, Provider } from '../provider.js';
+import { errorFromTransport, errorFromUpstreamResponse } from './upstream-errors.js';
+import { readChunkStream } from './sse-chunks.js';
+
+export interface OpenAICompatibleDependencies {
+  /** The HTTP dispatcher; tests may pass their own. Defaults to a keep-alive pool per provider. */
+  dispatcher?: Dispatcher;
+  now?: () => number;
+}
+
+/** Largest error body read from an upstream: enough for any JSON error, bounded against a rogue one. */
+const MAX_ERROR_BODY = 64 * 1024;
+
+/**
+ * Any upstream that speaks OpenAI's chat completions. The request goes on as the client sent it —
+ * unknown fields untouched — with only the model name rewritten, and usage always asked of streams.
+ */
+export class OpenAICompatibleProvider implements Provider {
+  readonly kind = 'openai-compatible';
+  readonly acceptsUndeclaredModels = true;
+  readonly id: string;
+  private readonly dispatcher: Dispatcher;
+  private readonly ownsDispatcher: boolean;
+  private readonly url: string;
+  private readonly headers: Record<string, string>;
+  private readonly models: ModelInfo[];
+
+  constructor(config: OpenAICompatibleProviderConfig, dependencies: OpenAICompatibleDependencies = {}) {
+    this.id = config.id;
+    this.ownsDispatcher = dependencies.dispatcher === undefined;
+    this.dispatcher =
+      dependencies.dispatcher ??
+      new Agent({
+        connections: config.maxConnections,
+        keepAliveTimeout: 30_000,
+        headersTimeout: config.timeoutMs,
+        bodyTimeout: config.timeoutMs,
+        connect: { timeout: config.connectTimeoutMs },
+      });
+    this.url = `${config.baseURL.replace(/\/+$/, '')}/chat/completions`;
+    // Fixed headers are built once, not per request.
+    this.headers = {
+      'content-type': 'application/json',
+      ...(config.apiKey ? { authorization: `Bearer ${config.apiKey}` } : {}),
+      ...config.headers,
+    };
+    const created = Math.floor((dependencies.now ?? Date.now)() / 1000);
+    this.models = config.models.map((model) => ({
+      id: model.id,
+      created,
+      ownedBy: config.id,
+      maxOutputTokens: 'maxOutputTokens' in model ? model.maxOutputTokens : undefined,
+      contextLength: 'contextLength' in model ? model.contextLength : undefined,
+    }));
+  }
+
+  listModels(): ModelInfo[] {
+    return this.models;
+  }
+
+  async chat(request: ChatRequest, context: ChatCallContext): Promise<ChatResult> {
+    const stream = request.stream === true;
+    // Usage is always asked of a stream, for accounting; the gateway drops the usage chunk when
+    // the client did not ask for it.
+    const body = stream ? { ...request, stream_options: { ...request.stream_options, include_usage: true } } : request;
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await undiciRequest(this.url, {
+        dispatcher: this.dispatcher,
+        method: 'POST',
+        headers: stream ? { ...this.headers, accept: 'text/event-stream' } : this.headers,
+        body: JSON.stringify(body),
+        signal: context.signal,
+      });
+    } catch (error) {
+      throw errorFromTransport(this.id, error, context.signal);
+    }
+
+    if (response.statusCode >= 400) {
+      const text = await readBounded(response.body, MAX_ERROR_BODY).catch(() => '');
+      const retryAfter = response.headers['retry-after'];
+      throw errorFromUpstreamResponse(this.id, response.statusCode, text, Array.isArray(retryAfter) ? retryAfter[0] : retryAfter);
+    }
+
+    const contentType = String(response.headers['content-type'] ?? '');
+    if (stream) {
+      if (!contentType.includes('text/event-stream')) {
+        response.body.destroy();
+        throw new UpstreamError('upstream_error', `The upstream provider '${this.id}' answered a stream request without a stream.`);
+      }
+      return { kind: 'stream', chunks: this.relay(response.body, context.signal) };
+    }
+
+    let text: string;
+    try {
+      text = await response.body.text();
+    } catch (error) {
+      throw errorFromTransport(this.id, error, context.signal);
+    }
+    let completion: ChatCompletion;
+    try {
+      completion = JSON.parse(text) as ChatCompletion;
+    } catch {
+      throw new UpstreamError('upstream_error', `The upstream provider '${this.id}' sent a body that is not JSON.`);
+    }
+    if (!completion || !Array.isArray(completion.choices)) {
+      throw new UpstreamError('upstream_error', `The upstream provider '${this.id}' sent a reply without choices.`);
+    }
+    return { kind: 'completion', completion, rawJson: text };
+  }
+
+  private async *relay(body: Dispatcher.ResponseData['body'], signal: AbortSignal) {
+    try {
+      yield* readChunkStream(body, this.id);
+    } catch (error) {
+      throw errorFromTransport(this.id, error, signal);
+    } finally {
+      // A consumer that stops early (client gone) must free the upstream socket at once.
+      if (!body.destroyed && !body.readableEnded) body.destroy();
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsDispatcher) await this.dispatcher.close();
+  }
+}
+
+async function readBounded(body: AsyncIterable<Buffer>, limit: number): Promise<string> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const part of body) {
+    parts.push(part);
+    size += part.length;
+    if (size >= limit) break;
+  }
+  return Buffer.concat(parts).toString('utf8').slice(0, limit);
+}

@@ -1,0 +1,56 @@
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import { SwitchyardError, UpstreamError } from '../../errors/errors.js';
+import { RAW_JSON, type RelayChunk } from '../provider.js';
+
+/**
+ * Reads an upstream's SSE body into chunks, each keeping its JSON text for a byte-exact relay.
+ * An `error` event or error object inside the 200 stream, and a stream cut before `[DONE]` or a
+ * finish, are thrown: after the first byte they end the client's stream with an error event.
+ */
+export async function* readChunkStream(body: AsyncIterable<Uint8Array>, providerId: string): AsyncGenerator<RelayChunk> {
+  const decoder = new TextDecoder();
+  const ready: RelayChunk[] = [];
+  let done = false;
+  let finished = false;
+  let failure: SwitchyardError | undefined;
+
+  const parser = createParser({
+    onEvent(event: EventSourceMessage) {
+      if (done || failure) return;
+      const data = event.data;
+      if (data === '[DONE]') {
+        done = true;
+        return;
+      }
+      let parsed: RelayChunk & { error?: { message?: string; code?: string } };
+      try {
+        parsed = JSON.parse(data);
+      } catch {
+        failure = new UpstreamError('upstream_error', `The upstream provider '${providerId}' sent a malformed stream event.`);
+        return;
+      }
+      if (event.event === 'error' || parsed.error) {
+        const message = typeof parsed.error?.message === 'string' ? parsed.error.message : 'The upstream stream failed.';
+        failure = new UpstreamError('upstream_error', `The upstream provider '${providerId}' failed mid-stream: ${message}`);
+        return;
+      }
+      if (parsed.choices?.some((choice) => choice.finish_reason)) finished = true;
+      Object.defineProperty(parsed, RAW_JSON, { value: data });
+      ready.push(parsed);
+    },
+  });
+
+  for await (const bytes of body) {
+    parser.feed(decoder.decode(bytes, { stream: true }));
+    while (ready.length > 0) yield ready.shift()!;
+    if (failure) throw failure;
+    // After `[DONE]` the body is still read to its end, so the keep-alive socket can be reused.
+  }
+  parser.feed(decoder.decode());
+  while (ready.length > 0) yield ready.shift()!;
+  if (failure) throw failure;
+  // Some servers end without `[DONE]`; a stream that saw its finish is complete all the same.
+  if (!done && !finished) {
+    throw new UpstreamError('stream_interrupted', `The upstream provider '${providerId}' closed the stream before it finished.`);
+  }
+}

@@ -1,0 +1,68 @@
+import type {
+  ChatCompletion,
+  ChatCompletionChunk,
+  ChatCompletionCreateParamsBase,
+} from 'openai/resources/chat/completions';
+
+/**
+ * A chat request as the gateway hands it to a provider: OpenAI's own params, validated, with
+ * `model` already rewritten to the backend's name, plus the extensions Switchyard accepts.
+ * Unknown fields stay on the object so OpenAI-compatible upstreams receive them untouched.
+ */
+export interface ChatRequest extends ChatCompletionCreateParamsBase {
+  stream?: boolean | null;
+  /** Extension: return the model's reasoning on `message.reasoning` / `reasoning_content`. */
+  reasoning?: boolean | { enabled?: boolean; effort?: string; max_tokens?: number; exclude?: boolean } | null;
+  top_k?: number | null;
+  min_p?: number | null;
+}
+
+/** A chunk may carry the exact JSON text it arrived as, so a relay can write it without re-serializing. */
+export const RAW_JSON: unique symbol = Symbol('switchyard.rawJson');
+export type RelayChunk = ChatCompletionChunk & { [RAW_JSON]?: string };
+
+/**
+ * What a provider's `chat()` resolves to.
+ *
+ * **The first-byte contract:** every failure a provider can detect before its first chunk (bad
+ * request, upstream 4xx/5xx, connection refused, timeout waiting for headers) rejects the promise,
+ * so the caller can still answer with a proper status or fall back to another backend. A failure
+ * after that is thrown from the chunk iterator and ends the client's stream with an error event.
+ *
+ * A provider answers a streaming request with `stream`. For a non-streaming request it may answer
+ * with `stream` (the gateway collects it with the one shared aggregator) or, when the backend
+ * already produced the canonical object (an OpenAI-compatible upstream), with `completion`.
+ */
+export type ChatResult =
+  | { kind: 'stream'; chunks: AsyncIterable<RelayChunk> }
+  | { kind: 'completion'; completion: ChatCompletion; /** The upstream's body, to relay byte for byte. */ rawJson?: string };
+
+export interface ChatCallContext {
+  /** Aborted when the client disconnects: the provider must stop the backend's work at once. */
+  signal: AbortSignal;
+  requestId: string;
+}
+
+export interface ModelInfo {
+  /** The model's name at its provider (without the provider prefix). */
+  id: string;
+  /** Unix seconds, for `GET /v1/models`. */
+  created: number;
+  ownedBy: string;
+  maxOutputTokens?: number | undefined;
+  contextLength?: number | undefined;
+}
+
+/** One backend. Adding a backend kind is one file implementing this plus one line in registry.ts. */
+export interface Provider {
+  /** The prefix that routes to it: `<id>/<model>`. */
+  readonly id: string;
+  readonly kind: string;
+  /** Models this provider declares (listed in /v1/models, reachable by bare name). */
+  listModels(): ModelInfo[];
+  /** True when a model name it does not declare may still be tried (an upstream decides). */
+  readonly acceptsUndeclaredModels: boolean;
+  chat(request: ChatRequest, context: ChatCallContext): Promise<ChatResult>;
+  /** Frees connections, engines and timers. */
+  close?(): Promise<void>;
+}

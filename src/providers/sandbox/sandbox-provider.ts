@@ -1,0 +1,81 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { SandboxProviderConfig } from '../../config/schema.js';
+import { ClientAbortedError, UnsupportedFeatureError } from '../../errors/errors.js';
+import { countPromptTokens } from '../../chat/token-count.js';
+import { defaultIdGenerator, type IdGenerator } from '../../util/ids.js';
+import type { ChatCallContext, ChatRequest, ChatResult, ModelInfo, Provider, RelayChunk } from '../provider.js';
+import { hashString } from './prng.js';
+import { planChoice, SANDBOX_MODELS, type SandboxModel } from './plan-reply.js';
+import { replyChunks, usageOf } from './reply-chunks.js';
+
+export interface SandboxDependencies {
+  ids?: IdGenerator;
+  now?: () => number;
+}
+
+const CREATED = 1_735_689_600; // 2025-01-01: a fixed date, as befits deterministic models.
+
+/**
+ * Deterministic models that honour every chat parameter without any real model: what `npm start`
+ * serves with no config, and what `sk_test_` keys reach. Same request and seed → same reply.
+ */
+export class SandboxProvider implements Provider {
+  readonly kind = 'sandbox';
+  readonly acceptsUndeclaredModels = false;
+  readonly id: string;
+  private readonly ids: IdGenerator;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly config: SandboxProviderConfig,
+    dependencies: SandboxDependencies = {},
+  ) {
+    this.id = config.id;
+    this.ids = dependencies.ids ?? defaultIdGenerator;
+    this.now = dependencies.now ?? Date.now;
+  }
+
+  listModels(): ModelInfo[] {
+    return SANDBOX_MODELS.map((id) => ({ id, created: CREATED, ownedBy: this.id, maxOutputTokens: this.config.maxOutputTokens }));
+  }
+
+  async chat(request: ChatRequest, context: ChatCallContext): Promise<ChatResult> {
+    const model = request.model as SandboxModel;
+    if ((request.tools ?? []).some((tool) => tool.type !== 'function')) {
+      throw new UnsupportedFeatureError('The sandbox supports function tools only.', 'tools');
+    }
+    if (context.signal.aborted) throw new ClientAbortedError();
+    const seed = request.seed != null ? request.seed >>> 0 : hashString(JSON.stringify(request.messages));
+    const choices = Array.from({ length: request.n ?? 1 }, (_, index) =>
+      planChoice(model, request, seed, index, this.config.maxOutputTokens),
+    );
+    const usage = usageOf(countPromptTokens(request.messages), choices);
+    const chunks = replyChunks(
+      {
+        id: this.ids('chatcmpl-'),
+        created: Math.floor(this.now() / 1000),
+        model: `${this.id}/${model}`,
+        systemFingerprint: 'fp_sandbox',
+        includeUsage: request.stream === true && request.stream_options?.include_usage === true,
+      },
+      choices,
+      { enabled: request.logprobs === true, top: request.top_logprobs ?? 0, seed },
+      usage,
+      () => this.ids('call_'),
+    );
+    return { kind: 'stream', chunks: this.pace(chunks, context.signal) };
+  }
+
+  /** Relays chunks with the configured pause between them, stopping the moment the client leaves. */
+  private async *pace(chunks: Iterable<RelayChunk>, signal: AbortSignal): AsyncGenerator<RelayChunk> {
+    const delay = this.config.chunkDelayMs;
+    let first = true;
+    for (const chunk of chunks) {
+      if (signal.aborted) throw new ClientAbortedError();
+      if (delay > 0 && !first) await sleep(delay, undefined, { signal }).catch(() => undefined);
+      if (signal.aborted) throw new ClientAbortedError();
+      first = false;
+      yield chunk;
+    }
+  }
+}
