@@ -1,0 +1,148 @@
+import type { LlamaContextSequence, LlamaModel, SequenceEvaluateOptions, Token } from 'node-llama-cpp';
+import type { ChatCompletionTokenLogprob } from 'openai/resources/chat/completions';
+import { ClientAbortedError } from '../../errors/errors.js';
+import { ReplyParser, type ReplyEvent } from './reply-parser.js';
+import { StopDetector } from './stop-detector.js';
+import { sharedPrefix } from './sequence-pool.js';
+
+export interface GenerateOptions {
+  sequence: LlamaContextSequence;
+  model: LlamaModel;
+  promptTokens: readonly Token[];
+  evaluate: SequenceEvaluateOptions;
+  maxTokens: number;
+  stops: readonly string[];
+  /** Top alternatives per token, when logprobs are asked; undefined when they are not. */
+  topLogprobs: number | undefined;
+  startsInReasoning: boolean;
+  parseToolCalls: boolean;
+  /** The output is one JSON value (a grammar holds it): generation ends as soon as the value is
+   * complete, and whitespace after it is never emitted. */
+  json: boolean;
+  signal: AbortSignal;
+}
+
+export type GenerationEvent = ReplyEvent & { logprobs?: ChatCompletionTokenLogprob[] };
+
+export interface GenerationEnd {
+  finishReason: 'stop' | 'length';
+  completionTokens: number;
+  reasoningTokens: number;
+  cachedTokens: number;
+}
+
+function tokenLogprob(
+  model: LlamaModel,
+  token: Token,
+  probabilities: ReadonlyMap<Token, number>,
+  top: number,
+  previous: readonly Token[],
+): ChatCompletionTokenLogprob {
+  const text = model.detokenize([token], false, previous);
+  const entries = [...probabilities.entries()].sort((a, b) => b[1] - a[1]).slice(0, top);
+  const logOf = (probability: number | undefined) => Math.log(Math.max(probability ?? 0, 1e-30));
+  return {
+    token: text,
+    logprob: logOf(probabilities.get(token)),
+    bytes: [...Buffer.from(text)],
+    top_logprobs: entries.map(([candidate, probability]) => {
+      const candidateText = model.detokenize([candidate], false, previous);
+      return { token: candidateText, logprob: logOf(probability), bytes: [...Buffer.from(candidateText)] };
+    }),
+  };
+}
+
+/**
+ * Generates one choice on a sequence: reuses the KV cache for the prompt prefix the sequence
+ * already holds, then samples token by token, turning text into reasoning, content and tool-call
+ * events, until end of generation, a stop sequence, the token limit or the client's abort.
+ */
+export async function* generateChoice(options: GenerateOptions): AsyncGenerator<GenerationEvent, GenerationEnd> {
+  const { sequence, model, promptTokens, signal } = options;
+  // At least one prompt token is evaluated anew: generation needs its logits.
+  const keep = Math.min(sharedPrefix(sequence.contextTokens, promptTokens), promptTokens.length - 1);
+  if (sequence.nextTokenIndex > keep) {
+    await sequence.eraseContextTokenRanges([{ start: keep, end: sequence.nextTokenIndex }]);
+  }
+
+  const stop = new StopDetector(options.stops);
+  const parser = new ReplyParser({ startInReasoning: options.startsInReasoning, parseToolCalls: options.parseToolCalls });
+  const generated: Token[] = [];
+  const pendingLogprobs: ChatCompletionTokenLogprob[] = [];
+  let pendingTokens: Token[] = [];
+  let reasoningTokens = 0;
+  let jsonText = '';
+  let jsonEmitted = 0;
+  let finishReason: GenerationEnd['finishReason'] = 'stop';
+  const wantLogprobs = options.topLogprobs !== undefined;
+
+  function* deliver(events: ReplyEvent[]): Generator<GenerationEvent> {
+    for (const event of events) {
+      if (event.type === 'content' && pendingLogprobs.length > 0) {
+        yield { ...event, logprobs: pendingLogprobs.splice(0) };
+      } else {
+        yield event;
+      }
+    }
+  }
+
+  const iterator = sequence.evaluateWithMetadata(
+    promptTokens.slice(keep) as Token[],
+    { probabilities: wantLogprobs },
+    options.evaluate,
+  );
+  try {
+    for await (const output of iterator) {
+      if (signal.aborted) throw new ClientAbortedError();
+      const token = output.token;
+      if (model.isEogToken(token)) break;
+      if (wantLogprobs && 'probabilities' in output) {
+        pendingLogprobs.push(tokenLogprob(model, token, output.probabilities as ReadonlyMap<Token, number>, options.topLogprobs!, generated.slice(-4)));
+      }
+      const before = generated.slice(-4);
+      generated.push(token);
+      pendingTokens.push(token);
+      // A character split over byte tokens waits until it is whole (at most 4 bytes in UTF-8).
+      const text = model.detokenize(pendingTokens, false, before.length > 0 ? before : undefined);
+      if (text.endsWith('\uFFFD') && pendingTokens.length < 4) continue;
+      pendingTokens = [];
+      if (parser.inReasoning) reasoningTokens++;
+      if (options.json) {
+        jsonText += text;
+        // Whitespace waits until something follows it: trailing whitespace is dropped.
+        const visible = jsonText.trimEnd();
+        yield* deliver(parser.push(stop.push(visible.slice(jsonEmitted))));
+        jsonEmitted = visible.length;
+        if (/[}\]]$/.test(visible) && isCompleteJson(visible)) break;
+      } else {
+        yield* deliver(parser.push(stop.push(text)));
+      }
+      if (stop.stopped) break;
+      if (generated.length >= options.maxTokens) {
+        finishReason = 'length';
+        break;
+      }
+      if (sequence.nextTokenIndex >= sequence.contextSize) {
+        finishReason = 'length';
+        break;
+      }
+    }
+  } finally {
+    await iterator.return(undefined);
+  }
+  if (signal.aborted) throw new ClientAbortedError();
+  if (pendingTokens.length > 0 && !options.json) yield* deliver(parser.push(stop.push(model.detokenize(pendingTokens, false))));
+  yield* deliver(parser.push(stop.flush()));
+  yield* deliver(parser.end());
+  if (pendingLogprobs.length > 0) yield { type: 'content', text: '', logprobs: pendingLogprobs.splice(0) };
+  return { finishReason, completionTokens: generated.length, reasoningTokens, cachedTokens: keep };
+}
+
+function isCompleteJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}

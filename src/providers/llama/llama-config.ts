@@ -1,0 +1,53 @@
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+
+/** Threads that suit this machine: half the cores (llama.cpp's matrix work does not gain from SMT
+ * siblings, and on a 2-core machine one thread ran ~700x faster than the default of all cores). */
+export function defaultThreads(): number {
+  return Math.max(1, Math.floor(os.availableParallelism() / 2));
+}
+
+export const DEFAULT_MODEL_CACHE = path.join(os.homedir(), '.cache', 'switchyard', 'models');
+
+/** A local GGUF model served by the embedded engine. */
+export const LlamaModelSchema = z
+  .strictObject({
+    /** Public name: reached as `<provider>/<id>` or `<id>`. */
+    id: z.string().min(1),
+    /** A GGUF file on disk. */
+    file: z.string().min(1).optional(),
+    /** Where to pull it from when it is not in the cache: `hf:<owner>/<repo>/<file>.gguf` or an https URL. */
+    uri: z.string().min(1).optional(),
+    /** Tokens each sequence can hold (prompt + reply). */
+    contextSize: z.number().int().min(64).default(4096),
+    /** CPU threads for evaluation; default: half the cores. */
+    threads: z.number().int().min(1).optional(),
+    /** Sequences generated at once, batched together (continuous batching). */
+    parallel: z.number().int().min(1).max(64).default(4),
+    /** Requests that may wait for a free sequence; more are refused with 429. */
+    queueLimit: z.number().int().min(0).default(16),
+    /** Load at start instead of on first use. */
+    preload: z.boolean().default(false),
+    /** Unload after this long without requests; unset: stay resident. */
+    idleUnloadSeconds: z.number().int().positive().optional(),
+    maxOutputTokens: z.number().int().positive().optional(),
+    /** Layers offloaded to a GPU, when there is one. */
+    gpuLayers: z.union([z.literal('auto'), z.number().int().min(0)]).default('auto'),
+    /** A model that takes longer than this to load is an error, never a hung server. */
+    loadTimeoutMs: z.number().int().positive().default(300_000),
+  })
+  .refine((model) => model.file !== undefined || model.uri !== undefined, { message: 'needs `file` or `uri`' });
+
+export const LlamaProviderSchema = z.strictObject({
+  id: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/).default('local'),
+  kind: z.literal('llama'),
+  /** Where pulled models are kept. */
+  modelCacheDir: z.string().min(1).default(DEFAULT_MODEL_CACHE),
+  /** `auto` uses a GPU when the installed binaries find one; `false` stays on the CPU. */
+  gpu: z.union([z.literal('auto'), z.literal(false)]).default('auto'),
+  models: z.array(LlamaModelSchema).default([]),
+});
+
+export type LlamaModelConfig = z.output<typeof LlamaModelSchema>;
+export type LlamaProviderConfig = z.output<typeof LlamaProviderSchema>;

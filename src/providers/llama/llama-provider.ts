@@ -1,0 +1,249 @@
+import { randomInt } from 'node:crypto';
+import type { LlamaGrammarEvaluationState, Token } from 'node-llama-cpp';
+import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
+import type { CompletionUsage } from 'openai/resources/completions';
+import { ClientAbortedError, SwitchyardError } from '../../errors/errors.js';
+import { defaultIdGenerator, type IdGenerator } from '../../util/ids.js';
+import type { ChatCallContext, ChatRequest, ChatResult, ModelInfo, Provider, RelayChunk } from '../provider.js';
+import type { LlamaProviderConfig } from './llama-config.js';
+import { contextLengthError, LocalModel, type LoadedModel } from './local-model.js';
+import { generateChoice, type GenerationEnd } from './generate-choice.js';
+import { samplingOptions } from './sampling.js';
+import { forcedTools, toolCallSchema } from './tool-schema.js';
+
+export interface LlamaDependencies {
+  ids?: IdGenerator;
+  now?: () => number;
+  log?: (line: string) => void;
+}
+
+/** Arguments are streamed in fragments of this many characters. */
+const ARGUMENT_FRAGMENT = 16;
+
+/**
+ * The embedded engine: GGUF models run in-process by llama.cpp (node-llama-cpp), each with its own
+ * chat template, batched sequences, grammar-constrained JSON and tool calls.
+ */
+export class LlamaProvider implements Provider {
+  readonly kind = 'llama';
+  readonly acceptsUndeclaredModels = false;
+  readonly id: string;
+  private readonly models = new Map<string, LocalModel>();
+  private readonly ids: IdGenerator;
+  private readonly now: () => number;
+  private readonly created: number;
+
+  constructor(config: LlamaProviderConfig, dependencies: LlamaDependencies = {}) {
+    this.id = config.id;
+    this.ids = dependencies.ids ?? defaultIdGenerator;
+    this.now = dependencies.now ?? Date.now;
+    this.created = Math.floor(this.now() / 1000);
+    const log = dependencies.log ?? ((line: string) => process.stderr.write(`[${config.id}] ${line}\n`));
+    for (const model of config.models) this.models.set(model.id, new LocalModel(model, config, log));
+  }
+
+  listModels(): ModelInfo[] {
+    return [...this.models.values()].map((model) => ({
+      id: model.config.id,
+      created: this.created,
+      ownedBy: this.id,
+      maxOutputTokens: model.config.maxOutputTokens,
+      contextLength: model.config.contextSize,
+    }));
+  }
+
+  /** Loads the models marked `preload`; the server calls it at start. */
+  async preload(): Promise<void> {
+    await Promise.all(
+      [...this.models.values()].filter((model) => model.config.preload).map(async (model) => {
+        await model.acquire();
+        model.release();
+      }),
+    );
+  }
+
+  /** Loaded state and load, for health and admin views. */
+  modelStates(): Array<{ id: string; loaded: boolean }> {
+    return [...this.models.values()].map((model) => ({ id: model.config.id, loaded: model.loaded }));
+  }
+
+  async chat(request: ChatRequest, context: ChatCallContext): Promise<ChatResult> {
+    const local = this.models.get(request.model);
+    if (!local) throw new SwitchyardError('model_not_found', `The model \`${request.model}\` does not exist.`, { param: 'model' });
+    const loaded = await local.acquire();
+    try {
+      const prepared = await this.prepare(request, loaded, local.config.contextSize);
+      const sequence = await loaded.pool.acquire(prepared.promptTokens, context.signal);
+      return { kind: 'stream', chunks: this.generate(request, loaded, prepared, sequence, context.signal, () => {
+        loaded.pool.release(sequence);
+        local.release();
+      }) };
+    } catch (error) {
+      local.release();
+      throw error;
+    }
+  }
+
+  /** Everything decided before generation starts; its failures are ordinary HTTP errors. */
+  private async prepare(request: ChatRequest, loaded: LoadedModel, contextSize: number) {
+    const forced = forcedTools(request);
+    const toolsOffered = request.tool_choice === 'none' ? [] : (request.tools ?? []);
+    const rendered = loaded.renderer.render({
+      messages: request.messages,
+      tools: toolsOffered,
+      enableThinking: request.reasoning_effort !== 'none',
+    });
+    const promptTokens = loaded.model.tokenize(rendered.text, true);
+    if (promptTokens.length >= contextSize) throw contextLengthError(promptTokens.length, contextSize);
+
+    let grammar: Awaited<ReturnType<LoadedModel['grammarFor']>> | undefined;
+    const format = request.response_format;
+    if (forced.length > 0) {
+      const schema = toolCallSchema(forced);
+      grammar = await loaded.grammarFor(JSON.stringify(schema), schema, 'tools');
+    } else if (format?.type === 'json_schema') {
+      const schema = format.json_schema.schema ?? { type: 'object' };
+      grammar = await loaded.grammarFor(JSON.stringify(schema), schema, 'response_format.json_schema.schema');
+    } else if (format?.type === 'json_object') {
+      grammar = await loaded.grammarFor('json_object', undefined, 'response_format');
+    }
+    const limit = request.max_completion_tokens ?? request.max_tokens ?? contextSize - promptTokens.length;
+    return {
+      promptTokens,
+      grammar,
+      forced: forced.length > 0,
+      // A grammar fixes the output's shape; reasoning markup would break it.
+      startsInReasoning: grammar ? false : rendered.startsInReasoning,
+      parseToolCalls: toolsOffered.length > 0 && forced.length === 0,
+      maxTokens: Math.max(1, Math.min(limit, contextSize - promptTokens.length)),
+      seed: request.seed != null ? request.seed >>> 0 : randomInt(2 ** 31),
+    };
+  }
+
+  private async *generate(
+    request: ChatRequest,
+    loaded: LoadedModel,
+    prepared: Awaited<ReturnType<LlamaProvider['prepare']>>,
+    sequence: Parameters<typeof generateChoice>[0]['sequence'],
+    signal: AbortSignal,
+    release: () => void,
+  ): AsyncGenerator<RelayChunk> {
+    const includeUsage = request.stream === true && request.stream_options?.include_usage === true;
+    const frame = { id: this.ids('chatcmpl-'), created: Math.floor(this.now() / 1000), model: `${this.id}/${request.model}` };
+    const chunk = (choice: ChatCompletionChunk.Choice): ChatCompletionChunk => {
+      const out: ChatCompletionChunk = { ...frame, object: 'chat.completion.chunk', system_fingerprint: 'fp_llama_cpp', choices: [choice] };
+      if (includeUsage) out.usage = null;
+      return out;
+    };
+    const usage = { completion: 0, reasoning: 0, cached: 0 };
+    try {
+      const choices = request.n ?? 1;
+      for (let index = 0; index < choices; index++) {
+        yield chunk({ index, delta: { role: 'assistant', content: '', refusal: null }, logprobs: null, finish_reason: null });
+        const generated: Token[] = [];
+        const { LlamaGrammarEvaluationState } = await import('node-llama-cpp');
+        const grammarState: LlamaGrammarEvaluationState | undefined = prepared.grammar
+          ? new LlamaGrammarEvaluationState({ model: loaded.model, grammar: prepared.grammar })
+          : undefined;
+        const evaluate = await samplingOptions(request, loaded.model, prepared.seed + index, () => generated, grammarState ? loaded.highByteTokens : []);
+        if (grammarState) evaluate.grammarEvaluationState = grammarState;
+        const choice = generateChoice({
+          sequence,
+          model: loaded.model,
+          promptTokens: prepared.promptTokens,
+          evaluate,
+          maxTokens: prepared.maxTokens,
+          stops: request.stop == null ? [] : typeof request.stop === 'string' ? [request.stop] : request.stop,
+          topLogprobs: request.logprobs === true ? (request.top_logprobs ?? 0) : undefined,
+          startsInReasoning: prepared.startsInReasoning,
+          parseToolCalls: prepared.parseToolCalls,
+          json: prepared.grammar !== undefined,
+          signal,
+        });
+        let forcedText = '';
+        let toolCalls = 0;
+        let end: GenerationEnd | undefined;
+        try {
+          for (;;) {
+            const next = await choice.next();
+            if (next.done) {
+              end = next.value;
+              break;
+            }
+            const event = next.value;
+            if (event.type === 'reasoning') {
+              const delta = { reasoning: event.text, reasoning_content: event.text } as ChatCompletionChunk.Choice.Delta;
+              yield chunk({ index, delta, logprobs: null, finish_reason: null });
+            } else if (event.type === 'content') {
+              if (prepared.forced) forcedText += event.text;
+              else {
+                const logprobs = event.logprobs ? { content: event.logprobs, refusal: null } : null;
+                yield chunk({ index, delta: { content: event.text }, logprobs, finish_reason: null });
+              }
+            } else {
+              yield* this.toolCallChunks(chunk, index, toolCalls++, event.name, event.arguments);
+            }
+          }
+        } finally {
+          // A consumer that stopped early must still stop the engine's loop and free its state.
+          if (!end) await choice.return(undefined as never);
+        }
+        if (prepared.forced) {
+          const call = parseForcedCall(forcedText);
+          yield* this.toolCallChunks(chunk, index, toolCalls++, call.name, call.arguments);
+        }
+        if (!end) throw new Error('generation ended without a result');
+        usage.completion += end.completionTokens;
+        usage.reasoning += end.reasoningTokens;
+        if (index === 0) usage.cached = end.cachedTokens;
+        const finish = end.finishReason === 'length' ? 'length' : toolCalls > 0 ? 'tool_calls' : 'stop';
+        yield chunk({ index, delta: {}, logprobs: null, finish_reason: finish });
+      }
+    } catch (error) {
+      if (signal.aborted) throw new ClientAbortedError();
+      throw error;
+    } finally {
+      release();
+    }
+    const completionUsage: CompletionUsage = {
+      prompt_tokens: prepared.promptTokens.length,
+      completion_tokens: usage.completion,
+      total_tokens: prepared.promptTokens.length + usage.completion,
+      prompt_tokens_details: { cached_tokens: usage.cached, audio_tokens: 0 },
+      completion_tokens_details: { reasoning_tokens: usage.reasoning, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
+    };
+    yield { ...frame, object: 'chat.completion.chunk', system_fingerprint: 'fp_llama_cpp', choices: [], usage: completionUsage };
+  }
+
+  /** One tool call as OpenAI streams it: id, type, name and empty arguments first, then fragments. */
+  private *toolCallChunks(
+    chunk: (choice: ChatCompletionChunk.Choice) => ChatCompletionChunk,
+    index: number,
+    callIndex: number,
+    name: string,
+    args: string,
+  ): Generator<ChatCompletionChunk> {
+    yield chunk({ index, delta: { tool_calls: [{ index: callIndex, id: this.ids('call_'), type: 'function', function: { name, arguments: '' } }] }, logprobs: null, finish_reason: null });
+    const characters = [...args];
+    for (let i = 0; i < characters.length; i += ARGUMENT_FRAGMENT) {
+      yield chunk({ index, delta: { tool_calls: [{ index: callIndex, function: { arguments: characters.slice(i, i + ARGUMENT_FRAGMENT).join('') } }] }, logprobs: null, finish_reason: null });
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.models.values()].map((model) => model.unload()));
+  }
+}
+
+/** The JSON a forced tool call produced: `{"name", "arguments"}`; cut short by the token limit, kept as text. */
+function parseForcedCall(text: string): { name: string; arguments: string } {
+  try {
+    const parsed = JSON.parse(text) as { name: string; arguments: unknown };
+    return { name: parsed.name, arguments: JSON.stringify(parsed.arguments) };
+  } catch {
+    const name = /"name"\s*:\s*"([^"]*)"/.exec(text)?.[1] ?? '';
+    const at = text.indexOf('"arguments"');
+    const rest = at === -1 ? '' : text.slice(text.indexOf(':', at) + 1).trimStart();
+    return { name, arguments: rest };
+  }
+}

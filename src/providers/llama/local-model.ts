@@ -1,0 +1,127 @@
+import path from 'node:path';
+import type { Llama, LlamaContext, LlamaGrammar, LlamaModel, Token } from 'node-llama-cpp';
+import { SwitchyardError, UnsupportedFeatureError } from '../../errors/errors.js';
+import { getEngine, loadModelFile } from './engine.js';
+import type { LlamaModelConfig, LlamaProviderConfig } from './llama-config.js';
+import { defaultThreads } from './llama-config.js';
+import { PromptRenderer } from './render-prompt.js';
+import { SequencePool } from './sequence-pool.js';
+import { resolveModelFile } from './model-files.js';
+
+/** Everything a loaded model needs to serve: built once per load. */
+export interface LoadedModel {
+  llama: Llama;
+  model: LlamaModel;
+  context: LlamaContext;
+  pool: SequencePool;
+  renderer: PromptRenderer;
+  /** Byte-fallback tokens 0x80–0xFF: banned under a grammar, where a random or weak model could
+   * otherwise pick bytes that never form valid UTF-8 and break the JSON. */
+  highByteTokens: Token[];
+  grammarFor(key: string, schema: unknown, param: string): Promise<LlamaGrammar>;
+}
+
+const GRAMMAR_CACHE_SIZE = 64;
+
+/**
+ * One configured GGUF model: loaded on first use (or at start), kept resident, unloaded after an
+ * idle time when configured. Loading happens once however many requests wait for it.
+ */
+export class LocalModel {
+  private loading: Promise<LoadedModel> | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private active = 0;
+
+  constructor(
+    readonly config: LlamaModelConfig,
+    private readonly provider: LlamaProviderConfig,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  get loaded(): boolean {
+    return this.loading !== undefined;
+  }
+
+  acquire(): Promise<LoadedModel> {
+    this.active++;
+    clearTimeout(this.idleTimer);
+    this.loading ??= this.load().catch((error: unknown) => {
+      this.loading = undefined;
+      throw error;
+    });
+    return this.loading;
+  }
+
+  /** The caller is done with the model: start the idle clock when nobody uses it. */
+  release(): void {
+    this.active--;
+    const idle = this.config.idleUnloadSeconds;
+    if (this.active === 0 && idle !== undefined) {
+      this.idleTimer = setTimeout(() => void this.unload(), idle * 1000);
+      this.idleTimer.unref();
+    }
+  }
+
+  async unload(): Promise<void> {
+    clearTimeout(this.idleTimer);
+    const loading = this.loading;
+    this.loading = undefined;
+    if (!loading) return;
+    const loaded = await loading.catch(() => undefined);
+    if (!loaded) return;
+    await loaded.context.dispose();
+    await loaded.model.dispose();
+    this.log(`unloaded model ${this.config.id}`);
+  }
+
+  private async load(): Promise<LoadedModel> {
+    const file = await resolveModelFile(this.config, this.provider.modelCacheDir, this.log);
+    const llama = await getEngine(this.provider.gpu);
+    const started = Date.now();
+    const model = await loadModelFile(llama, file, { gpuLayers: this.config.gpuLayers, timeoutMs: this.config.loadTimeoutMs });
+    const context = await model.createContext({
+      contextSize: this.config.contextSize,
+      sequences: this.config.parallel,
+      threads: this.config.threads ?? defaultThreads(),
+    });
+    const metadata = model.fileInfo.metadata as { tokenizer?: { chat_template?: string; ggml?: { tokens?: readonly string[] } } };
+    const special = (token: Token | null) => (token === null ? '' : model.detokenize([token], true));
+    const renderer = new PromptRenderer(metadata.tokenizer?.chat_template, { bos: special(model.tokens.bos), eos: special(model.tokens.eos) });
+    const highByteTokens: Token[] = [];
+    metadata.tokenizer?.ggml?.tokens?.forEach((piece, id) => {
+      if (/^<0x[89A-F][0-9A-F]>$/i.test(piece)) highByteTokens.push(id as Token);
+    });
+    const grammars = new Map<string, Promise<LlamaGrammar>>();
+    this.log(`loaded model ${this.config.id} from ${path.basename(file)} in ${Date.now() - started} ms (context ${context.contextSize} × ${this.config.parallel} sequences)`);
+    return {
+      llama,
+      model,
+      context,
+      pool: new SequencePool(context, this.config.queueLimit),
+      renderer,
+      highByteTokens,
+      grammarFor(key, schema, param) {
+        let grammar = grammars.get(key);
+        if (!grammar) {
+          if (grammars.size >= GRAMMAR_CACHE_SIZE) grammars.delete(grammars.keys().next().value!);
+          grammar = (key === 'json_object' ? llama.getGrammarFor('json') : llama.createGrammarForJsonSchema(schema as never)).catch(
+            (error: unknown) => {
+              grammars.delete(key);
+              throw new UnsupportedFeatureError(`This JSON schema cannot be enforced by the local engine: ${(error as Error).message}`, param);
+            },
+          );
+          grammars.set(key, grammar);
+        }
+        return grammar;
+      },
+    };
+  }
+}
+
+export function contextLengthError(promptTokens: number, contextSize: number): SwitchyardError {
+  return new SwitchyardError(
+    'context_length_exceeded',
+    `This model's maximum context length is ${contextSize} tokens. However, your messages resulted in ${promptTokens} tokens. Please reduce the length of the messages.`,
+    { param: 'messages' },
+  );
+}
