@@ -4,19 +4,27 @@ import type { Config } from '../config/schema.js';
 import { providersFromConfig } from '../http/build-server.js';
 import { ModelRegistry } from '../gateway/model-registry.js';
 import { serve } from './serve.js';
+import { PLATFORM_COMMANDS, PLATFORM_HELP, platformCommand } from './platform-commands.js';
+import { pullCommand } from './pull-command.js';
+import { withDefaultModel, withModelFile } from './default-model.js';
 
 const HELP = `switchyard — a self-hosted OpenAI-compatible API server
 
 Usage:
-  switchyard serve [--config FILE] [--host HOST] [--port PORT] [--insecure-no-auth]
+  switchyard serve [--config FILE] [--model FILE.gguf] [--host HOST] [--port PORT] [--insecure-no-auth]
       Serve the OpenAI API (default http://127.0.0.1:8080/v1). With no config file it serves
-      the sandbox models and runs without API keys on loopback.
+      the sandbox models and a small local model (pulled in the background on first start),
+      and runs without API keys on loopback. --model serves one GGUF file as local/<file name>.
+  switchyard pull <hf:owner/repo/file.gguf | https://…> [--cache-dir DIR] [--json]
+      Download a GGUF model into the cache (~/.cache/switchyard/models), with progress; resumable.
   switchyard models [--config FILE] [--json]
       List the models the config serves.
-  switchyard --help
+${PLATFORM_HELP}  switchyard --help
 
 Options:
   -c, --config FILE      YAML or JSON config (also SWITCHYARD_CONFIG); \${ENV_VAR} is replaced
+  -m, --model FILE.gguf  serve this GGUF file with the embedded engine
+      --cache-dir DIR    where pulled models are kept
       --host HOST        address to bind (default 127.0.0.1)
   -p, --port PORT        port to listen on (default 8080)
       --insecure-no-auth serve a non-loopback address with no API keys
@@ -26,6 +34,11 @@ Options:
 Environment:
   SWITCHYARD_API_KEYS    comma-separated API keys accepted on /v1
   SWITCHYARD_CONFIG      config file, when --config is not given
+  DATABASE_URL           PostgreSQL for keys and usage (default: SQLite in store.dataDir, ./.data)
+  REDIS_URL              Redis for rate limits shared by every node (default: in memory)
+  SWITCHYARD_SECRET      the key API keys are hashed under (default: a random one in the data dir)
+  SWITCHYARD_ADMIN_KEY   an admin key for /admin/v1 (default: one is made and printed at first start)
+  SWITCHYARD_NO_DEFAULT_MODEL=1   do not pull or serve the default local model
 `;
 
 async function readConfig(file: string | undefined): Promise<Config> {
@@ -34,6 +47,15 @@ async function readConfig(file: string | undefined): Promise<Config> {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  if (PLATFORM_COMMANDS.has(argv[0] ?? '')) {
+    try {
+      process.exitCode = await platformCommand(argv);
+    } catch (error) {
+      process.stderr.write(`${error instanceof ConfigError ? '' : 'Error: '}${(error as Error).message}\n`);
+      process.exitCode = error instanceof ConfigError ? 1 : 2;
+    }
+    return;
+  }
   let parsed;
   try {
     parsed = parseArgs({
@@ -41,6 +63,8 @@ export async function main(argv: string[]): Promise<void> {
       allowPositionals: true,
       options: {
         config: { type: 'string', short: 'c' },
+        model: { type: 'string', short: 'm' },
+        'cache-dir': { type: 'string' },
         host: { type: 'string' },
         port: { type: 'string', short: 'p' },
         'insecure-no-auth': { type: 'boolean', default: false },
@@ -61,7 +85,14 @@ export async function main(argv: string[]): Promise<void> {
   }
 
   try {
-    const config = await readConfig(values.config);
+    if (command === 'pull') {
+      await pullCommand(positionals[1], values['cache-dir'], values.json);
+      return;
+    }
+    const explicit = values.config ?? process.env.SWITCHYARD_CONFIG;
+    let config = await readConfig(values.config);
+    if (values.model) config = withModelFile(config, values.model);
+    else if (!explicit && command === 'serve' && process.env.SWITCHYARD_NO_DEFAULT_MODEL !== '1') config = withDefaultModel(config);
     if (values.host) config.server.host = values.host;
     if (values.port) {
       const port = Number(values.port);

@@ -1,6 +1,7 @@
 import type { Config } from '../config/schema.js';
 import { buildServer } from '../http/build-server.js';
-import { isLoopback } from '../http/auth.js';
+import { isLoopback, keysFromEnv, StaticKeyAuthenticator } from '../http/auth.js';
+import { Platform } from '../platform/platform.js';
 
 export interface ServeOptions {
   config: Config;
@@ -12,14 +13,16 @@ export interface ServeOptions {
 export async function serve(options: ServeOptions): Promise<() => Promise<void>> {
   const { config } = options;
   const print = options.print ?? ((line: string) => process.stdout.write(`${line}\n`));
-  const server = await buildServer({ config });
+  const fallback = new StaticKeyAuthenticator([...config.auth.keys, ...keysFromEnv(process.env)]);
+  const platform = await Platform.open({ config, fallback });
+  const server = await buildServer({ config, platform });
   const { host, port } = config.server;
 
   if (server.authenticator.open && !isLoopback(host) && !options.insecureNoAuth) {
     await server.close();
     throw new Error(
       `Refusing to serve ${host} without API keys: anyone who can reach it could use every backend. ` +
-        'Configure keys (auth.keys or SWITCHYARD_API_KEYS), bind to 127.0.0.1, or pass --insecure-no-auth.',
+        'Create a key (`switchyard keys create`), configure keys (auth.keys or SWITCHYARD_API_KEYS), bind to 127.0.0.1, or pass --insecure-no-auth.',
     );
   }
 
@@ -36,15 +39,31 @@ export async function serve(options: ServeOptions): Promise<() => Promise<void>>
   print(`Models: ${models.length > 0 ? models.join(', ') : '(none declared; use <provider>/<model>)'}`);
   print(
     server.authenticator.open
-      ? 'Auth: open — no API keys configured, so only loopback clients can reach it.'
+      ? 'Auth: open — no API keys yet, so only loopback clients can reach it. Create one with `switchyard keys create`.'
       : 'Auth: API key required (Authorization: Bearer <key>).',
   );
+  print(`Store: ${platform.store.location}; limits: ${platform.limiter.kind === 'redis' ? 'Redis' : 'in memory'}`);
+  if (platform.adminKeyCreated) {
+    print(`Admin key (shown once; for ${base.replace(/\/v1$/, '/admin/v1')}): ${platform.adminKeyCreated}`);
+  }
   print('Try:');
   print(
     `  curl ${base}/chat/completions -H "Authorization: Bearer ${key}" -H "Content-Type: application/json" ` +
       `-d '{"model":"${example}","messages":[{"role":"user","content":"Hello!"}]}'`,
   );
   print(`  OpenAI SDKs: base URL ${base}, API key ${key === 'any' ? '"any"' : 'your key'}`);
+
+  // Models marked `preload` load (and, when needed, download) after the server is up: the sandbox
+  // answers meanwhile, and a model that cannot be had is one clear line, not a failed start.
+  for (const provider of server.registry.allProviders()) {
+    const preload = (provider as { preload?: () => Promise<void> }).preload;
+    preload?.call(provider).catch((error: unknown) => {
+      print(
+        `Local models of '${provider.id}' are not available (${(error as Error).message}). The sandbox is served; ` +
+          'add a model with `switchyard pull <hf:owner/repo/file.gguf>` or `switchyard serve --model ./file.gguf`.',
+      );
+    });
+  }
 
   let closing: Promise<void> | undefined;
   const stop = () => (closing ??= server.close());

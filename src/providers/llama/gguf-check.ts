@@ -11,13 +11,13 @@ export async function checkGgufHeader(file: string): Promise<void> {
   try {
     handle = await open(file, 'r');
   } catch (error) {
-    throw new SwitchyardError('model_file_error', `Cannot open model file ${file}: ${(error as Error).message}`, { status: 500 });
+    throw new SwitchyardError('model_file_error', `Cannot open model file ${file}: ${(error as Error).message}`);
   }
   try {
     const { size } = await handle.stat();
     const header = Buffer.alloc(24);
     const { bytesRead } = await handle.read(header, 0, 24, 0);
-    const bad = (reason: string) => new SwitchyardError('model_file_error', `${file} is not a usable GGUF model: ${reason}.`, { status: 500 });
+    const bad = (reason: string) => new SwitchyardError('model_file_error', `${file} is not a usable GGUF model: ${reason}.`);
     if (bytesRead < 24) throw bad('the file is too short');
     if (header.toString('latin1', 0, 4) !== 'GGUF') throw bad('wrong magic number');
     const version = header.readUInt32LE(4);

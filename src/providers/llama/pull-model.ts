@@ -38,6 +38,7 @@ export async function pullModel(uri: string, cacheDir: string, options: PullOpti
   // A model pulled before is used as it is, without asking the network (offline starts work).
   const known = await cachedModelPath(uri, cacheDir);
   if (known) return known;
+  await checkReachable(uri);
   const { createModelDownloader } = await import('node-llama-cpp');
   const started = Date.now();
   let lastLine = 0;
@@ -62,6 +63,7 @@ export async function pullModel(uri: string, cacheDir: string, options: PullOpti
     await rememberPull(uri, file, cacheDir);
     return file;
   } catch (error) {
+    if (error instanceof SwitchyardError) throw error;
     throw new SwitchyardError('model_pull_failed', `Could not pull ${uri}: ${(error as Error).message}`, { status: 503, cause: error });
   }
 }
@@ -86,4 +88,26 @@ async function rememberPull(uri: string, file: string, cacheDir: string): Promis
   const index = await readIndex(cacheDir);
   index[uri] = file;
   await writeFile(path.join(cacheDir, INDEX), `${JSON.stringify(index, null, 2)}\n`);
+}
+
+/** Where a model URI is fetched from. */
+function originOf(uri: string): string {
+  if (uri.startsWith('hf:') || uri.startsWith('huggingface:')) return 'https://huggingface.co';
+  return new URL(uri).origin;
+}
+
+/**
+ * Fails in seconds when the model's host cannot be reached (offline, blocked), instead of leaving
+ * the downloader to retry for minutes.
+ */
+async function checkReachable(uri: string): Promise<void> {
+  const origin = originOf(uri);
+  try {
+    await fetch(origin, { method: 'HEAD', signal: AbortSignal.timeout(10_000) });
+  } catch (error) {
+    const reason = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).name;
+    throw new SwitchyardError('model_pull_failed', `Could not pull ${uri}: ${origin} cannot be reached (${reason}); are you offline?`, {
+      status: 503,
+    });
+  }
 }
