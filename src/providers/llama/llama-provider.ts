@@ -9,7 +9,7 @@ import type { LlamaProviderConfig } from './llama-config.js';
 import { contextLengthError, LocalModel, type LoadedModel } from './local-model.js';
 import { generateChoice, type GenerationEnd } from './generate-choice.js';
 import { samplingOptions } from './sampling.js';
-import { forcedTools, toolCallSchema } from './tool-schema.js';
+import { forcedTools, grammarSchema, toolCallSchema } from './tool-schema.js';
 
 export interface LlamaDependencies {
   ids?: IdGenerator;
@@ -94,15 +94,18 @@ export class LlamaProvider implements Provider {
       enableThinking: request.reasoning_effort !== 'none',
     });
     const promptTokens = loaded.model.tokenize(rendered.text, true);
+    // llama.cpp's own rule: prepend BOS when the model asks for it and the template did not write it.
+    const bos = loaded.model.tokens.bos;
+    if (bos !== null && loaded.model.tokens.shouldPrependBosToken && promptTokens[0] !== bos) promptTokens.unshift(bos);
     if (promptTokens.length >= contextSize) throw contextLengthError(promptTokens.length, contextSize);
 
     let grammar: Awaited<ReturnType<LoadedModel['grammarFor']>> | undefined;
     const format = request.response_format;
     if (forced.length > 0) {
-      const schema = toolCallSchema(forced);
+      const schema = grammarSchema(toolCallSchema(forced));
       grammar = await loaded.grammarFor(JSON.stringify(schema), schema, 'tools');
     } else if (format?.type === 'json_schema') {
-      const schema = format.json_schema.schema ?? { type: 'object' };
+      const schema = grammarSchema(format.json_schema.schema ?? { type: 'object' });
       grammar = await loaded.grammarFor(JSON.stringify(schema), schema, 'response_format.json_schema.schema');
     } else if (format?.type === 'json_object') {
       grammar = await loaded.grammarFor('json_object', undefined, 'response_format');

@@ -13,10 +13,14 @@ export async function samplingOptions(
   generated: () => Token[],
   bannedTokens: readonly Token[],
 ): Promise<SequenceEvaluateOptions> {
-  const options: SequenceEvaluateOptions = { temperature: request.temperature ?? 1, seed };
-  if (request.top_p != null) options.topP = request.top_p;
-  if (request.top_k != null) options.topK = request.top_k;
-  if (request.min_p != null) options.minP = request.min_p;
+  // The engine's own defaults (top-k 40, top-p 0.95) are not OpenAI's: every value is set here.
+  const options: SequenceEvaluateOptions = {
+    temperature: request.temperature ?? 1,
+    topP: request.top_p ?? 1,
+    topK: request.top_k ?? 0,
+    minP: request.min_p ?? 0,
+    seed,
+  };
   const presence = request.presence_penalty ?? 0;
   const frequency = request.frequency_penalty ?? 0;
   if (presence !== 0 || frequency !== 0) {

@@ -3,6 +3,8 @@
 // Assistant tool calls and the `tools` list are rendered as JSON so that a
 // template-driven caller can exercise tool use against the tiny model; a
 // message's content may be null/absent (assistant turns that only call tools).
+// Tool-call arguments may be an OpenAI-style JSON string (emitted as is) or
+// an object (serialized), so both callers' shapes render the same.
 export const CHATML_TEMPLATE = [
   "{%- if tools is defined and tools -%}",
   "{{- '<|im_start|>system\\n' -}}",
@@ -18,7 +20,8 @@ export const CHATML_TEMPLATE = [
   "{%- if message.tool_calls is defined and message.tool_calls -%}",
   "{%- for call in message.tool_calls -%}",
   "{%- set fn = call.function if call.function is defined else call -%}",
-  "{{- '<tool_call>' + ({'name': fn.name, 'arguments': fn.arguments} | tojson) + '</tool_call>' -}}",
+  "{%- set args = fn.arguments if fn.arguments is string else (fn.arguments | tojson) -%}",
+  "{{- '<tool_call>{\"name\": ' + (fn.name | tojson) + ', \"arguments\": ' + args + '}</tool_call>' -}}",
   "{%- endfor -%}",
   "{%- endif -%}",
   "{{- '<|im_end|>\\n' -}}",

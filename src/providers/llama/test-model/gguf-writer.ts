@@ -13,6 +13,9 @@ const ValueType = {
   ARRAY: 9,
 } as const;
 
+/** GGUF's default alignment, used when the file has no `general.alignment` key (we write none). */
+const ALIGNMENT = 32;
+
 /** ggml tensor type ids for the two unquantized formats we emit. */
 export const TensorType = { F32: 0, F16: 1 } as const;
 export type TensorTypeId = (typeof TensorType)[keyof typeof TensorType];
@@ -89,13 +92,12 @@ function writeValue(out: ByteSink, v: MetadataValue): void {
 
 /**
  * Serialize a GGUF v3 file: header, metadata, tensor infos, then tensor data,
- * each tensor starting on an `alignment` boundary (llama.cpp mmaps the data
+ * each tensor starting on an ALIGNMENT boundary (llama.cpp mmaps the data
  * section and rejects misaligned offsets).
  */
 export function encodeGguf(
   metadata: ReadonlyArray<readonly [string, MetadataValue]>,
   tensors: readonly Tensor[],
-  alignment = 32,
 ): Buffer {
   const head = new ByteSink();
   head.bytes(Buffer.from('GGUF', 'ascii'));
@@ -116,9 +118,9 @@ export function encodeGguf(
     for (const d of t.dims) head.u64(d);
     head.u32(t.type);
     head.u64(offset);
-    offset += Math.ceil(t.data.length / alignment) * alignment;
+    offset += Math.ceil(t.data.length / ALIGNMENT) * ALIGNMENT;
   }
-  head.padTo(alignment);
+  head.padTo(ALIGNMENT);
 
   const header = head.result();
   const file = Buffer.alloc(header.length + offset);

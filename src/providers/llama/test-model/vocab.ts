@@ -39,6 +39,7 @@ full force blue object decide surface deep moon island foot system busy test rec
 plane stead dry wonder laugh thousand ago ran check game shape equate miss brought heat snow tire bring yes
 distant fill east paint language among hello thanks please sorry assistant user system tool function call result
 answer model server request response token json error value name type string array object true false null
+ok okay yesterday today tomorrow weather story
 `;
 
 // Word-internal pieces so inflections and unknown words still get multi-char
@@ -96,8 +97,8 @@ export function buildVocab(): Vocab {
   for (const c of ASCII) add(c, TokenType.NORMAL, -++rank);
   const words = [...new Set(WORDS.split(/\s+/).filter(Boolean))];
   for (const w of words) addWithPrefixes(SPACE + w, 2);
-  // Capitalized variants for sentence starts.
-  for (const w of words.slice(0, 150)) addWithPrefixes(SPACE + w[0]!.toUpperCase() + w.slice(1), 2);
+  // Capitalized variants, so sentence starts are whole tokens too.
+  for (const w of words) addWithPrefixes(SPACE + w[0]!.toUpperCase() + w.slice(1), 2);
   for (const s of SUFFIXES) addWithPrefixes(s, 1);
 
   return { tokens, scores, types, unkId, bosId, eosId: imEndId, imStartId, imEndId };

@@ -1,0 +1,63 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { getLlama, LlamaLogLevel, type Llama } from 'node-llama-cpp';
+import { writeTestModel } from '../../src/providers/llama/test-model/write-test-model.js';
+
+// The generated model stands in for a real GGUF in every llama test, so it
+// must stay small and quick to make, and be loadable by the real engine.
+test('test model: small, fast, deterministic, and loads in llama.cpp', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'switchyard-test-model-'));
+  let llama: Llama | undefined;
+  try {
+    const modelPath = path.join(dir, 'model.gguf');
+
+    const started = performance.now();
+    await writeTestModel(modelPath, { seed: 1 });
+    const elapsed = performance.now() - started;
+    const { size } = await stat(modelPath);
+    assert.ok(size < 5 * 1024 * 1024, `model is ${size} bytes`);
+    assert.ok(elapsed < 1000, `writing took ${elapsed.toFixed(0)} ms`);
+
+    const again = path.join(dir, 'again.gguf');
+    const other = path.join(dir, 'other.gguf');
+    await writeTestModel(again, { seed: 1 });
+    await writeTestModel(other, { seed: 2 });
+    const [a, b, c] = await Promise.all([modelPath, again, other].map((p) => readFile(p)));
+    assert.ok(a!.equals(b!), 'same seed, same bytes');
+    assert.ok(!a!.equals(c!), 'different seed, different weights');
+
+    // build: 'never' + skipDownload: use the prebuilt binary or fail fast, never compile or fetch.
+    llama = await getLlama({ gpu: false, build: 'never', skipDownload: true, progressLogs: false, logLevel: LlamaLogLevel.error });
+    const model = await llama.loadModel({ modelPath });
+
+    const text = 'Hello world, the café costs 5€ — 日本語 🙂\nnew line\ttab';
+    const tokens = model.tokenize(text);
+    assert.equal(model.detokenize(tokens), text);
+    const words = model.tokenize('the people would like to know');
+    assert.equal(words.length, 6, 'common words are single tokens');
+
+    const template = model.fileInfo.metadata.tokenizer.chat_template;
+    assert.equal(typeof template, 'string');
+    assert.match(template!, /<\|im_start\|>/);
+    assert.match(template!, /add_generation_prompt/);
+    assert.equal(model.detokenize([model.tokens.eos!], true), '<|im_end|>');
+    assert.equal(model.tokenize('<|im_start|>', true).length, 1, 'ChatML markers are single special tokens');
+
+    // threads: 1 matters: on a 2-core machine the default thread count is hundreds of times slower.
+    const context = await model.createContext({ contextSize: 256, threads: 1 });
+    const sequence = context.getSequence();
+    const generated: number[] = [];
+    for await (const token of sequence.evaluate([model.tokens.bos!, ...tokens], { temperature: 0, yieldEogToken: true })) {
+      generated.push(token);
+      if (generated.length >= 8) break;
+    }
+    assert.equal(generated.length, 8);
+  } finally {
+    // Disposing the Llama instance frees its model and contexts; only then remove the file.
+    await llama?.dispose();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
