@@ -53,6 +53,21 @@ export interface ModelInfo {
   contextLength?: number | undefined;
 }
 
+/** An embeddings call as the gateway hands it to a provider (`model` is the backend's name). */
+export interface EmbeddingsRequest {
+  model: string;
+  /** Texts, or token arrays for backends that take tokens. */
+  input: Array<string | number[]>;
+  dimensions?: number | undefined;
+  /** The client's whole body, for upstreams that take it as it came. */
+  body: Record<string, unknown>;
+}
+
+export type EmbeddingsResult =
+  | { kind: 'vectors'; vectors: Float32Array[]; promptTokens: number; model: string }
+  /** An upstream's response, already in OpenAI's shape, relayed as it came. */
+  | { kind: 'relay'; rawJson: string; promptTokens: number };
+
 /** One backend. Adding a backend kind is one file implementing this plus one line in registry.ts. */
 export interface Provider {
   /** The prefix that routes to it: `<id>/<model>`. */
@@ -63,6 +78,8 @@ export interface Provider {
   /** True when a model name it does not declare may still be tried (an upstream decides). */
   readonly acceptsUndeclaredModels: boolean;
   chat(request: ChatRequest, context: ChatCallContext): Promise<ChatResult>;
+  /** Embeddings, for backends that make them. */
+  embed?(request: EmbeddingsRequest, context: ChatCallContext): Promise<EmbeddingsResult>;
   /** Frees connections, engines and timers. */
   close?(): Promise<void>;
 }

@@ -4,7 +4,7 @@ import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
 import type { CompletionUsage } from 'openai/resources/completions';
 import { ClientAbortedError, SwitchyardError } from '../../errors/errors.js';
 import { defaultIdGenerator, type IdGenerator } from '../../util/ids.js';
-import type { ChatCallContext, ChatRequest, ChatResult, ModelInfo, Provider, RelayChunk } from '../provider.js';
+import type { ChatCallContext, ChatRequest, ChatResult, EmbeddingsRequest, EmbeddingsResult, ModelInfo, Provider, RelayChunk } from '../provider.js';
 import type { LlamaProviderConfig } from './llama-config.js';
 import { contextLengthError, LocalModel, type LoadedModel } from './local-model.js';
 import { generateChoice, type GenerationEnd } from './generate-choice.js';
@@ -81,6 +81,24 @@ export class LlamaProvider implements Provider {
     } catch (error) {
       local.release();
       throw error;
+    }
+  }
+
+  async embed(request: EmbeddingsRequest): Promise<EmbeddingsResult> {
+    const local = this.models.get(request.model);
+    if (!local) throw new SwitchyardError('model_not_found', `The model \`${request.model}\` does not exist.`, { param: 'model' });
+    const loaded = await local.acquire();
+    try {
+      const vectors: Float32Array[] = [];
+      let promptTokens = 0;
+      for (const input of request.input) {
+        const { vector, tokens } = await loaded.embed(input);
+        vectors.push(request.dimensions ? renormalized(vector.subarray(0, request.dimensions)) : vector);
+        promptTokens += tokens;
+      }
+      return { kind: 'vectors', vectors, promptTokens, model: `${this.id}/${request.model}` };
+    } finally {
+      local.release();
     }
   }
 
@@ -249,4 +267,12 @@ function parseForcedCall(text: string): { name: string; arguments: string } {
     const rest = at === -1 ? '' : text.slice(text.indexOf(':', at) + 1).trimStart();
     return { name, arguments: rest };
   }
+}
+
+/** A shortened embedding (`dimensions`) scaled back to unit length, as OpenAI's are. */
+function renormalized(vector: Float32Array): Float32Array {
+  let norm = 0;
+  for (const value of vector) norm += value * value;
+  norm = Math.sqrt(norm) || 1;
+  return Float32Array.from(vector, (value) => value / norm);
 }

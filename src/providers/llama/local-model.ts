@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { Llama, LlamaContext, LlamaGrammar, LlamaModel, Token } from 'node-llama-cpp';
+import type { Llama, LlamaContext, LlamaEmbeddingContext, LlamaGrammar, LlamaModel, Token } from 'node-llama-cpp';
 import { SwitchyardError, UnsupportedFeatureError } from '../../errors/errors.js';
 import { getEngine, loadModelFile } from './engine.js';
 import type { LlamaModelConfig, LlamaProviderConfig } from './llama-config.js';
@@ -19,6 +19,8 @@ export interface LoadedModel {
    * otherwise pick bytes that never form valid UTF-8 and break the JSON. */
   highByteTokens: Token[];
   grammarFor(key: string, schema: unknown, param: string): Promise<LlamaGrammar>;
+  /** A unit-length embedding of one input; inputs are embedded one at a time. */
+  embed(input: string | number[]): Promise<{ vector: Float32Array; tokens: number }>;
 }
 
 const GRAMMAR_CACHE_SIZE = 64;
@@ -92,6 +94,10 @@ export class LocalModel {
       if (/^<0x[89A-F][0-9A-F]>$/i.test(piece)) highByteTokens.push(id as Token);
     });
     const grammars = new Map<string, Promise<LlamaGrammar>>();
+    let embeddingContext: Promise<LlamaEmbeddingContext> | undefined;
+    let embeddingQueue: Promise<unknown> = Promise.resolve();
+    const threads = this.config.threads ?? defaultThreads();
+    const contextSize = this.config.contextSize;
     this.log(`loaded model ${this.config.id} from ${path.basename(file)} in ${Date.now() - started} ms (context ${context.contextSize} × ${this.config.parallel} sequences)`);
     return {
       llama,
@@ -100,6 +106,20 @@ export class LocalModel {
       pool: new SequencePool(context, this.config.queueLimit),
       renderer,
       highByteTokens,
+      embed(input) {
+        embeddingContext ??= model.createEmbeddingContext({ contextSize, threads });
+        const run = embeddingQueue.then(async () => {
+          const tokens = typeof input === 'string' ? model.tokenize(input) : (input as Token[]);
+          if (tokens.length >= contextSize) throw contextLengthError(tokens.length, contextSize, 'input');
+          const { vector } = await (await embeddingContext!).getEmbeddingFor(tokens);
+          let norm = 0;
+          for (const value of vector) norm += value * value;
+          norm = Math.sqrt(norm) || 1;
+          return { vector: Float32Array.from(vector, (value) => value / norm), tokens: tokens.length };
+        });
+        embeddingQueue = run.catch(() => undefined);
+        return run;
+      },
       grammarFor(key, schema, param) {
         let grammar = grammars.get(key);
         if (!grammar) {
@@ -118,10 +138,10 @@ export class LocalModel {
   }
 }
 
-export function contextLengthError(promptTokens: number, contextSize: number): SwitchyardError {
+export function contextLengthError(promptTokens: number, contextSize: number, param = 'messages'): SwitchyardError {
   return new SwitchyardError(
     'context_length_exceeded',
-    `This model's maximum context length is ${contextSize} tokens. However, your messages resulted in ${promptTokens} tokens. Please reduce the length of the messages.`,
-    { param: 'messages' },
+    `This model's maximum context length is ${contextSize} tokens. However, your ${param === 'messages' ? 'messages' : 'input'} resulted in ${promptTokens} tokens. Please reduce the length.`,
+    { param },
   );
 }

@@ -2,7 +2,7 @@ import { Agent, request as undiciRequest, type Dispatcher } from 'undici';
 import type { ChatCompletion } from 'openai/resources/chat/completions';
 import type { OpenAICompatibleProviderConfig } from '../../config/schema.js';
 import { UpstreamError } from '../../errors/errors.js';
-import type { ChatCallContext, ChatRequest, ChatResult, ModelInfo, Provider } from '../provider.js';
+import type { ChatCallContext, ChatRequest, ChatResult, EmbeddingsRequest, EmbeddingsResult, ModelInfo, Provider } from '../provider.js';
 import { errorFromTransport, errorFromUpstreamResponse } from './upstream-errors.js';
 import { readChunkStream } from './sse-chunks.js';
 
@@ -26,6 +26,7 @@ export class OpenAICompatibleProvider implements Provider {
   private readonly dispatcher: Dispatcher;
   private readonly ownsDispatcher: boolean;
   private readonly url: string;
+  private readonly embeddingsUrl: string;
   private readonly headers: Record<string, string>;
   private readonly models: ModelInfo[];
 
@@ -42,6 +43,7 @@ export class OpenAICompatibleProvider implements Provider {
         connect: { timeout: config.connectTimeoutMs },
       });
     this.url = `${config.baseURL.replace(/\/+$/, '')}/chat/completions`;
+    this.embeddingsUrl = `${config.baseURL.replace(/\/+$/, '')}/embeddings`;
     // Fixed headers are built once, not per request.
     this.headers = {
       'content-type': 'application/json',
@@ -111,6 +113,40 @@ export class OpenAICompatibleProvider implements Provider {
       throw new UpstreamError('upstream_error', `The upstream provider '${this.id}' sent a reply without choices.`);
     }
     return { kind: 'completion', completion, rawJson: text };
+  }
+
+  /** The client's body goes upstream as it came, model rewritten; the answer is relayed as it came. */
+  async embed(request: EmbeddingsRequest, context: ChatCallContext): Promise<EmbeddingsResult> {
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await undiciRequest(this.embeddingsUrl, {
+        dispatcher: this.dispatcher,
+        method: 'POST',
+        headers: this.headers,
+        body: JSON.stringify({ ...request.body, model: request.model }),
+        signal: context.signal,
+      });
+    } catch (error) {
+      throw errorFromTransport(this.id, error, context.signal);
+    }
+    if (response.statusCode >= 400) {
+      const text = await readBounded(response.body, MAX_ERROR_BODY).catch(() => '');
+      const retryAfter = response.headers['retry-after'];
+      throw errorFromUpstreamResponse(this.id, response.statusCode, text, Array.isArray(retryAfter) ? retryAfter[0] : retryAfter);
+    }
+    let rawJson: string;
+    try {
+      rawJson = await response.body.text();
+    } catch (error) {
+      throw errorFromTransport(this.id, error, context.signal);
+    }
+    let promptTokens = 0;
+    try {
+      promptTokens = (JSON.parse(rawJson) as { usage?: { prompt_tokens?: number } }).usage?.prompt_tokens ?? 0;
+    } catch {
+      throw new UpstreamError('upstream_error', `The upstream provider '${this.id}' sent a body that is not JSON.`);
+    }
+    return { kind: 'relay', rawJson, promptTokens };
   }
 
   private async *relay(body: Dispatcher.ResponseData['body'], signal: AbortSignal) {

@@ -3,7 +3,8 @@ import type { SandboxProviderConfig } from '../../config/schema.js';
 import { ClientAbortedError, UnsupportedFeatureError } from '../../errors/errors.js';
 import { countPromptTokens } from '../../chat/token-count.js';
 import { defaultIdGenerator, type IdGenerator } from '../../util/ids.js';
-import type { ChatCallContext, ChatRequest, ChatResult, ModelInfo, Provider, RelayChunk } from '../provider.js';
+import type { ChatCallContext, ChatRequest, ChatResult, EmbeddingsRequest, EmbeddingsResult, ModelInfo, Provider, RelayChunk } from '../provider.js';
+import { sandboxEmbedding, sandboxTokens, SANDBOX_EMBEDDING_DIMENSIONS } from './sandbox-embeddings.js';
 import { hashString } from './prng.js';
 import { planChoice, SANDBOX_MODELS, type SandboxModel } from './plan-reply.js';
 import { replyChunks, usageOf } from './reply-chunks.js';
@@ -64,6 +65,16 @@ export class SandboxProvider implements Provider {
       () => this.ids('call_'),
     );
     return { kind: 'stream', chunks: this.pace(chunks, context.signal) };
+  }
+
+  async embed(request: EmbeddingsRequest): Promise<EmbeddingsResult> {
+    const dimensions = request.dimensions ?? SANDBOX_EMBEDDING_DIMENSIONS;
+    return {
+      kind: 'vectors',
+      vectors: request.input.map((input) => sandboxEmbedding(input, dimensions)),
+      promptTokens: request.input.reduce((sum, input) => sum + sandboxTokens(input), 0),
+      model: `${this.id}/${request.model}`,
+    };
   }
 
   /** Relays chunks with the configured pause between them, stopping the moment the client leaves. */

@@ -1,0 +1,46 @@
+import type { FastifyInstance } from 'fastify';
+import type { Gateway } from '../../gateway/gateway.js';
+import { randomId } from '../../util/ids.js';
+import { validateEmbeddingsRequest } from '../validation/embeddings-request.js';
+
+/** Float32 little-endian bytes in base64: what OpenAI sends for `encoding_format: "base64"`. */
+function toBase64(vector: Float32Array): string {
+  return Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength).toString('base64');
+}
+
+/** `POST /embeddings`: vectors from any backend that makes them, as floats or base64. */
+export function registerEmbeddingsRoutes(app: FastifyInstance, gateway: Gateway): void {
+  app.post('/embeddings', async (request, reply) => {
+    const { body, inputs } = validateEmbeddingsRequest(request.body);
+    const auditId = randomId('aud_');
+    reply.header('x-switchyard-audit-id', auditId);
+    const controller = new AbortController();
+    const onClose = () => {
+      if (!reply.raw.writableFinished) controller.abort();
+    };
+    reply.raw.on('close', onClose);
+    try {
+      const result = await gateway.embed(
+        { model: body.model, input: inputs, dimensions: body.dimensions, body: body as Record<string, unknown> },
+        { requestId: request.id, auditId, caller: request.caller, signal: controller.signal },
+      );
+      reply.header('x-switchyard-route', result.route);
+      if (result.kind === 'relay') return reply.type('application/json').send(result.rawJson);
+      const base64 = body.encoding_format === 'base64';
+      return reply.type('application/json').send(
+        JSON.stringify({
+          object: 'list',
+          data: result.vectors.map((vector, index) => ({
+            object: 'embedding',
+            index,
+            embedding: base64 ? toBase64(vector) : Array.from(vector),
+          })),
+          model: result.model,
+          usage: { prompt_tokens: result.promptTokens, total_tokens: result.promptTokens },
+        }),
+      );
+    } finally {
+      reply.raw.off('close', onClose);
+    }
+  });
+}
