@@ -17,6 +17,8 @@ export async function serve(options: ServeOptions): Promise<() => Promise<void>>
   const platform = await Platform.open({ config, fallback });
   const server = await buildServer({ config, platform });
   const { host, port } = config.server;
+  // Before anything can refuse to start: this is the only time the admin key is shown.
+  if (platform.adminKeyCreated) print(`Admin key for /admin/v1 (shown once; SWITCHYARD_ADMIN_KEY also works): ${platform.adminKeyCreated}`);
 
   if (server.authenticator.open && !isLoopback(host) && !options.insecureNoAuth) {
     await server.close();
@@ -43,9 +45,6 @@ export async function serve(options: ServeOptions): Promise<() => Promise<void>>
       : 'Auth: API key required (Authorization: Bearer <key>).',
   );
   print(`Store: ${platform.store.location}; limits: ${platform.limiter.kind === 'redis' ? 'Redis' : 'in memory'}`);
-  if (platform.adminKeyCreated) {
-    print(`Admin key (shown once; for ${base.replace(/\/v1$/, '/admin/v1')}): ${platform.adminKeyCreated}`);
-  }
   print('Try:');
   print(
     `  curl ${base}/chat/completions -H "Authorization: Bearer ${key}" -H "Content-Type: application/json" ` +

@@ -1,4 +1,7 @@
 import { z } from 'zod';
+import { PlatformConfigShape } from './platform-schema.js';
+import { RoutingConfigShape } from './routing-schema.js';
+import { LlamaProviderSchema } from '../providers/llama/llama-config.js';
 
 /** A model a provider declares. A bare string is shorthand for `{ id }`. */
 export const ModelDeclarationSchema = z.union([
@@ -47,7 +50,11 @@ export const OpenAICompatibleProviderSchema = z.strictObject({
   maxConnections: z.number().int().positive().default(128),
 });
 
-export const ProviderConfigSchema = z.discriminatedUnion('kind', [SandboxProviderSchema, OpenAICompatibleProviderSchema]);
+export const ProviderConfigSchema = z.discriminatedUnion('kind', [
+  SandboxProviderSchema,
+  OpenAICompatibleProviderSchema,
+  LlamaProviderSchema,
+]);
 export type ProviderConfig = z.output<typeof ProviderConfigSchema>;
 export type SandboxProviderConfig = z.output<typeof SandboxProviderSchema>;
 export type OpenAICompatibleProviderConfig = z.output<typeof OpenAICompatibleProviderSchema>;
@@ -61,6 +68,8 @@ export const ServerConfigSchema = z.strictObject({
   heartbeatMs: z.number().int().positive().default(5_000),
   /** Log level of the server's own log (pino levels). */
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** On SIGTERM/SIGINT, in-flight requests and streams get this long to finish before they are cut. */
+  shutdownTimeoutMs: z.number().int().min(0).default(10_000),
 });
 
 export const ConfigSchema = z.strictObject({
@@ -74,6 +83,8 @@ export const ConfigSchema = z.strictObject({
   /** Backends. A sandbox provider is added when none is declared, unless `sandbox: false`. */
   providers: z.array(ProviderConfigSchema).default([]),
   sandbox: z.boolean().default(true),
+  ...PlatformConfigShape,
+  ...RoutingConfigShape,
 });
 
 export type Config = z.output<typeof ConfigSchema>;

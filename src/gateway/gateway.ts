@@ -1,18 +1,28 @@
 import type { ChatCompletion } from 'openai/resources/chat/completions';
 import type { CompletionUsage } from 'openai/resources/completions';
-import { ClientAbortedError, SwitchyardError, ValidationError, toSwitchyardError } from '../errors/errors.js';
+import { ClientAbortedError, SwitchyardError, UnsupportedFeatureError, UpstreamError, ValidationError, toSwitchyardError } from '../errors/errors.js';
 import { aggregateChunks } from '../chat/aggregate-chunks.js';
-import type { ChatRequest, RelayChunk } from '../providers/provider.js';
+import type { ChatRequest, EmbeddingsRequest, EmbeddingsResult, RelayChunk } from '../providers/provider.js';
 import type { ModelRegistry, ResolvedModel } from './model-registry.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { RoutingSchema, type AliasConfig, type RoutingConfig } from '../config/routing-schema.js';
+import { CircuitBreakers, type BreakerState } from './circuit-breaker.js';
+import { defaultAliases, RoutePlanner, type PlannedTarget, type RoutePlan } from './route-planner.js';
 
 /** Who is calling. The platform's key store fills in more; the core needs only an identity. */
 export interface Caller {
   keyId: string | null;
+  /** The key's workspace, for keys of the platform's store. */
+  workspaceId?: string | undefined;
+  /** Every call is served by the sandbox provider, whatever the model asked (`sk_test_` keys). */
+  sandboxed?: boolean | undefined;
 }
 
 /** What the gateway learned of one call once it ended; the platform's accounting reads this. */
 export interface CallSummary {
   requestId: string;
+  /** The id of the call's usage record (`x-switchyard-audit-id`), when the caller gave one. */
+  auditId: string | undefined;
   caller: Caller;
   modelAsked: string;
   route: string;
@@ -28,6 +38,7 @@ export interface CallSummary {
 
 export interface CallOptions {
   requestId: string;
+  auditId?: string | undefined;
   caller: Caller;
   signal: AbortSignal;
 }
@@ -51,6 +62,11 @@ export interface CompletionReply extends ReplyBase {
 
 export interface GatewayOptions {
   registry: ModelRegistry;
+  /** Model aliases; `fast`, `balanced` and `smart` get defaults when absent. */
+  aliases?: Record<string, AliasConfig>;
+  routing?: RoutingConfig;
+  /** Draws for weighted aliases; tests pass their own. */
+  random?: () => number;
   /** Called once per call after it ends, off the response path. */
   onCallEnd?: (summary: CallSummary) => void;
   now?: () => number;
@@ -65,15 +81,21 @@ export class Gateway {
   private readonly registry: ModelRegistry;
   private readonly onCallEnd: ((summary: CallSummary) => void) | undefined;
   private readonly now: () => number;
+  private readonly planner: RoutePlanner;
+  private readonly breakers: CircuitBreakers;
+  private readonly routing: RoutingConfig;
 
   constructor(options: GatewayOptions) {
     this.registry = options.registry;
     this.onCallEnd = options.onCallEnd;
     this.now = options.now ?? performance.now.bind(performance);
+    this.routing = options.routing ?? RoutingSchema.parse({});
+    this.planner = new RoutePlanner(options.registry, { ...defaultAliases(options.registry), ...options.aliases }, options.random);
+    this.breakers = new CircuitBreakers(this.routing.breakerFailures, this.routing.breakerCooldownMs);
   }
 
-  resolveModel(name: string): ResolvedModel {
-    const resolved = this.registry.resolve(name);
+  resolveModel(name: string, caller?: Caller): ResolvedModel {
+    const resolved = caller?.sandboxed ? this.registry.resolveSandboxed(name) : this.registry.resolve(name);
     if (!resolved) {
       throw new SwitchyardError('model_not_found', `The model \`${name}\` does not exist or you do not have access to it.`, {
         param: 'model',
@@ -84,15 +106,15 @@ export class Gateway {
 
   async chat(request: ChatRequest, options: CallOptions): Promise<StreamReply | CompletionReply> {
     const started = this.now();
-    const resolved = this.resolveModel(request.model);
-    checkOutputLimit(request, resolved);
     const stream = request.stream === true;
+    // Route and provider are filled in once resolved: a call that fails to resolve is reported too.
     const summary: CallSummary = {
       requestId: options.requestId,
+      auditId: options.auditId,
       caller: options.caller,
       modelAsked: request.model,
-      route: resolved.publicId,
-      providerId: resolved.provider.id,
+      route: '',
+      providerId: '',
       stream,
       usage: undefined,
       timeToFirstChunkMs: undefined,
@@ -110,29 +132,140 @@ export class Gateway {
     };
 
     try {
-      const result = await resolved.provider.chat(
-        { ...request, model: resolved.model },
-        { signal: options.signal, requestId: options.requestId },
-      );
-      if (!stream) {
-        const completion = result.kind === 'completion' ? result.completion : await aggregateChunks(result.chunks);
-        summary.usage = completion.usage;
-        summary.timeToFirstChunkMs = this.now() - started;
-        end();
-        const rawJson = result.kind === 'completion' ? result.rawJson : undefined;
-        return { kind: 'completion', route: summary.route, resolved, completion, rawJson };
-      }
-      if (result.kind !== 'stream') throw new Error(`Provider '${resolved.provider.id}' answered a stream request without a stream.`);
-      const iterator = result.chunks[Symbol.asyncIterator]();
-      // The first-byte contract: wait for the first chunk here, so that a failure before it is
-      // still a proper HTTP error (or, later, a reason to fall back).
-      const first = await iterator.next();
-      summary.timeToFirstChunkMs = this.now() - started;
+      const plan = this.planner.plan(request.model, options.caller);
+      // Limits are checked against every target before any is called: a 400 is the request's fault.
+      for (const target of plan.targets) checkOutputLimit(request, target.resolved);
       const includeUsage = request.stream_options?.include_usage === true;
+      const deadline = (target: PlannedTarget) => (stream ? (target.firstChunkTimeoutMs ?? target.timeoutMs) : target.timeoutMs);
+      const outcome = await this.attempt(plan, summary, options.signal, deadline, async (target, signal) => {
+        const resolved = target.resolved;
+        const result = await resolved.provider.chat({ ...request, model: resolved.model }, { signal, requestId: options.requestId });
+        if (!stream) {
+          const completion = result.kind === 'completion' ? result.completion : await aggregateChunks(result.chunks);
+          return { kind: 'completion' as const, completion, rawJson: result.kind === 'completion' ? result.rawJson : undefined };
+        }
+        if (result.kind !== 'stream') throw new Error(`Provider '${resolved.provider.id}' answered a stream request without a stream.`);
+        const iterator = result.chunks[Symbol.asyncIterator]();
+        // The first-byte contract: the first chunk is awaited here, so a failure before it is still
+        // a proper HTTP error, or a reason to fall back to the next target.
+        try {
+          const first = await iterator.next();
+          return { kind: 'stream' as const, first, iterator };
+        } catch (error) {
+          await iterator.return?.();
+          throw error;
+        }
+      });
+      summary.timeToFirstChunkMs = this.now() - started;
+      const resolved = outcome.target.resolved;
+      if (outcome.value.kind === 'completion') {
+        summary.usage = outcome.value.completion.usage;
+        end();
+        return { kind: 'completion', route: summary.route, resolved, completion: outcome.value.completion, rawJson: outcome.value.rawJson };
+      }
+      const { first, iterator } = outcome.value;
       return { kind: 'stream', route: summary.route, resolved, chunks: relay(first, iterator, includeUsage, summary, end) };
     } catch (error) {
       end(error);
       throw toSwitchyardError(error);
+    }
+  }
+
+  /**
+   * Tries a plan's targets in order: each up to `retries` more times after a retryable failure
+   * (429, 5xx, timeout, connection), with backoff that honours `retry-after`; a target whose circuit
+   * is open is skipped while others remain. A failure caused by the request (4xx) ends it at once.
+   */
+  private async attempt<T>(
+    plan: RoutePlan,
+    summary: CallSummary,
+    signal: AbortSignal,
+    deadline: (target: PlannedTarget) => number | undefined,
+    call: (target: PlannedTarget, signal: AbortSignal) => Promise<T>,
+  ): Promise<{ target: PlannedTarget; value: T }> {
+    let lastError: SwitchyardError | undefined;
+    const open = plan.targets.filter((target) => this.breakers.state(target.resolved.publicId).state === 'open');
+    const allOpen = open.length === plan.targets.length;
+    for (const [index, target] of plan.targets.entries()) {
+      const id = target.resolved.publicId;
+      // With every circuit open, the plan is tried anyway: refusing outright helps nobody.
+      if (!allOpen && !this.breakers.allow(id)) continue;
+      for (let attempt = 0; attempt <= plan.retries; attempt++) {
+        if (signal.aborted) throw new ClientAbortedError();
+        summary.route = routeLabel(plan, id, index);
+        summary.providerId = target.resolved.provider.id;
+        // Each attempt has its own signal: a deadline or a failure cancels that attempt's backend
+        // work, and the client leaving cancels whichever attempt is running.
+        const attemptController = new AbortController();
+        const cancel = () => attemptController.abort();
+        signal.addEventListener('abort', cancel, { once: true });
+        try {
+          const value = await withDeadline(call(target, attemptController.signal), deadline(target), id);
+          this.breakers.success(id);
+          return { target, value };
+        } catch (error) {
+          attemptController.abort();
+          signal.removeEventListener('abort', cancel);
+          const failure = toSwitchyardError(error);
+          if (signal.aborted) throw new ClientAbortedError();
+          if (!failure.retryable) throw failure;
+          this.breakers.failure(id);
+          lastError = failure;
+          if (attempt < plan.retries) {
+            const wait = backoffMs(attempt, failure.retryAfterSeconds, this.routing);
+            if (wait === undefined) break;
+            await sleep(wait, undefined, { signal }).catch(() => undefined);
+          }
+        }
+      }
+    }
+    throw lastError ?? new UpstreamError('upstream_unavailable', 'Every target of this route is unavailable (circuits open).');
+  }
+
+  /** Circuit state of every target seen so far, for health views. */
+  targetHealth(): Array<{ target: string } & BreakerState> {
+    return this.breakers.targets().map((target) => ({ target, ...this.breakers.state(target) }));
+  }
+
+  aliasNames(): string[] {
+    return this.planner.aliasNames();
+  }
+
+  /** Embeddings: resolve, call the provider's `embed`, and report the call like any other. */
+  async embed(request: Omit<EmbeddingsRequest, 'model'> & { model: string }, options: CallOptions): Promise<EmbeddingsResult & { route: string }> {
+    const started = this.now();
+    const summary: CallSummary = {
+      requestId: options.requestId,
+      auditId: options.auditId,
+      caller: options.caller,
+      modelAsked: request.model,
+      route: '',
+      providerId: '',
+      stream: false,
+      usage: undefined,
+      timeToFirstChunkMs: undefined,
+      durationMs: 0,
+      status: 'completed',
+      error: undefined,
+    };
+    try {
+      const resolved = this.planner.plan(request.model, options.caller).targets[0]!.resolved;
+      summary.route = resolved.publicId;
+      summary.providerId = resolved.provider.id;
+      if (!resolved.provider.embed) {
+        throw new UnsupportedFeatureError(`The model \`${request.model}\` does not make embeddings.`, 'model');
+      }
+      const result = await resolved.provider.embed({ ...request, model: resolved.model }, { signal: options.signal, requestId: options.requestId });
+      summary.usage = { prompt_tokens: result.promptTokens, completion_tokens: 0, total_tokens: result.promptTokens };
+      return { ...result, route: resolved.publicId };
+    } catch (error) {
+      summary.error = toSwitchyardError(error);
+      summary.status = options.signal.aborted ? 'aborted' : 'failed';
+      throw summary.error;
+    } finally {
+      summary.durationMs = this.now() - started;
+      summary.timeToFirstChunkMs = summary.durationMs;
+      this.onCallEnd?.(summary);
     }
   }
 }
@@ -185,4 +318,32 @@ async function* relay(
       await iterator.return?.();
     }
   }
+}
+
+/** `alias:fast > openai/gpt-4o-mini (after 1 fallback)`: the chain a call took, for `x-switchyard-route`. */
+function routeLabel(plan: RoutePlan, target: string, fallbacks: number): string {
+  const chain = [...plan.layers, target].join(' > ');
+  return fallbacks === 0 ? chain : `${chain} (after ${fallbacks} fallback${fallbacks === 1 ? '' : 's'})`;
+}
+
+/**
+ * Exponential backoff with full jitter; an upstream's `retry-after` wins when it asks for longer.
+ * Undefined when the upstream asks to wait longer than the cap: better to move to the next target.
+ */
+export function backoffMs(attempt: number, retryAfterSeconds: number | undefined, routing: RoutingConfig, random = Math.random): number | undefined {
+  const exponential = Math.min(routing.maxDelayMs, routing.baseDelayMs * 2 ** attempt);
+  const jittered = Math.round(random() * exponential);
+  if (retryAfterSeconds === undefined) return jittered;
+  const asked = retryAfterSeconds * 1000;
+  return asked > routing.maxDelayMs ? undefined : Math.max(asked, jittered);
+}
+
+/** A promise with a deadline; past it, a retryable timeout (the caller aborts the attempt). */
+function withDeadline<T>(promise: Promise<T>, timeoutMs: number | undefined, target: string): Promise<T> {
+  if (timeoutMs === undefined) return promise;
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new UpstreamError('upstream_timeout', `The target '${target}' did not answer within ${timeoutMs} ms.`)), timeoutMs);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }

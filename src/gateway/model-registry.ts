@@ -45,6 +45,18 @@ export class ModelRegistry {
     return { provider, model, publicId: name, info: undefined };
   }
 
+  /**
+   * For sandboxed callers (`sk_test_` keys): a sandbox model asked by name, else the sandbox's
+   * `echo` model; undefined when no sandbox provider is configured.
+   */
+  resolveSandboxed(name: string): ResolvedModel | undefined {
+    const found = this.resolve(name);
+    if (found?.provider.kind === 'sandbox') return found;
+    const sandbox = [...this.providers.values()].find((provider) => provider.kind === 'sandbox');
+    if (!sandbox) return undefined;
+    return this.byPublicId.get(`${sandbox.id}/echo`) ?? this.list().find((model) => model.provider === sandbox);
+  }
+
   /** Every declared model, under its public id. */
   list(): Array<ResolvedModel & { info: ModelInfo }> {
     return [...this.byPublicId.values()] as Array<ResolvedModel & { info: ModelInfo }>;

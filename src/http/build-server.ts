@@ -9,8 +9,11 @@ import { keysFromEnv, StaticKeyAuthenticator, type Authenticator } from './auth.
 import { errorHeaders, fromAnyError } from './errors-reply.js';
 import { registerChatRoutes } from './routes/chat-completions.js';
 import { registerModelRoutes } from './routes/models.js';
+import { registerEmbeddingsRoutes } from './routes/embeddings.js';
 import { notFoundHandler } from './routes/not-served.js';
 import { processingMs } from './request-timing.js';
+import type { Platform } from '../platform/platform.js';
+import { registerAdminRoutes } from './routes/admin.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -26,6 +29,10 @@ export interface BuildServerOptions {
   providers?: Provider[];
   onCallEnd?: (summary: CallSummary) => void;
   env?: NodeJS.ProcessEnv;
+  /** The API platform (key store, limits, usage, admin API), already opened; closed with the server. */
+  platform?: Platform;
+  /** Where the log goes instead of stdout (tests read it). */
+  logStream?: NodeJS.WritableStream;
 }
 
 export interface Server {
@@ -54,14 +61,26 @@ export async function buildServer(options: BuildServerOptions): Promise<Server> 
   const env = options.env ?? process.env;
   const providers = options.providers ?? providersFromConfig(config);
   const registry = new ModelRegistry(providers);
-  const gateway = new Gateway({ registry, ...(options.onCallEnd ? { onCallEnd: options.onCallEnd } : {}) });
-  const authenticator = options.authenticator ?? new StaticKeyAuthenticator([...config.auth.keys, ...keysFromEnv(env)]);
+  const { platform } = options;
+  const onCallEnd =
+    platform && options.onCallEnd
+      ? (summary: CallSummary) => {
+          platform.onCallEnd(summary);
+          options.onCallEnd!(summary);
+        }
+      : platform
+        ? platform.onCallEnd.bind(platform)
+        : options.onCallEnd;
+  const gateway = new Gateway({ registry, aliases: config.aliases, routing: config.routing, ...(onCallEnd ? { onCallEnd } : {}) });
+  const authenticator =
+    options.authenticator ?? platform?.authenticator ?? new StaticKeyAuthenticator([...config.auth.keys, ...keysFromEnv(env)]);
 
   const app = Fastify({
     logger: {
       level: config.server.logLevel,
       // Secrets never reach a log line, whatever gets logged.
       redact: ['req.headers.authorization', 'req.headers["api-key"]', 'headers.authorization', 'headers["api-key"]'],
+      ...(options.logStream ? { stream: options.logStream } : {}),
     },
     bodyLimit: config.server.bodyLimitBytes,
     // No log line per request: the hot path stays quiet; failures are logged where they happen.
@@ -97,20 +116,29 @@ export async function buildServer(options: BuildServerOptions): Promise<Server> 
   app.setNotFoundHandler(notFoundHandler);
 
   app.get('/healthz', async () => ({ status: 'ok' }));
+  platform?.attach(gateway, app.log);
 
   // The OpenAI API, also under /v1/openai for clients that expect a provider segment.
   for (const prefix of ['/v1', '/v1/openai']) {
     await app.register(
       async (scope) => {
-        scope.addHook('onRequest', async (request) => {
+        scope.addHook('onRequest', async (request, reply) => {
           request.caller = await authenticator.authenticate(request.headers);
+          // Chat calls set the rate-limit headers when they take from the limits; other routes show them.
+          if (platform && !request.routeOptions.url?.endsWith('/chat/completions')) await platform.peekHeaders(request.caller, reply);
         });
-        registerChatRoutes(scope, { gateway, heartbeatMs: config.server.heartbeatMs });
-        registerModelRoutes(scope, registry);
+        registerChatRoutes(scope, {
+          gateway,
+          heartbeatMs: config.server.heartbeatMs,
+          ...(platform ? { admit: platform.admit.bind(platform) } : {}),
+        });
+        registerModelRoutes(scope, registry, gateway.aliasNames());
+        registerEmbeddingsRoutes(scope, gateway);
       },
       { prefix },
     );
   }
+  if (platform) await app.register(async (scope) => registerAdminRoutes(scope, platform), { prefix: '/admin/v1' });
 
   return {
     app,
@@ -118,8 +146,16 @@ export async function buildServer(options: BuildServerOptions): Promise<Server> 
     registry,
     authenticator,
     async close() {
-      await app.close();
+      // In-flight requests and streams may finish, up to the deadline; then their sockets are cut.
+      const deadline = setTimeout(() => app.server.closeAllConnections(), config.server.shutdownTimeoutMs);
+      try {
+        await app.close();
+      } finally {
+        clearTimeout(deadline);
+      }
       await Promise.all(providers.map((provider) => provider.close?.()));
+      // Last: the calls cut above still report their usage, which is flushed here.
+      await platform?.close();
     },
   };
 }

@@ -6,10 +6,17 @@ import { validateChatRequest } from '../validation/validate-chat-request.js';
 import { SseWriter } from '../sse-writer.js';
 import { writeRawError } from '../errors-reply.js';
 import { processingMs } from '../request-timing.js';
+import { randomId } from '../../util/ids.js';
+import type { ChatRequest } from '../../providers/provider.js';
 
 export interface ChatRouteOptions {
   gateway: Gateway;
   heartbeatMs: number;
+  /**
+   * The platform's checks before a call (model permissions, rate limits): sets the rate-limit
+   * headers, throws to refuse, and returns a release that is safe to call after the call ended.
+   */
+  admit?: (request: FastifyRequest, reply: FastifyReply, body: ChatRequest, auditId: string) => Promise<() => void>;
 }
 
 /** An AbortSignal that fires when the client goes away before its response is complete. */
@@ -23,28 +30,40 @@ function clientGone(reply: FastifyReply): { signal: AbortSignal; release: () => 
 }
 
 export function registerChatRoutes(app: FastifyInstance, options: ChatRouteOptions): void {
-  const { gateway, heartbeatMs } = options;
-
   app.post('/chat/completions', async (request, reply) => {
     const body = validateChatRequest(request.body);
-    const disconnect = clientGone(reply);
-    const callOptions = { requestId: request.id, caller: request.caller, signal: disconnect.signal };
-
-    if (body.stream !== true) {
-      try {
-        const result = await gateway.chat(body, callOptions);
-        if (result.kind !== 'completion') throw new Error('A non-streaming call answered with a stream.');
-        reply.header('x-switchyard-route', result.route);
-        return reply.type('application/json').send(result.rawJson ?? JSON.stringify(result.completion));
-      } finally {
-        disconnect.release();
-      }
+    // Known before any header is written, so that streams carry it too.
+    const auditId = randomId('aud_');
+    reply.header('x-switchyard-audit-id', auditId);
+    const release = options.admit ? await options.admit(request, reply, body, auditId) : undefined;
+    try {
+      return await handleChat(request, reply, body, auditId, options);
+    } finally {
+      release?.();
     }
-
-    // Streams write to the raw socket: nothing between a chunk and the client.
-    reply.hijack();
-    await streamChat(request, reply, gateway.chat(body, callOptions), heartbeatMs, disconnect.signal).finally(disconnect.release);
   });
+}
+
+async function handleChat(request: FastifyRequest, reply: FastifyReply, body: ChatRequest, auditId: string, options: ChatRouteOptions) {
+  const { gateway, heartbeatMs } = options;
+  const disconnect = clientGone(reply);
+  const callOptions = { requestId: request.id, auditId, caller: request.caller, signal: disconnect.signal };
+
+  if (body.stream !== true) {
+    try {
+      const result = await gateway.chat(body, callOptions);
+      if (result.kind !== 'completion') throw new Error('A non-streaming call answered with a stream.');
+      reply.header('x-switchyard-route', result.route);
+      return reply.type('application/json').send(result.rawJson ?? JSON.stringify(result.completion));
+    } finally {
+      disconnect.release();
+    }
+  }
+
+  // Streams write to the raw socket: nothing between a chunk and the client.
+  reply.hijack();
+  await streamChat(request, reply, gateway.chat(body, callOptions), heartbeatMs, disconnect.signal).finally(disconnect.release);
+  return reply;
 }
 
 async function streamChat(

@@ -2,6 +2,9 @@ import type { FastifyInstance } from 'fastify';
 import { SwitchyardError } from '../../errors/errors.js';
 import type { ModelRegistry } from '../../gateway/model-registry.js';
 
+/** Aliases are Switchyard's own names; they carry the date of the server's first release. */
+const ALIAS_CREATED = 1_735_689_600;
+
 interface ModelObject {
   id: string;
   object: 'model';
@@ -10,8 +13,10 @@ interface ModelObject {
 }
 
 /** `GET /models` and `GET /models/{id}`; ids may hold slashes (`sandbox/echo`, `org/model`). */
-export function registerModelRoutes(app: FastifyInstance, registry: ModelRegistry): void {
+export function registerModelRoutes(app: FastifyInstance, registry: ModelRegistry, aliases: readonly string[] = []): void {
   const objects = new Map<string, ModelObject>();
+  // Aliases first: they are the names most callers should use.
+  for (const alias of aliases) objects.set(alias, { id: alias, object: 'model', created: ALIAS_CREATED, owned_by: 'switchyard' });
   for (const model of registry.list()) {
     objects.set(model.publicId, { id: model.publicId, object: 'model', created: model.info.created, owned_by: model.info.ownedBy });
   }
@@ -23,7 +28,7 @@ export function registerModelRoutes(app: FastifyInstance, registry: ModelRegistr
   app.get('/models/*', async (request, reply) => {
     const id = decodeURIComponent((request.params as { '*': string })['*']);
     const resolved = registry.resolve(id);
-    const found = resolved?.info ? objects.get(resolved.publicId) : undefined;
+    const found = objects.get(id) ?? (resolved?.info ? objects.get(resolved.publicId) : undefined);
     if (!found) {
       throw new SwitchyardError('model_not_found', `The model '${id}' does not exist`, { param: 'model' });
     }

@@ -1,0 +1,163 @@
+import { parseArgs } from 'node:util';
+import { loadConfigFile, parseConfig } from '../config/load-config.js';
+import type { Config } from '../config/schema.js';
+import { keyJson, toKeyLimits, usageRecordJson, workspaceJson } from '../http/routes/admin.js';
+import { Store } from '../store/store.js';
+import type { UsageGroup } from '../store/usage-store.js';
+
+export const PLATFORM_HELP = `  switchyard keys create [--name NAME] [--workspace ID] [--test] [--models a,b] [--expires-in DAYS]
+                         [--rpm N] [--tpm N] [--concurrency N]
+      Create an API key (sk_live_…; --test: sk_test_…, served by the sandbox). The secret is shown once.
+  switchyard keys list [--workspace ID]
+  switchyard keys rotate KEY_ID [--grace SECONDS]
+      A new secret; the old one keeps working for the grace period (default keys.rotationGraceSeconds).
+  switchyard keys revoke KEY_ID
+  switchyard workspaces list | create NAME [--tier TIER] [--sandboxed] | set-tier ID TIER
+  switchyard usage [--by key,model,day,workspace] [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--workspace ID]
+  switchyard requests [--workspace ID] [--key KEY_ID] [--limit N]
+      These open the store directly (store.dataDir, or DATABASE_URL) and take --config and --json.
+`;
+
+export const PLATFORM_COMMANDS = new Set(['keys', 'workspaces', 'usage', 'requests']);
+
+class UsageError extends Error {}
+
+function positiveInt(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < 0) throw new UsageError(`${flag}: not a whole number: ${value}`);
+  return number;
+}
+
+function table(rows: Array<Record<string, unknown>>, columns: string[]): string {
+  if (rows.length === 0) return '(none)\n';
+  const cells = rows.map((row) => columns.map((column) => (row[column] === null || row[column] === undefined ? '-' : String(row[column]))));
+  const widths = columns.map((column, index) => Math.max(column.length, ...cells.map((line) => line[index]!.length)));
+  const format = (line: string[]) => line.map((cell, index) => cell.padEnd(widths[index]!)).join('  ').trimEnd();
+  return `${[format(columns), ...cells.map(format)].join('\n')}\n`;
+}
+
+/** `switchyard keys|workspaces|usage|requests …`: talks to the same store as the server. */
+export async function platformCommand(argv: string[], print: (text: string) => void = (text) => process.stdout.write(text)): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      json: { type: 'boolean', default: false },
+      name: { type: 'string' },
+      workspace: { type: 'string' },
+      key: { type: 'string' },
+      test: { type: 'boolean', default: false },
+      models: { type: 'string' },
+      'expires-in': { type: 'string' },
+      rpm: { type: 'string' },
+      tpm: { type: 'string' },
+      concurrency: { type: 'string' },
+      grace: { type: 'string' },
+      tier: { type: 'string' },
+      sandboxed: { type: 'boolean', default: false },
+      by: { type: 'string' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      limit: { type: 'string' },
+    },
+  });
+  const [command, action, ...rest] = positionals;
+  const file = values.config ?? process.env.SWITCHYARD_CONFIG;
+  const config: Config = file ? await loadConfigFile(file) : parseConfig({}, 'defaults');
+  const store = await Store.open({
+    dataDir: config.store.dataDir,
+    databaseUrl: config.store.databaseUrl ?? (process.env.DATABASE_URL || undefined),
+    defaultTier: config.defaultTier,
+  });
+  const out = (json: unknown, text: string) => print(values.json ? `${JSON.stringify(json, null, 2)}\n` : text);
+  try {
+    if (command === 'keys') {
+      if (action === 'create') {
+        const days = positiveInt(values['expires-in'], '--expires-in');
+        const created = await store.createKey({
+          name: values.name,
+          workspaceId: values.workspace,
+          test: values.test || undefined,
+          allowedModels: values.models ? values.models.split(',').map((model) => model.trim()).filter(Boolean) : null,
+          limits: toKeyLimits({
+            requests_per_minute: positiveInt(values.rpm, '--rpm'),
+            tokens_per_minute: positiveInt(values.tpm, '--tpm'),
+            concurrent_requests: positiveInt(values.concurrency, '--concurrency'),
+          }),
+          expiresAt: days ? Date.now() + days * 86_400_000 : null,
+        });
+        out({ ...keyJson(created.key), value: created.secret }, `${created.secret}\n\nKey ${created.key.id} in workspace ${created.key.workspaceId}. Keep the secret now: it is not shown again.\n`);
+        return 0;
+      }
+      if (action === 'list') {
+        const keys = (await store.listKeys({ workspaceId: values.workspace })).map(keyJson);
+        out({ object: 'list', data: keys }, table(keys, ['id', 'name', 'workspace_id', 'redacted_value', 'status', 'created_at', 'expires_at', 'last_used_at']));
+        return 0;
+      }
+      if (action === 'rotate' && rest[0]) {
+        const grace = positiveInt(values.grace, '--grace') ?? config.keys.rotationGraceSeconds;
+        const rotated = await store.rotateKey(rest[0], grace);
+        out(
+          { ...keyJson(rotated.key), value: rotated.secret, previous: keyJson(rotated.previous) },
+          `${rotated.secret}\n\nKey ${rotated.key.id} replaces ${rest[0]}, whose secret works until ${new Date(rotated.previous.expiresAt!).toISOString()}.\n`,
+        );
+        return 0;
+      }
+      if (action === 'revoke' && rest[0]) {
+        const key = await store.revokeKey(rest[0]);
+        out(keyJson(key), `Revoked ${key.id}: refused by every node within a second.\n`);
+        return 0;
+      }
+    }
+    if (command === 'workspaces') {
+      if (action === 'list' || action === undefined) {
+        const workspaces = (await store.listWorkspaces()).map(workspaceJson);
+        out({ object: 'list', data: workspaces }, table(workspaces, ['id', 'name', 'tier', 'sandboxed', 'created_at']));
+        return 0;
+      }
+      const checkTier = (tier: string | undefined) => {
+        if (tier !== undefined && !config.tiers[tier]) throw new UsageError(`Unknown tier '${tier}'. Tiers: ${Object.keys(config.tiers).join(', ')}.`);
+      };
+      if (action === 'create' && rest[0]) {
+        checkTier(values.tier);
+        const workspace = await store.createWorkspace({ name: rest[0], tier: values.tier, sandboxed: values.sandboxed });
+        out(workspaceJson(workspace), `Workspace ${workspace.id} (${workspace.name}, tier ${workspace.tier}${workspace.sandboxed ? ', sandboxed' : ''}).\n`);
+        return 0;
+      }
+      if (action === 'set-tier' && rest[0] && rest[1]) {
+        checkTier(rest[1]);
+        const workspace = await store.updateWorkspace(rest[0], { tier: rest[1] });
+        out(workspaceJson(workspace), `Workspace ${workspace.id} is now on tier ${workspace.tier}.\n`);
+        return 0;
+      }
+    }
+    if (command === 'usage') {
+      const by = (values.by ?? 'day,model').split(',').map((part) => part.trim()).filter(Boolean);
+      const bad = by.find((group) => !['workspace', 'key', 'model', 'day'].includes(group));
+      if (bad) throw new UsageError(`--by: unknown grouping '${bad}' (workspace, key, model, day)`);
+      const rows = await store.usage.summary(by as UsageGroup[], { from: values.from, to: values.to, workspaceId: values.workspace, keyId: values.key });
+      const columns = [...by.map((group) => ({ workspace: 'workspace_id', key: 'key_id', model: 'model', day: 'day' })[group]!), 'requests', 'errors', 'prompt_tokens', 'completion_tokens', 'cost_usd'];
+      out({ object: 'list', data: rows }, table(rows.map((row) => ({ ...row, cost_usd: row.cost_usd.toFixed(6) })), columns));
+      return 0;
+    }
+    if (command === 'requests') {
+      const records = (await store.usage.requests({ workspaceId: values.workspace, keyId: values.key, limit: positiveInt(values.limit, '--limit') ?? 20 })).map(usageRecordJson);
+      out(
+        { object: 'list', data: records },
+        table(
+          records.map((record) => ({ ...record, created_at: new Date(record.created_at * 1000).toISOString(), tokens: record.usage.total_tokens })),
+          ['created_at', 'audit_id', 'key_id', 'model', 'route', 'status', 'tokens', 'latency_ms', 'error_code'],
+        ),
+      );
+      return 0;
+    }
+    throw new UsageError(`Unknown command: switchyard ${positionals.join(' ')}\n\n${PLATFORM_HELP}`);
+  } catch (error) {
+    process.stderr.write(`${error instanceof UsageError ? '' : 'Error: '}${(error as Error).message}\n`);
+    return error instanceof UsageError ? 2 : 1;
+  } finally {
+    await store.close();
+  }
+}

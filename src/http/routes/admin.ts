@@ -1,0 +1,260 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { SwitchyardError, ValidationError } from '../../errors/errors.js';
+import type { Platform } from '../../platform/platform.js';
+import { keyStatus, type KeyLimits, type KeyRecord, type WorkspaceRecord } from '../../store/store.js';
+import type { UsageGroup, UsageRecord } from '../../store/usage-store.js';
+import { missingKeyError, presentedKey } from '../auth.js';
+
+const seconds = (ms: number | null) => (ms === null ? null : Math.floor(ms / 1000));
+
+export function workspaceJson(workspace: WorkspaceRecord) {
+  return {
+    object: 'workspace',
+    id: workspace.id,
+    name: workspace.name,
+    tier: workspace.tier,
+    sandboxed: workspace.sandboxed,
+    created_at: seconds(workspace.createdAt),
+  };
+}
+
+function limitsJson(limits: KeyLimits | null) {
+  if (!limits) return null;
+  return {
+    requests_per_minute: limits.requestsPerMinute ?? null,
+    tokens_per_minute: limits.tokensPerMinute ?? null,
+    concurrent_requests: limits.concurrentRequests ?? null,
+  };
+}
+
+export function keyJson(key: KeyRecord) {
+  return {
+    object: 'api_key',
+    id: key.id,
+    name: key.name,
+    workspace_id: key.workspaceId,
+    redacted_value: `${key.prefix}…`,
+    status: keyStatus(key),
+    allowed_models: key.allowedModels,
+    limits: limitsJson(key.limits),
+    created_at: seconds(key.createdAt),
+    expires_at: seconds(key.expiresAt),
+    last_used_at: seconds(key.lastUsedAt),
+    revoked_at: seconds(key.revokedAt),
+    rotated_from: key.rotatedFrom,
+    rotated_to: key.rotatedTo,
+  };
+}
+
+export function usageRecordJson(record: UsageRecord) {
+  return {
+    object: 'usage.record',
+    audit_id: record.audit_id,
+    request_id: record.request_id,
+    created_at: record.created_at / 1000,
+    key_id: record.key_id,
+    workspace_id: record.workspace_id,
+    sandboxed: record.sandboxed === 1,
+    model: record.model_asked,
+    route: record.route,
+    provider: record.provider_id,
+    stream: record.stream === 1,
+    usage: {
+      prompt_tokens: record.prompt_tokens,
+      completion_tokens: record.completion_tokens,
+      total_tokens: record.prompt_tokens + record.completion_tokens,
+      reasoning_tokens: record.reasoning_tokens,
+      cached_tokens: record.cached_tokens,
+    },
+    cost_usd: record.cost_usd,
+    latency_ms: record.latency_ms,
+    time_to_first_token_ms: record.ttft_ms,
+    status: record.status,
+    error_code: record.error_code,
+  };
+}
+
+function parse<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
+  const result = schema.safeParse(value ?? {});
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  const param = issue.path.map(String).join('.') || null;
+  throw new ValidationError(`Invalid ${param ?? 'request'}: ${issue.message}`, param);
+}
+
+const LimitsBody = z.strictObject({
+  requests_per_minute: z.number().int().positive().nullish(),
+  tokens_per_minute: z.number().int().positive().nullish(),
+  concurrent_requests: z.number().int().positive().nullish(),
+});
+
+const CreateKeyBody = z.strictObject({
+  name: z.string().max(200).optional(),
+  workspace_id: z.string().optional(),
+  test: z.boolean().optional(),
+  allowed_models: z.array(z.string().min(1)).nullish(),
+  limits: LimitsBody.nullish(),
+  /** Unix seconds. */
+  expires_at: z.number().int().positive().nullish(),
+  expires_in_seconds: z.number().int().positive().optional(),
+});
+
+const WorkspaceBody = z.strictObject({
+  name: z.string().min(1).max(200),
+  tier: z.string().optional(),
+  sandboxed: z.boolean().optional(),
+});
+
+const Id = z.strictObject({ id: z.string().min(1) });
+const Csv = z
+  .string()
+  .optional()
+  .transform((value) => (value ? value.split(',').map((part) => part.trim()).filter(Boolean) : []));
+const Day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be YYYY-MM-DD').optional();
+
+export function toKeyLimits(limits: z.output<typeof LimitsBody> | null | undefined): KeyLimits | null {
+  if (!limits) return null;
+  const out: KeyLimits = {};
+  if (limits.requests_per_minute) out.requestsPerMinute = limits.requests_per_minute;
+  if (limits.tokens_per_minute) out.tokensPerMinute = limits.tokens_per_minute;
+  if (limits.concurrent_requests) out.concurrentRequests = limits.concurrent_requests;
+  return Object.keys(out).length > 0 ? out : null;
+}
+
+/**
+ * `/admin/v1/…`: workspaces, keys, usage, the request log. Only the admin key gets in; an API key
+ * gets a 403 (it is valid, just not for this), anything else a 401.
+ */
+export function registerAdminRoutes(app: FastifyInstance, platform: Platform): void {
+  const { store } = platform;
+
+  app.addHook('onRequest', async (request: FastifyRequest) => {
+    if (platform.isAdmin(request.headers)) return;
+    if (!presentedKey(request.headers)) throw missingKeyError();
+    await platform.authenticator.authenticate(request.headers);
+    throw new SwitchyardError('permission_denied', 'You have insufficient permissions for this operation: the admin API takes the admin key, not an API key.');
+  });
+
+  const checkTier = (tier: string | undefined) => {
+    if (tier !== undefined && !platform.config.tiers[tier]) {
+      throw new ValidationError(`Unknown tier '${tier}'. Tiers: ${Object.keys(platform.config.tiers).join(', ')}.`, 'tier');
+    }
+  };
+  const list = <T>(data: T[]) => ({ object: 'list', data });
+
+  app.get('/workspaces', async () => list((await store.listWorkspaces()).map(workspaceJson)));
+  app.post('/workspaces', async (request) => {
+    const body = parse(WorkspaceBody, request.body);
+    checkTier(body.tier);
+    return workspaceJson(await store.createWorkspace(body));
+  });
+  app.get('/workspaces/:id', async (request) => {
+    const { id } = parse(Id, request.params);
+    const workspace = await store.getWorkspace(id);
+    if (!workspace) throw new SwitchyardError('not_found', `No workspace with id '${id}'.`, { param: 'id' });
+    return workspaceJson(workspace);
+  });
+  app.patch('/workspaces/:id', async (request) => {
+    const { id } = parse(Id, request.params);
+    const body = parse(WorkspaceBody.omit({ sandboxed: true }).partial(), request.body);
+    checkTier(body.tier);
+    const workspace = await store.updateWorkspace(id, body);
+    await platform.authenticator.refresh();
+    return workspaceJson(workspace);
+  });
+
+  app.get('/keys', async (request) => {
+    const query = parse(z.object({ workspace_id: z.string().optional() }), request.query);
+    return list((await store.listKeys({ workspaceId: query.workspace_id })).map(keyJson));
+  });
+  app.post('/keys', async (request) => {
+    const body = parse(CreateKeyBody, request.body);
+    const expiresAt = body.expires_at ? body.expires_at * 1000 : body.expires_in_seconds ? Date.now() + body.expires_in_seconds * 1000 : null;
+    const created = await store.createKey({
+      name: body.name,
+      workspaceId: body.workspace_id,
+      test: body.test,
+      allowedModels: body.allowed_models ?? null,
+      limits: toKeyLimits(body.limits),
+      expiresAt,
+    });
+    await platform.authenticator.refresh();
+    // The only time the secret is shown.
+    return { ...keyJson(created.key), value: created.secret };
+  });
+  app.get('/keys/:id', async (request) => {
+    const { id } = parse(Id, request.params);
+    const key = await store.getKey(id);
+    if (!key) throw new SwitchyardError('not_found', `No API key with id '${id}'.`, { param: 'id' });
+    return keyJson(key);
+  });
+  app.post('/keys/:id/rotate', async (request) => {
+    const { id } = parse(Id, request.params);
+    const body = parse(z.strictObject({ grace_seconds: z.number().int().min(0).optional() }), request.body);
+    const rotated = await store.rotateKey(id, body.grace_seconds ?? platform.config.keys.rotationGraceSeconds);
+    await platform.authenticator.refresh();
+    return { ...keyJson(rotated.key), value: rotated.secret, previous: keyJson(rotated.previous) };
+  });
+  const revoke = async (request: FastifyRequest) => {
+    const { id } = parse(Id, request.params);
+    const key = await store.revokeKey(id);
+    await platform.authenticator.refresh();
+    return keyJson(key);
+  };
+  app.post('/keys/:id/revoke', revoke);
+  app.delete('/keys/:id', revoke);
+
+  app.get('/usage', async (request) => {
+    const query = parse(
+      z.object({
+        group_by: Csv.pipe(z.array(z.enum(['workspace', 'key', 'model', 'day']))),
+        from: Day,
+        to: Day,
+        workspace_id: z.string().optional(),
+        key_id: z.string().optional(),
+        model: z.string().optional(),
+      }),
+      request.query,
+    );
+    const rows = await store.usage.summary(query.group_by as UsageGroup[], {
+      from: query.from,
+      to: query.to,
+      workspaceId: query.workspace_id,
+      keyId: query.key_id,
+      model: query.model,
+    });
+    return list(rows.map((row) => ({ object: 'usage.bucket', ...row })));
+  });
+
+  app.get('/requests', async (request) => {
+    const query = parse(
+      z.object({
+        workspace_id: z.string().optional(),
+        key_id: z.string().optional(),
+        model: z.string().optional(),
+        status: z.enum(['completed', 'failed', 'aborted', 'rejected']).optional(),
+        since: z.coerce.number().optional(),
+        until: z.coerce.number().optional(),
+        limit: z.coerce.number().int().min(1).max(1000).optional(),
+      }),
+      request.query,
+    );
+    const records = await store.usage.requests({
+      workspaceId: query.workspace_id,
+      keyId: query.key_id,
+      model: query.model,
+      status: query.status,
+      since: query.since === undefined ? undefined : query.since * 1000,
+      until: query.until === undefined ? undefined : query.until * 1000,
+      limit: query.limit,
+    });
+    return list(records.map(usageRecordJson));
+  });
+  app.get('/requests/:id', async (request) => {
+    const { id } = parse(Id, request.params);
+    const record = await store.usage.byAuditId(id);
+    if (!record) throw new SwitchyardError('not_found', `No request with audit id '${id}' (records are written within a second or two).`, { param: 'id' });
+    return usageRecordJson(record);
+  });
+}

@@ -1,0 +1,216 @@
+import { Redis } from 'ioredis';
+import {
+  decide,
+  headerStates,
+  LEASE_MS,
+  WINDOW_MS,
+  type AcquireInput,
+  type Admission,
+  type Limiter,
+  type LimitScope,
+  type ScopeCounters,
+  type SettleInput,
+} from './limiter.js';
+
+/**
+ * Check-and-take in one script, so that every node sees one sequence of counters: the limit holds
+ * exactly across nodes, not limit × nodes. Redis's own clock is used, so node clocks may differ.
+ * It mirrors `decide()` in limiter.ts.
+ *
+ * KEYS: per scope its window hash and its lease set; then the budget counter (or a placeholder).
+ * ARGV: scope count, window ms, tokens, lease id, lease ms, budget limit (0: none), then per scope
+ * requests/min, tokens/min, concurrency (0: none).
+ * Returns: kind ('ok' or what refused), refused scope index, now, budget used, then per scope its
+ * window start, requests, tokens, in flight (after taking when 'ok').
+ */
+const ACQUIRE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local n = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local tokens = tonumber(ARGV[3])
+local lease = ARGV[4]
+local leaseMs = tonumber(ARGV[5])
+local budgetLimit = tonumber(ARGV[6])
+local budgetUsed = 0
+if budgetLimit > 0 then budgetUsed = tonumber(redis.call('GET', KEYS[2 * n + 1]) or '0') end
+local s, r, k, c = {}, {}, {}, {}
+for i = 1, n do
+  local h = redis.call('HMGET', KEYS[2 * i - 1], 's', 'r', 't')
+  s[i] = tonumber(h[1]); r[i] = tonumber(h[2]) or 0; k[i] = tonumber(h[3]) or 0
+  if s[i] == nil or now >= s[i] + window then s[i] = now; r[i] = 0; k[i] = 0 end
+  redis.call('ZREMRANGEBYSCORE', KEYS[2 * i], '-inf', now)
+  c[i] = redis.call('ZCARD', KEYS[2 * i])
+end
+local function result(kind, index)
+  local out = { kind, index, now, budgetUsed }
+  for i = 1, n do table.insert(out, s[i]); table.insert(out, r[i]); table.insert(out, k[i]); table.insert(out, c[i]) end
+  return out
+end
+if budgetLimit > 0 and budgetUsed >= budgetLimit then return result('quota', 0) end
+for i = 1, n do
+  local rpm = tonumber(ARGV[6 + 3 * i - 2]); local tpm = tonumber(ARGV[6 + 3 * i - 1]); local conc = tonumber(ARGV[6 + 3 * i])
+  if rpm > 0 and r[i] + 1 > rpm then return result('requests', i) end
+  if tpm > 0 and k[i] + tokens > tpm then return result('tokens', i) end
+  if conc > 0 and c[i] + 1 > conc then return result('concurrency', i) end
+end
+for i = 1, n do
+  r[i] = r[i] + 1; k[i] = k[i] + tokens
+  redis.call('HSET', KEYS[2 * i - 1], 's', s[i], 'r', r[i], 't', k[i])
+  redis.call('PEXPIREAT', KEYS[2 * i - 1], s[i] + window)
+  if tonumber(ARGV[6 + 3 * i]) > 0 then
+    redis.call('ZADD', KEYS[2 * i], now + leaseMs, lease)
+    redis.call('PEXPIRE', KEYS[2 * i], leaseMs)
+    c[i] = c[i] + 1
+  end
+end
+return result('ok', 0)
+`;
+
+/** KEYS as ACQUIRE. ARGV: scope count, lease id, token delta, tokens used, budget ttl ms, then per scope its window start. */
+const SETTLE = `
+local n = tonumber(ARGV[1])
+local delta = tonumber(ARGV[3])
+for i = 1, n do
+  redis.call('ZREM', KEYS[2 * i], ARGV[2])
+  if delta ~= 0 and redis.call('HGET', KEYS[2 * i - 1], 's') == ARGV[5 + i] then
+    if redis.call('HINCRBY', KEYS[2 * i - 1], 't', delta) < 0 then redis.call('HSET', KEYS[2 * i - 1], 't', 0) end
+  end
+end
+local used = tonumber(ARGV[4])
+if used > 0 and KEYS[2 * n + 1] ~= '-' then
+  redis.call('INCRBY', KEYS[2 * n + 1], used)
+  redis.call('PEXPIRE', KEYS[2 * n + 1], ARGV[5])
+end
+return 1
+`;
+
+/** KEYS: per scope its window hash and lease set. ARGV: scope count, window ms. */
+const PEEK = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local out = { now }
+for i = 1, tonumber(ARGV[1]) do
+  local h = redis.call('HMGET', KEYS[2 * i - 1], 's', 'r', 't')
+  local s = tonumber(h[1])
+  if s == nil or now >= s + tonumber(ARGV[2]) then table.insert(out, now); table.insert(out, 0); table.insert(out, 0)
+  else table.insert(out, s); table.insert(out, tonumber(h[2]) or 0); table.insert(out, tonumber(h[3]) or 0) end
+  table.insert(out, redis.call('ZCOUNT', KEYS[2 * i], now, '+inf'))
+end
+return out
+`;
+
+/** A month's budget counter lives a little over a month. */
+const BUDGET_TTL_MS = 40 * 24 * 3_600_000;
+
+type LimiterRedis = Redis & {
+  switchyardAcquire(...args: Array<string | number>): Promise<Array<string | number>>;
+  switchyardSettle(...args: Array<string | number>): Promise<number>;
+  switchyardPeek(...args: Array<string | number>): Promise<number[]>;
+};
+
+export interface RedisLimiterOptions {
+  url: string;
+  /** Prefix of every key (tests isolate themselves with their own). */
+  keyPrefix?: string;
+  loadBudgetUsage: (budgetId: string, month: string) => Promise<number>;
+  concurrencyRetryAfterMs: number;
+}
+
+/** Limits shared by every node through Redis. */
+export class RedisLimiter implements Limiter {
+  readonly kind = 'redis';
+  private readonly redis: LimiterRedis;
+  private readonly prefix: string;
+  /** Budgets this process has seeded from the store (once per workspace and month). */
+  private readonly seeded = new Map<string, Promise<void>>();
+
+  constructor(private readonly options: RedisLimiterOptions) {
+    this.prefix = options.keyPrefix ?? 'switchyard:';
+    const redis = new Redis(options.url, { maxRetriesPerRequest: 2, enableAutoPipelining: true });
+    redis.defineCommand('switchyardAcquire', { lua: ACQUIRE });
+    redis.defineCommand('switchyardSettle', { lua: SETTLE });
+    redis.defineCommand('switchyardPeek', { lua: PEEK });
+    this.redis = redis as LimiterRedis;
+  }
+
+  private scopeKeys(scopes: readonly LimitScope[]): string[] {
+    return scopes.flatMap((scope) => [`${this.prefix}rl:${scope.id}`, `${this.prefix}cc:${scope.id}`]);
+  }
+
+  private budgetKey(budget: AcquireInput['budget']): string {
+    return budget ? `${this.prefix}budget:${budget.id}:${budget.month}` : '-';
+  }
+
+  /** A budget counter starts from what the store recorded, once; later usage is added as it settles. */
+  private seed(budget: NonNullable<AcquireInput['budget']>): Promise<void> {
+    const key = this.budgetKey(budget);
+    let seeding = this.seeded.get(key);
+    if (!seeding) {
+      seeding = (async () => {
+        if ((await this.redis.exists(key)) === 1) return;
+        const used = await this.options.loadBudgetUsage(budget.id, budget.month);
+        await this.redis.set(key, used, 'PX', BUDGET_TTL_MS, 'NX');
+      })();
+      seeding.catch(() => this.seeded.delete(key));
+      this.seeded.set(key, seeding);
+    }
+    return seeding;
+  }
+
+  async acquire(input: AcquireInput): Promise<Admission> {
+    if (input.budget) await this.seed(input.budget);
+    const keys = [...this.scopeKeys(input.scopes), this.budgetKey(input.budget)];
+    const limits = input.scopes.flatMap(({ limits: l }) => [l.requestsPerMinute ?? 0, l.tokensPerMinute ?? 0, l.concurrentRequests ?? 0]);
+    const reply = await this.redis.switchyardAcquire(
+      keys.length,
+      ...keys,
+      input.scopes.length,
+      WINDOW_MS,
+      input.tokens,
+      input.leaseId,
+      LEASE_MS,
+      input.budget?.limit ?? 0,
+      ...limits,
+    );
+    const now = Number(reply[2]);
+    const budgetUsed = Number(reply[3]);
+    const counters = readCounters(reply, 4, input.scopes.length);
+    // The script admitted or refused; decide() on the counters it saw names the refusal the same way.
+    const refusal = reply[0] === 'ok' ? undefined : decide(input, counters, now, budgetUsed, this.options.concurrencyRetryAfterMs);
+    return { ...headerStates(input.scopes, counters, now), refusal, windowStarts: counters.map((counter) => counter.start) };
+  }
+
+  async settle(input: SettleInput): Promise<void> {
+    const keys = [...this.scopeKeys(input.scopes), this.budgetKey(input.budget)];
+    await this.redis.switchyardSettle(
+      keys.length,
+      ...keys,
+      input.scopes.length,
+      input.leaseId,
+      Math.round(input.tokenDelta),
+      Math.round(input.tokensUsed),
+      BUDGET_TTL_MS,
+      ...input.windowStarts,
+    );
+  }
+
+  async peek(scopes: readonly LimitScope[]): Promise<Pick<Admission, 'requests' | 'tokens'>> {
+    const keys = this.scopeKeys(scopes);
+    const reply = await this.redis.switchyardPeek(keys.length, ...keys, scopes.length, WINDOW_MS);
+    return headerStates(scopes, readCounters(reply, 1, scopes.length), Number(reply[0]));
+  }
+
+  async close(): Promise<void> {
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+}
+
+function readCounters(reply: ReadonlyArray<string | number>, offset: number, count: number): ScopeCounters[] {
+  const counters: ScopeCounters[] = [];
+  for (let index = 0; index < count; index++) {
+    const at = offset + index * 4;
+    counters.push({ start: Number(reply[at]), requests: Number(reply[at + 1]), tokens: Number(reply[at + 2]), inFlight: Number(reply[at + 3]) });
+  }
+  return counters;
+}

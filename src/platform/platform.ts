@@ -1,0 +1,402 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
+import type { Config } from '../config/schema.js';
+import type { Tier } from '../config/platform-schema.js';
+import { SwitchyardError, toSwitchyardError } from '../errors/errors.js';
+import type { Caller, CallSummary, Gateway } from '../gateway/gateway.js';
+import type { ChatRequest } from '../providers/provider.js';
+import { countPromptTokens } from '../chat/token-count.js';
+import { presentedKey, type Authenticator } from '../http/auth.js';
+import { isPlatformCaller, StoreAuthenticator, type PlatformCaller } from '../http/store-authenticator.js';
+import { formatResetDuration } from '../limits/duration.js';
+import { monthOf, type Admission, type Budget, type Limiter, type LimitScope, type Refusal } from '../limits/limiter.js';
+import { MemoryLimiter } from '../limits/memory-limiter.js';
+import { RedisLimiter } from '../limits/redis-limiter.js';
+import { newSecret } from '../store/key-secrets.js';
+import { Store } from '../store/store.js';
+import type { UsageRecord } from '../store/usage-store.js';
+import { UsageRecorder } from './usage-recorder.js';
+
+export interface OpenPlatformOptions {
+  config: Config;
+  env?: NodeJS.ProcessEnv;
+  /** Keys accepted beside the store's (the config's `auth.keys`, `SWITCHYARD_API_KEYS`). */
+  fallback?: Authenticator;
+  /** Prefix of every Redis key (tests isolate themselves). */
+  redisKeyPrefix?: string;
+  /** Called with each SQL statement (tests). */
+  onQuery?: (sql: string) => void;
+}
+
+/** What one admitted call holds until it ends: its scopes, its reservation, its lease. */
+interface Ticket {
+  scopes: LimitScope[];
+  budget: Budget | undefined;
+  admission: Admission;
+  estimate: number;
+}
+
+const RATE_LIMIT_HEADERS = {
+  requests: ['x-ratelimit-limit-requests', 'x-ratelimit-remaining-requests', 'x-ratelimit-reset-requests'],
+  tokens: ['x-ratelimit-limit-tokens', 'x-ratelimit-remaining-tokens', 'x-ratelimit-reset-tokens'],
+} as const;
+
+/** `openai/*`, `*`, exact names. */
+function modelMatcher(patterns: readonly string[]): (name: string) => boolean {
+  const expressions = patterns.map(
+    (pattern) => new RegExp(`^${pattern.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`),
+  );
+  return (name) => expressions.some((expression) => expression.test(name));
+}
+
+function utcDay(time: number): string {
+  return new Date(time).toISOString().slice(0, 10);
+}
+
+/**
+ * The API platform around the gateway: the key store and its authenticator, rate limits, usage
+ * accounting and the admin key. `buildServer` wires it into the routes.
+ */
+export class Platform {
+  /** The admin key, when this start created it: printed once, never again. */
+  adminKeyCreated: string | undefined;
+  /** Background failures go here; the server's logger once the server exists. */
+  log: Pick<FastifyBaseLogger, 'error' | 'warn'> = { error: () => {}, warn: () => {} };
+  private readonly tickets = new Map<string, Ticket>();
+  /** Chat calls between admission and their end; shutdown waits for them before the last flush. */
+  private readonly inFlight = new Set<string>();
+  private readonly matchers = new WeakMap<readonly string[], (name: string) => boolean>();
+  private readonly warnedTiers = new Set<string>();
+  private adminDigests: string[] = [];
+  private gateway: Gateway | undefined;
+
+  private constructor(
+    readonly config: Config,
+    readonly store: Store,
+    readonly authenticator: StoreAuthenticator,
+    readonly limiter: Limiter,
+    readonly recorder: UsageRecorder,
+  ) {}
+
+  static async open(options: OpenPlatformOptions): Promise<Platform> {
+    const { config } = options;
+    const env = options.env ?? process.env;
+    const store = await Store.open({
+      dataDir: config.store.dataDir,
+      databaseUrl: config.store.databaseUrl ?? (env.DATABASE_URL || undefined),
+      env,
+      defaultTier: config.defaultTier,
+      ...(options.onQuery ? { onQuery: options.onQuery } : {}),
+    });
+    // Background failures reach the server's log, which exists only once the platform is attached.
+    const created: { platform?: Platform } = {};
+    const onError = (error: unknown, what: string) => created.platform?.log.error({ err: error }, `platform: failed ${what}`);
+    const loadBudgetUsage = async (budgetId: string, month: string) => store.usage.tokensSince(budgetId.replace(/^ws:/, ''), `${month}-01`);
+    const redisUrl = config.limits.redisUrl ?? (env.REDIS_URL || undefined);
+    const concurrencyRetryAfterMs = config.limits.concurrencyRetryAfterMs;
+    const limiter: Limiter = redisUrl
+      ? new RedisLimiter({ url: redisUrl, loadBudgetUsage, concurrencyRetryAfterMs, ...(options.redisKeyPrefix ? { keyPrefix: options.redisKeyPrefix } : {}) })
+      : new MemoryLimiter({ loadBudgetUsage, concurrencyRetryAfterMs });
+    const authenticator = new StoreAuthenticator(store, {
+      pollMs: config.keys.changePollMs,
+      onError,
+      ...(options.fallback ? { fallback: options.fallback } : {}),
+    });
+    const recorder = new UsageRecorder(store.usage, { flushIntervalMs: config.usage.flushIntervalMs, batchSize: config.usage.batchSize, onError });
+    const platform = new Platform(config, store, authenticator, limiter, recorder);
+    created.platform = platform;
+    try {
+      await authenticator.start();
+      await platform.setUpAdminKey(env);
+    } catch (error) {
+      await platform.close();
+      throw error;
+    }
+    return platform;
+  }
+
+  /** Lets the platform resolve models the way the gateway will (for permissions and estimates). */
+  attach(gateway: Gateway, log: Platform['log']): void {
+    this.gateway = gateway;
+    this.log = log;
+  }
+
+  // ── admin key ────────────────────────────────────────────────────────────
+
+  private async setUpAdminKey(env: NodeJS.ProcessEnv): Promise<void> {
+    const digests: string[] = [];
+    if (env.SWITCHYARD_ADMIN_KEY) digests.push(this.store.hasher.digest(env.SWITCHYARD_ADMIN_KEY));
+    let stored = await this.store.getSetting('admin_key_hash');
+    if (stored === undefined && digests.length === 0) {
+      const secret = newSecret('admin');
+      const digest = this.store.hasher.digest(secret);
+      stored = await this.store.setSettingOnce('admin_key_hash', digest);
+      // Of several nodes starting at once, the one whose key was kept prints it.
+      if (stored === digest) this.adminKeyCreated = secret;
+    }
+    if (stored !== undefined) digests.push(stored);
+    this.adminDigests = digests;
+  }
+
+  /** Whether the request carries the admin key (compared in constant time). */
+  isAdmin(headers: IncomingHttpHeaders): boolean {
+    const secret = presentedKey(headers);
+    if (!secret) return false;
+    const digest = Buffer.from(this.store.hasher.digest(secret));
+    let match = false;
+    for (const known of this.adminDigests) {
+      const candidate = Buffer.from(known);
+      if (candidate.length === digest.length && timingSafeEqual(candidate, digest)) match = true;
+    }
+    return match;
+  }
+
+  // ── admission ────────────────────────────────────────────────────────────
+
+  private tierOf(caller: PlatformCaller): Tier {
+    const name = caller.identity.workspace.tier;
+    const tier = this.config.tiers[name];
+    if (!tier) {
+      if (!this.warnedTiers.has(name)) {
+        this.warnedTiers.add(name);
+        this.log.warn(`workspace ${caller.workspaceId} has tier '${name}', which the config does not define: no tier limits apply`);
+      }
+      return {};
+    }
+    return tier;
+  }
+
+  private allows(patterns: readonly string[] | null | undefined, names: string[]): boolean {
+    if (!patterns) return true;
+    let matcher = this.matchers.get(patterns);
+    if (!matcher) {
+      matcher = modelMatcher(patterns);
+      this.matchers.set(patterns, matcher);
+    }
+    return names.some(matcher);
+  }
+
+  /**
+   * Before a chat call: model permissions, then limits (one atomic check-and-take). Sets the
+   * rate-limit headers; throws a 403/429 to refuse (and records the refusal). The returned
+   * release ends the call's hold if `onCallEnd` has not (it always has, unless a bug intervenes).
+   */
+  async admit(request: FastifyRequest, reply: FastifyReply, body: ChatRequest, auditId: string): Promise<() => void> {
+    const caller = request.caller;
+    this.inFlight.add(auditId);
+    const release = () => this.release(auditId);
+    if (!isPlatformCaller(caller)) return release;
+    try {
+      const { key, workspace } = caller.identity;
+      const tier = this.tierOf(caller);
+      let resolved;
+      try {
+        resolved = this.gateway?.resolveModel(body.model, caller);
+      } catch {
+        // The gateway answers an unknown model itself, and records it.
+      }
+      const names = resolved ? [body.model, resolved.publicId] : [body.model];
+      if (!this.allows(key.allowedModels, names) || (!caller.sandboxed && !this.allows(tier.allowedModels, names))) {
+        throw new SwitchyardError('model_not_allowed', `This API key is not allowed to use the model \`${body.model}\`.`, { param: 'model' });
+      }
+
+      const scopes: LimitScope[] = [];
+      if (key.limits) scopes.push({ id: `key:${key.id}`, limits: key.limits });
+      if (tier.requestsPerMinute || tier.tokensPerMinute || tier.concurrentRequests) scopes.push({ id: `ws:${workspace.id}`, limits: tier });
+      const budget: Budget | undefined =
+        tier.monthlyTokenBudget && !caller.sandboxed ? { id: `ws:${workspace.id}`, limit: tier.monthlyTokenBudget, month: monthOf(Date.now()) } : undefined;
+      if (scopes.length === 0 && !budget) return release;
+
+      // Tokenizing costs CPU: only when a tokens/min limit needs the estimate.
+      const needsTokens = scopes.some((scope) => scope.limits.tokensPerMinute);
+      const maxOutput = body.max_completion_tokens ?? body.max_tokens ?? resolved?.info?.maxOutputTokens ?? this.config.limits.defaultMaxOutputTokens;
+      const estimate = needsTokens ? countPromptTokens(body.messages) + maxOutput * (body.n ?? 1) : 0;
+      const admission = await this.limiter.acquire({ scopes, tokens: estimate, leaseId: auditId, budget });
+      setRateLimitHeaders(reply, admission);
+      if (admission.refusal) throw refusalError(admission.refusal, reply);
+      this.tickets.set(auditId, { scopes, budget, admission, estimate });
+      return release;
+    } catch (error) {
+      this.inFlight.delete(auditId);
+      this.recordRefusal(request, body, auditId, toSwitchyardError(error));
+      throw error;
+    }
+  }
+
+  /** The rate-limit headers for /v1 routes that are not model calls (nothing is taken). */
+  async peekHeaders(caller: Caller, reply: FastifyReply): Promise<void> {
+    if (!isPlatformCaller(caller)) return;
+    const tier = this.tierOf(caller);
+    const scopes: LimitScope[] = [];
+    if (caller.identity.key.limits) scopes.push({ id: `key:${caller.keyId}`, limits: caller.identity.key.limits });
+    if (tier.requestsPerMinute || tier.tokensPerMinute) scopes.push({ id: `ws:${caller.workspaceId}`, limits: tier });
+    if (scopes.length === 0) return;
+    setRateLimitHeaders(reply, await this.limiter.peek(scopes));
+  }
+
+  private release(auditId: string): void {
+    this.inFlight.delete(auditId);
+    const ticket = this.tickets.get(auditId);
+    if (!ticket) return;
+    this.tickets.delete(auditId);
+    this.settle(auditId, ticket, 0);
+  }
+
+  private settle(auditId: string, ticket: Ticket, tokensUsed: number): void {
+    this.limiter
+      .settle({
+        scopes: ticket.scopes,
+        leaseId: auditId,
+        windowStarts: ticket.admission.windowStarts,
+        tokenDelta: ticket.estimate > 0 ? tokensUsed - ticket.estimate : 0,
+        tokensUsed,
+        budget: ticket.budget,
+      })
+      .catch((error) => this.log.error({ err: error }, 'platform: failed settling a rate limit'));
+  }
+
+  // ── accounting ───────────────────────────────────────────────────────────
+
+  /** The gateway's `onCallEnd`: settles the call's limits and queues its usage record. */
+  onCallEnd(summary: CallSummary): void {
+    const auditId = summary.auditId;
+    const usage = summary.usage;
+    const tokens = (usage?.prompt_tokens ?? 0) + (usage?.completion_tokens ?? 0);
+    if (auditId) {
+      this.inFlight.delete(auditId);
+      const ticket = this.tickets.get(auditId);
+      if (ticket) {
+        this.tickets.delete(auditId);
+        this.settle(auditId, ticket, tokens);
+      }
+    }
+    const now = Date.now();
+    const sandboxed = summary.caller.sandboxed === true;
+    const cached = usage?.prompt_tokens_details?.cached_tokens ?? 0;
+    this.recorder.record({
+      audit_id: auditId ?? summary.requestId,
+      request_id: summary.requestId,
+      created_at: now,
+      day: utcDay(now),
+      key_id: summary.caller.keyId,
+      workspace_id: summary.caller.workspaceId ?? null,
+      sandboxed: sandboxed ? 1 : 0,
+      model_asked: summary.modelAsked,
+      route: summary.route,
+      provider_id: summary.providerId,
+      stream: summary.stream ? 1 : 0,
+      prompt_tokens: usage?.prompt_tokens ?? 0,
+      completion_tokens: usage?.completion_tokens ?? 0,
+      reasoning_tokens: usage?.completion_tokens_details?.reasoning_tokens ?? 0,
+      cached_tokens: cached,
+      cost_usd: sandboxed ? 0 : this.cost(summary.route, usage?.prompt_tokens ?? 0, cached, usage?.completion_tokens ?? 0),
+      latency_ms: Math.round(summary.durationMs * 1000) / 1000,
+      ttft_ms: summary.timeToFirstChunkMs === undefined ? null : Math.round(summary.timeToFirstChunkMs * 1000) / 1000,
+      status: summary.status,
+      error_code: summary.error ? String(summary.error.code) : null,
+    });
+  }
+
+  private recordRefusal(request: FastifyRequest, body: ChatRequest, auditId: string, error: SwitchyardError): void {
+    const caller = request.caller;
+    const now = Date.now();
+    const record: UsageRecord = {
+      audit_id: auditId,
+      request_id: request.id,
+      created_at: now,
+      day: utcDay(now),
+      key_id: caller.keyId,
+      workspace_id: caller.workspaceId ?? null,
+      sandboxed: caller.sandboxed ? 1 : 0,
+      model_asked: body.model,
+      route: '',
+      provider_id: '',
+      stream: body.stream === true ? 1 : 0,
+      prompt_tokens: 0,
+      completion_tokens: 0,
+      reasoning_tokens: 0,
+      cached_tokens: 0,
+      cost_usd: 0,
+      latency_ms: 0,
+      ttft_ms: null,
+      status: 'rejected',
+      error_code: String(error.code),
+    };
+    this.recorder.record(record);
+  }
+
+  /** USD from the config's per-million prices, by public id (`openai/gpt-4o`) or bare model name. */
+  private cost(route: string, promptTokens: number, cachedTokens: number, completionTokens: number): number {
+    const prices = this.config.usage.prices;
+    const price = prices[route] ?? prices[route.slice(route.indexOf('/') + 1)];
+    if (!price) return 0;
+    const uncached = Math.max(0, promptTokens - cachedTokens);
+    return (uncached * price.input + cachedTokens * (price.cachedInput ?? price.input) + completionTokens * price.output) / 1_000_000;
+  }
+
+  // ── shutdown ─────────────────────────────────────────────────────────────
+
+  /** Waits (briefly) for calls still ending, writes every usage record, closes connections. */
+  async close(): Promise<void> {
+    const deadline = Date.now() + 2_000;
+    while (this.inFlight.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    await this.authenticator.close();
+    await this.recorder.close();
+    await this.limiter.close();
+    await this.store.close();
+  }
+}
+
+function setRateLimitHeaders(reply: FastifyReply, states: Pick<Admission, 'requests' | 'tokens'>): void {
+  for (const dimension of ['requests', 'tokens'] as const) {
+    const state = states[dimension];
+    if (!state) continue;
+    const [limit, remaining, reset] = RATE_LIMIT_HEADERS[dimension];
+    reply.header(limit, String(state.limit));
+    reply.header(remaining, String(state.remaining));
+    reply.header(reset, formatResetDuration(state.resetMs));
+  }
+}
+
+function scopeName(scopeId: string): string {
+  return scopeId.startsWith('key:') ? `API key ${scopeId.slice(4)}` : `workspace ${scopeId.slice(3)}`;
+}
+
+/** A refusal in OpenAI's words: `type` says which limit (`requests` / `tokens`), as OpenAI's 429s do. */
+function refusalError(refusal: Refusal, reply: FastifyReply): SwitchyardError {
+  const retryAfterSeconds = refusal.retryAfterMs === undefined ? undefined : Math.max(0.001, refusal.retryAfterMs / 1000);
+  const wait = refusal.retryAfterMs === undefined ? '' : ` Please try again in ${formatResetDuration(refusal.retryAfterMs)}.`;
+  const where = scopeName(refusal.scopeId);
+  switch (refusal.kind) {
+    case 'requests':
+      return new SwitchyardError(
+        'rate_limit_exceeded',
+        `Rate limit reached for ${where} on requests per min (RPM): Limit ${refusal.limit}, Used ${refusal.used}, Requested ${refusal.requested}.${wait}`,
+        { type: 'requests', ...(retryAfterSeconds ? { retryAfterSeconds } : {}) },
+      );
+    case 'tokens':
+      return new SwitchyardError(
+        'rate_limit_exceeded',
+        `Rate limit reached for ${where} on tokens per min (TPM): Limit ${refusal.limit}, Used ${refusal.used}, Requested ${refusal.requested}.${wait}`,
+        { type: 'tokens', ...(retryAfterSeconds ? { retryAfterSeconds } : {}) },
+      );
+    case 'concurrency':
+      return new SwitchyardError(
+        'rate_limit_exceeded',
+        `Rate limit reached for ${where} on concurrent requests: Limit ${refusal.limit}, In flight ${refusal.used}.${wait}`,
+        { type: 'requests', ...(retryAfterSeconds ? { retryAfterSeconds } : {}) },
+      );
+    case 'quota':
+      // Waiting does not help until the month turns: tell the SDKs not to retry.
+      reply.header('x-should-retry', 'false');
+      return new SwitchyardError(
+        'insufficient_quota',
+        `You exceeded your current quota: ${where} has used its monthly budget of ${refusal.limit} tokens. Ask an admin for a larger tier.`,
+      );
+    default: {
+      const never: never = refusal.kind;
+      throw new Error(`unknown refusal ${String(never)}`);
+    }
+  }
+}

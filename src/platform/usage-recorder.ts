@@ -1,0 +1,71 @@
+import type { UsageRecord, UsageStore } from '../store/usage-store.js';
+
+export interface UsageRecorderOptions {
+  flushIntervalMs: number;
+  batchSize: number;
+  onError?: (error: unknown, what: string) => void;
+}
+
+/** Records kept when the store cannot be written, before the oldest are dropped (and said so). */
+const MAX_BACKLOG = 200_000;
+
+/**
+ * Usage records go into a queue on the request path (no await, no I/O) and reach the store in
+ * batches: every `flushIntervalMs`, when a batch fills, and at shutdown. A failed write is retried
+ * with the next batch.
+ */
+export class UsageRecorder {
+  private queue: UsageRecord[] = [];
+  private writing: Promise<void> | undefined;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly store: UsageStore,
+    private readonly options: UsageRecorderOptions,
+  ) {
+    this.timer = setInterval(() => void this.flush(), options.flushIntervalMs);
+    this.timer.unref();
+  }
+
+  record(record: UsageRecord): void {
+    this.queue.push(record);
+    if (this.queue.length >= this.options.batchSize && !this.writing) void this.flush();
+  }
+
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  /** Writes everything queued so far (waiting for a write already under way first). */
+  async flush(): Promise<void> {
+    while (this.writing) await this.writing;
+    if (this.queue.length === 0) return;
+    const batch = this.queue;
+    this.queue = [];
+    this.writing = this.store
+      .insertBatch(batch)
+      .then(
+        () => {},
+        (error: unknown) => {
+          this.queue = [...batch, ...this.queue];
+          if (this.queue.length > MAX_BACKLOG) {
+            const dropped = this.queue.length - MAX_BACKLOG;
+            this.queue = this.queue.slice(dropped);
+            this.options.onError?.(new Error(`${dropped} usage records dropped: the store has been failing`), 'writing usage');
+          }
+          this.options.onError?.(error, 'writing usage');
+        },
+      )
+      .finally(() => (this.writing = undefined));
+    await this.writing;
+  }
+
+  /** Stops the timer and writes what is left, trying a few times. */
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    for (let attempt = 0; attempt < 5 && (this.queue.length > 0 || this.writing); attempt++) {
+      await this.flush();
+      if (this.queue.length > 0) await new Promise((resolve) => setTimeout(resolve, 200 * (attempt + 1)));
+    }
+  }
+}

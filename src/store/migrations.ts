@@ -1,0 +1,113 @@
+import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+
+/**
+ * The store's schema, as forward-only versioned migrations: a new version is a new entry, never an
+ * edit of a shipped one. Kysely's migrator records what ran and takes a lock, so several nodes
+ * starting at once against one PostgreSQL apply each migration once.
+ */
+const MIGRATIONS: Record<string, Migration> = {
+  '0001_platform': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('settings')
+        .addColumn('name', 'text', (column) => column.primaryKey())
+        .addColumn('value', 'text', (column) => column.notNull())
+        .addColumn('updated_at', 'bigint', (column) => column.notNull())
+        .execute();
+      await db.schema
+        .createTable('counters')
+        .addColumn('name', 'text', (column) => column.primaryKey())
+        .addColumn('value', 'bigint', (column) => column.notNull())
+        .execute();
+      await db.insertInto('counters').values({ name: 'keys', value: 0 }).execute();
+
+      await db.schema
+        .createTable('workspaces')
+        .addColumn('id', 'text', (column) => column.primaryKey())
+        .addColumn('name', 'text', (column) => column.notNull())
+        .addColumn('tier', 'text', (column) => column.notNull())
+        .addColumn('sandboxed', 'integer', (column) => column.notNull().defaultTo(0))
+        .addColumn('created_at', 'bigint', (column) => column.notNull())
+        .addColumn('updated_at', 'bigint', (column) => column.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('api_keys')
+        .addColumn('id', 'text', (column) => column.primaryKey())
+        .addColumn('workspace_id', 'text', (column) => column.notNull().references('workspaces.id'))
+        .addColumn('name', 'text', (column) => column.notNull())
+        .addColumn('prefix', 'text', (column) => column.notNull())
+        .addColumn('secret_hash', 'text', (column) => column.notNull().unique())
+        .addColumn('allowed_models', 'text')
+        .addColumn('limits', 'text')
+        .addColumn('expires_at', 'bigint')
+        .addColumn('created_at', 'bigint', (column) => column.notNull())
+        .addColumn('last_used_at', 'bigint')
+        .addColumn('revoked_at', 'bigint')
+        .addColumn('rotated_from', 'text')
+        .addColumn('rotated_to', 'text')
+        .addColumn('version', 'bigint', (column) => column.notNull())
+        .execute();
+      await db.schema.createIndex('api_keys_workspace').on('api_keys').column('workspace_id').execute();
+      await db.schema.createIndex('api_keys_version').on('api_keys').column('version').execute();
+
+      await db.schema
+        .createTable('usage_records')
+        .addColumn('audit_id', 'text', (column) => column.primaryKey())
+        .addColumn('request_id', 'text', (column) => column.notNull())
+        .addColumn('created_at', 'bigint', (column) => column.notNull())
+        .addColumn('day', 'text', (column) => column.notNull())
+        .addColumn('key_id', 'text')
+        .addColumn('workspace_id', 'text')
+        .addColumn('sandboxed', 'integer', (column) => column.notNull())
+        .addColumn('model_asked', 'text', (column) => column.notNull())
+        .addColumn('route', 'text', (column) => column.notNull())
+        .addColumn('provider_id', 'text', (column) => column.notNull())
+        .addColumn('stream', 'integer', (column) => column.notNull())
+        .addColumn('prompt_tokens', 'bigint', (column) => column.notNull())
+        .addColumn('completion_tokens', 'bigint', (column) => column.notNull())
+        .addColumn('reasoning_tokens', 'bigint', (column) => column.notNull())
+        .addColumn('cached_tokens', 'bigint', (column) => column.notNull())
+        .addColumn('cost_usd', 'double precision', (column) => column.notNull())
+        .addColumn('latency_ms', 'double precision', (column) => column.notNull())
+        .addColumn('ttft_ms', 'double precision')
+        .addColumn('status', 'text', (column) => column.notNull())
+        .addColumn('error_code', 'text')
+        .execute();
+      await db.schema.createIndex('usage_records_created').on('usage_records').column('created_at').execute();
+      await db.schema.createIndex('usage_records_workspace').on('usage_records').columns(['workspace_id', 'created_at']).execute();
+      await db.schema.createIndex('usage_records_key').on('usage_records').columns(['key_id', 'created_at']).execute();
+
+      await db.schema
+        .createTable('usage_daily')
+        .addColumn('day', 'text', (column) => column.notNull())
+        .addColumn('workspace_id', 'text', (column) => column.notNull())
+        .addColumn('key_id', 'text', (column) => column.notNull())
+        .addColumn('model', 'text', (column) => column.notNull())
+        .addColumn('sandboxed', 'integer', (column) => column.notNull())
+        .addColumn('requests', 'bigint', (column) => column.notNull())
+        .addColumn('errors', 'bigint', (column) => column.notNull())
+        .addColumn('prompt_tokens', 'bigint', (column) => column.notNull())
+        .addColumn('completion_tokens', 'bigint', (column) => column.notNull())
+        .addColumn('reasoning_tokens', 'bigint', (column) => column.notNull())
+        .addColumn('cached_tokens', 'bigint', (column) => column.notNull())
+        .addColumn('cost_usd', 'double precision', (column) => column.notNull())
+        .addPrimaryKeyConstraint('usage_daily_pk', ['day', 'workspace_id', 'key_id', 'model'])
+        .execute();
+      await db.schema.createIndex('usage_daily_workspace').on('usage_daily').columns(['workspace_id', 'day']).execute();
+    },
+  },
+};
+
+const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
+
+/** Brings the schema up to date; throws with the failing migration's name. */
+export async function migrate(db: Kysely<any>): Promise<string[]> {
+  const migrator = new Migrator({ db, provider, migrationTableName: 'switchyard_migrations', migrationLockTableName: 'switchyard_migrations_lock' });
+  const { error, results } = await migrator.migrateToLatest();
+  const failed = results?.find((result) => result.status === 'Error');
+  if (error || failed) {
+    throw new Error(`Store migration ${failed?.migrationName ?? ''} failed: ${(error as Error | undefined)?.message ?? 'unknown error'}`, { cause: error });
+  }
+  return (results ?? []).map((result) => result.migrationName);
+}

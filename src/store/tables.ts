@@ -1,0 +1,98 @@
+/**
+ * The store's tables as Kysely sees them. Times are Unix milliseconds; booleans are 0/1 (SQLite has
+ * no boolean, and better-sqlite3 refuses to bind one); JSON columns are text.
+ */
+export interface Database {
+  workspaces: WorkspaceTable;
+  api_keys: ApiKeyTable;
+  usage_records: UsageRecordTable;
+  usage_daily: UsageDailyTable;
+  settings: SettingTable;
+  counters: CounterTable;
+}
+
+export interface WorkspaceTable {
+  id: string;
+  name: string;
+  tier: string;
+  sandboxed: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface ApiKeyTable {
+  id: string;
+  workspace_id: string;
+  name: string;
+  /** The start of the secret, shown in lists (`sk_live_Ab12cd`). */
+  prefix: string;
+  /** HMAC-SHA256 of the whole secret under the server secret, base64url. */
+  secret_hash: string;
+  /** JSON array of model patterns, or null for every model the tier allows. */
+  allowed_models: string | null;
+  /** JSON `{ requestsPerMinute?, tokensPerMinute?, concurrentRequests? }` of the key's own limits, or null. */
+  limits: string | null;
+  expires_at: number | null;
+  created_at: number;
+  last_used_at: number | null;
+  revoked_at: number | null;
+  /** The key this one replaced by rotation. */
+  rotated_from: string | null;
+  /** The key that replaced this one; set together with a shortened `expires_at` (the grace deadline). */
+  rotated_to: string | null;
+  /** The `keys` counter when the row last changed: nodes drop cached rows newer than what they saw. */
+  version: number;
+}
+
+export interface UsageRecordTable {
+  audit_id: string;
+  request_id: string;
+  created_at: number;
+  /** `YYYY-MM-DD`, UTC. */
+  day: string;
+  key_id: string | null;
+  workspace_id: string | null;
+  sandboxed: number;
+  model_asked: string;
+  route: string;
+  provider_id: string;
+  stream: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+  reasoning_tokens: number;
+  cached_tokens: number;
+  cost_usd: number;
+  latency_ms: number;
+  ttft_ms: number | null;
+  /** completed | failed | aborted | rejected */
+  status: string;
+  error_code: string | null;
+}
+
+/** One row per day, workspace, key and route ('' where there is none). */
+export interface UsageDailyTable {
+  day: string;
+  workspace_id: string;
+  key_id: string;
+  model: string;
+  sandboxed: number;
+  requests: number;
+  errors: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+  reasoning_tokens: number;
+  cached_tokens: number;
+  cost_usd: number;
+}
+
+export interface SettingTable {
+  name: string;
+  value: string;
+  updated_at: number;
+}
+
+/** Monotonic counters; `keys` goes up by one in every transaction that changes a key or a workspace. */
+export interface CounterTable {
+  name: string;
+  value: number;
+}

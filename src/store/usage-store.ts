@@ -1,0 +1,169 @@
+import type { Kysely } from 'kysely';
+import type { Database, UsageRecordTable } from './tables.js';
+
+export type UsageRecord = UsageRecordTable;
+
+export type UsageGroup = 'workspace' | 'key' | 'model' | 'day';
+
+export interface UsageFilter {
+  /** `YYYY-MM-DD`, inclusive. */
+  from?: string | undefined;
+  to?: string | undefined;
+  workspaceId?: string | undefined;
+  keyId?: string | undefined;
+  model?: string | undefined;
+}
+
+export interface UsageSummaryRow {
+  workspace_id?: string;
+  key_id?: string;
+  model?: string;
+  day?: string;
+  requests: number;
+  errors: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+  reasoning_tokens: number;
+  cached_tokens: number;
+  cost_usd: number;
+}
+
+export interface RequestLogFilter {
+  workspaceId?: string | undefined;
+  keyId?: string | undefined;
+  model?: string | undefined;
+  status?: string | undefined;
+  /** Unix milliseconds, inclusive / exclusive. */
+  since?: number | undefined;
+  until?: number | undefined;
+  limit?: number | undefined;
+}
+
+const GROUP_COLUMNS = { workspace: 'workspace_id', key: 'key_id', model: 'model', day: 'day' } as const;
+/** Rows per INSERT: under SQLite's bound-parameter limit whatever the column count. */
+const INSERT_CHUNK = 200;
+
+/** Usage records and their daily rollup. */
+export class UsageStore {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  /** Writes records and folds them into the daily rollup, in one transaction. */
+  async insertBatch(records: readonly UsageRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    const rollup = new Map<string, Database['usage_daily']>();
+    for (const record of records) {
+      const row = {
+        day: record.day,
+        workspace_id: record.workspace_id ?? '',
+        key_id: record.key_id ?? '',
+        model: record.route || record.model_asked,
+      };
+      const id = `${row.day}\u0000${row.workspace_id}\u0000${row.key_id}\u0000${row.model}`;
+      let entry = rollup.get(id);
+      if (!entry) {
+        entry = { ...row, sandboxed: record.sandboxed, requests: 0, errors: 0, prompt_tokens: 0, completion_tokens: 0, reasoning_tokens: 0, cached_tokens: 0, cost_usd: 0 };
+        rollup.set(id, entry);
+      }
+      entry.requests += 1;
+      if (record.status !== 'completed') entry.errors += 1;
+      entry.prompt_tokens += record.prompt_tokens;
+      entry.completion_tokens += record.completion_tokens;
+      entry.reasoning_tokens += record.reasoning_tokens;
+      entry.cached_tokens += record.cached_tokens;
+      entry.cost_usd += record.cost_usd;
+    }
+    await this.db.transaction().execute(async (transaction) => {
+      for (let start = 0; start < records.length; start += INSERT_CHUNK) {
+        await transaction
+          .insertInto('usage_records')
+          .values(records.slice(start, start + INSERT_CHUNK) as UsageRecord[])
+          .execute();
+      }
+      for (const entry of rollup.values()) {
+        await transaction
+          .insertInto('usage_daily')
+          .values(entry)
+          .onConflict((conflict) =>
+            conflict.columns(['day', 'workspace_id', 'key_id', 'model']).doUpdateSet((eb) => ({
+              requests: eb('usage_daily.requests', '+', eb.ref('excluded.requests')),
+              errors: eb('usage_daily.errors', '+', eb.ref('excluded.errors')),
+              prompt_tokens: eb('usage_daily.prompt_tokens', '+', eb.ref('excluded.prompt_tokens')),
+              completion_tokens: eb('usage_daily.completion_tokens', '+', eb.ref('excluded.completion_tokens')),
+              reasoning_tokens: eb('usage_daily.reasoning_tokens', '+', eb.ref('excluded.reasoning_tokens')),
+              cached_tokens: eb('usage_daily.cached_tokens', '+', eb.ref('excluded.cached_tokens')),
+              cost_usd: eb('usage_daily.cost_usd', '+', eb.ref('excluded.cost_usd')),
+            })),
+          )
+          .execute();
+      }
+    });
+  }
+
+  /** Totals from the daily rollup, grouped by any of workspace, key, model, day. */
+  async summary(groupBy: readonly UsageGroup[], filter: UsageFilter = {}): Promise<UsageSummaryRow[]> {
+    const columns = groupBy.map((group) => GROUP_COLUMNS[group]);
+    let query = this.db
+      .selectFrom('usage_daily')
+      .select((eb) => [
+        eb.fn.sum<number>('requests').as('requests'),
+        eb.fn.sum<number>('errors').as('errors'),
+        eb.fn.sum<number>('prompt_tokens').as('prompt_tokens'),
+        eb.fn.sum<number>('completion_tokens').as('completion_tokens'),
+        eb.fn.sum<number>('reasoning_tokens').as('reasoning_tokens'),
+        eb.fn.sum<number>('cached_tokens').as('cached_tokens'),
+        eb.fn.sum<number>('cost_usd').as('cost_usd'),
+      ]);
+    if (columns.length > 0) query = query.select(columns).groupBy(columns);
+    for (const column of columns) query = query.orderBy(column);
+    if (filter.from) query = query.where('day', '>=', filter.from);
+    if (filter.to) query = query.where('day', '<=', filter.to);
+    if (filter.workspaceId) query = query.where('workspace_id', '=', filter.workspaceId);
+    if (filter.keyId) query = query.where('key_id', '=', filter.keyId);
+    if (filter.model) query = query.where('model', '=', filter.model);
+    const rows = (await query.execute()) as unknown as UsageSummaryRow[];
+    return rows
+      .filter((row) => row.requests !== null)
+      .map((row) => ({
+        ...row,
+        requests: Number(row.requests),
+        errors: Number(row.errors),
+        prompt_tokens: Number(row.prompt_tokens),
+        completion_tokens: Number(row.completion_tokens),
+        reasoning_tokens: Number(row.reasoning_tokens),
+        cached_tokens: Number(row.cached_tokens),
+        cost_usd: Number(row.cost_usd),
+      }));
+  }
+
+  /** Prompt + completion tokens a workspace used from `fromDay` on (for the monthly budget). */
+  async tokensSince(workspaceId: string, fromDay: string): Promise<number> {
+    const row = await this.db
+      .selectFrom('usage_daily')
+      .select((eb) => eb.fn.sum<number>(eb('prompt_tokens', '+', eb.ref('completion_tokens'))).as('tokens'))
+      .where('workspace_id', '=', workspaceId)
+      .where('day', '>=', fromDay)
+      .executeTakeFirst();
+    return Number(row?.tokens ?? 0);
+  }
+
+  /** The newest records first, filtered. */
+  async requests(filter: RequestLogFilter = {}): Promise<UsageRecord[]> {
+    let query = this.db.selectFrom('usage_records').selectAll().orderBy('created_at', 'desc').orderBy('audit_id', 'desc');
+    if (filter.workspaceId) query = query.where('workspace_id', '=', filter.workspaceId);
+    if (filter.keyId) query = query.where('key_id', '=', filter.keyId);
+    if (filter.model) query = query.where((eb) => eb.or([eb('model_asked', '=', filter.model!), eb('route', '=', filter.model!)]));
+    if (filter.status) query = query.where('status', '=', filter.status);
+    if (filter.since !== undefined) query = query.where('created_at', '>=', filter.since);
+    if (filter.until !== undefined) query = query.where('created_at', '<', filter.until);
+    return query.limit(Math.min(filter.limit ?? 100, 1000)).execute();
+  }
+
+  async byAuditId(auditId: string): Promise<UsageRecord | undefined> {
+    return this.db.selectFrom('usage_records').selectAll().where('audit_id', '=', auditId).executeTakeFirst();
+  }
+
+  async count(): Promise<number> {
+    const row = await this.db.selectFrom('usage_records').select((eb) => eb.fn.countAll<number>().as('count')).executeTakeFirstOrThrow();
+    return Number(row.count);
+  }
+}

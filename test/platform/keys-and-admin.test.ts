@@ -1,0 +1,161 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import OpenAI from 'openai';
+import { ADMIN_KEY, eventually, freshPostgres, postgresAdminUrl, startPlatformServer, tempDir, type PlatformServer } from './helpers.js';
+
+const servers: PlatformServer[] = [];
+const cleanups: Array<() => Promise<void>> = [];
+after(async () => {
+  await Promise.all(servers.map((server) => server.close()));
+  for (const cleanup of cleanups) await cleanup();
+});
+
+async function start(...args: Parameters<typeof startPlatformServer>): Promise<PlatformServer> {
+  const server = await startPlatformServer(...args);
+  servers.push(server);
+  return server;
+}
+
+const hello = { model: 'sandbox/echo', messages: [{ role: 'user' as const, content: 'Hello there' }] };
+
+test('open on loopback until the first key; then keys are required; the audit id is on every chat reply', async () => {
+  const server = await start();
+  assert.equal(server.authenticator.open, true);
+  const open = await server.client('anything').chat.completions.create(hello).withResponse();
+  assert.match(open.response.headers.get('x-switchyard-audit-id') ?? '', /^aud_/);
+
+  const created = await server.admin('POST', '/keys', { name: 'first' });
+  assert.equal(created.status, 200);
+  assert.match(created.body.value, /^sk_live_/);
+  assert.equal(server.authenticator.open, false);
+  await assert.rejects(server.client('anything').chat.completions.create(hello), (error: unknown) => error instanceof OpenAI.AuthenticationError);
+  const { data, response } = await server.client(created.body.value).chat.completions.create(hello).withResponse();
+  assert.equal(data.choices[0]!.message.content, 'Hello there');
+  const auditId = response.headers.get('x-switchyard-audit-id')!;
+  // The api-key header works too.
+  const viaHeader = await fetch(`${server.baseURL}/chat/completions`, { method: 'POST', headers: { 'api-key': created.body.value, 'content-type': 'application/json' }, body: JSON.stringify(hello) });
+  assert.equal(viaHeader.status, 200);
+
+  // The usage record, by audit id, once written (batches, off the request path).
+  assert.ok(await eventually(async () => (await server.admin('GET', `/requests/${auditId}`)).status === 200));
+  const record = (await server.admin('GET', `/requests/${auditId}`)).body;
+  assert.equal(record.key_id, created.body.id);
+  assert.equal(record.workspace_id, 'ws_default');
+  assert.equal(record.route, 'sandbox/echo');
+  assert.equal(record.status, 'completed');
+  assert.equal(record.usage.prompt_tokens, data.usage!.prompt_tokens);
+  const usage = await server.admin('GET', '/usage?group_by=key,model');
+  assert.ok(usage.body.data.some((row: any) => row.key_id === created.body.id && row.model === 'sandbox/echo' && row.requests >= 2));
+});
+
+test('admin routes refuse API keys (403) and missing or wrong keys (401)', async () => {
+  const server = await start();
+  const { body } = await server.admin('POST', '/keys', { name: 'normal' });
+  const asKey = await server.admin('GET', '/keys', undefined, body.value);
+  assert.equal(asKey.status, 403);
+  assert.equal(asKey.body.error.code, 'permission_denied');
+  assert.equal(asKey.body.error.type, 'permission_error');
+  assert.equal((await server.admin('GET', '/keys', undefined, 'sk_live_wrong')).status, 401);
+  const none = await fetch(`${server.origin}/admin/v1/keys`);
+  assert.equal(none.status, 401);
+  assert.equal((await server.admin('GET', '/keys')).status, 200);
+});
+
+test('sk_test_ keys are served by the sandbox whatever the model, and accounted as sandboxed', async () => {
+  const server = await start({ providers: [{ id: 'upstream', kind: 'openai-compatible', baseURL: 'http://127.0.0.1:9/v1', models: ['gpt-4o'] }, { id: 'sandbox', kind: 'sandbox' }] });
+  const { body } = await server.admin('POST', '/keys', { test: true });
+  assert.match(body.value, /^sk_test_/);
+  assert.equal(body.workspace_id, 'ws_sandbox');
+  const { data, response } = await server.client(body.value).chat.completions.create({ ...hello, model: 'gpt-4o' }).withResponse();
+  assert.equal(response.headers.get('x-switchyard-route'), 'sandbox/echo');
+  assert.equal(data.choices[0]!.message.content, 'Hello there');
+  const lorem = await server.client(body.value).chat.completions.create({ ...hello, model: 'sandbox/lorem' }).withResponse();
+  assert.equal(lorem.response.headers.get('x-switchyard-route'), 'sandbox/lorem');
+  const auditId = response.headers.get('x-switchyard-audit-id')!;
+  assert.ok(await eventually(async () => (await server.admin('GET', `/requests/${auditId}`)).status === 200));
+  const record = (await server.admin('GET', `/requests/${auditId}`)).body;
+  assert.equal(record.sandboxed, true);
+  assert.equal(record.model, 'gpt-4o');
+  assert.equal(record.cost_usd, 0);
+});
+
+test('rotation grace and expiry over HTTP', async () => {
+  const server = await start();
+  const { body: first } = await server.admin('POST', '/keys', { name: 'rotating' });
+  const { body: rotated } = await server.admin('POST', `/keys/${first.id}/rotate`, { grace_seconds: 1 });
+  assert.equal(rotated.rotated_from, first.id);
+  // Both work during the grace period...
+  await server.client(first.value).chat.completions.create(hello);
+  await server.client(rotated.value).chat.completions.create(hello);
+  await new Promise((resolve) => setTimeout(resolve, 1100));
+  // ...and only the new one after it, with no store read needed (the cached row knows its deadline).
+  await assert.rejects(server.client(first.value).chat.completions.create(hello), OpenAI.AuthenticationError);
+  await server.client(rotated.value).chat.completions.create(hello);
+  const { body: immediate } = await server.admin('POST', `/keys/${rotated.id}/rotate`, { grace_seconds: 0 });
+  await assert.rejects(server.client(rotated.value).chat.completions.create(hello), OpenAI.AuthenticationError);
+  await server.client(immediate.value).chat.completions.create(hello);
+  // A key created already expiring.
+  const { body: short } = await server.admin('POST', '/keys', { expires_in_seconds: 1 });
+  await server.client(short.value).chat.completions.create(hello);
+  await new Promise((resolve) => setTimeout(resolve, 1100));
+  await assert.rejects(server.client(short.value).chat.completions.create(hello), OpenAI.AuthenticationError);
+});
+
+for (const dialect of ['SQLite', 'PostgreSQL'] as const) {
+  const postgres = dialect === 'PostgreSQL' ? await postgresAdminUrl() : undefined;
+  const skip = dialect === 'PostgreSQL' && !postgres ? 'PostgreSQL is not reachable on 127.0.0.1:5432' : false;
+  test(`revocation on one node is seen by a second node within 1 s (${dialect})`, { skip }, async () => {
+    const shared = dialect === 'PostgreSQL' ? await freshPostgres() : undefined;
+    if (shared) cleanups.push(shared.drop);
+    const dataDir = tempDir();
+    const nodeA = await start({}, { dataDir, ...(shared ? { databaseUrl: shared.url } : {}) });
+    const nodeB = await start({}, { dataDir, ...(shared ? { databaseUrl: shared.url } : {}) });
+    const { body } = await nodeA.admin('POST', '/keys', { name: 'shared' });
+    // B learns of the key (and that keys now exist) from the store.
+    assert.ok(await eventually(() => !nodeB.authenticator.open, 2000));
+    await nodeB.client(body.value).chat.completions.create(hello);
+    await nodeB.client(body.value).chat.completions.create(hello); // served from B's cache
+    const revokedAt = Date.now();
+    assert.equal((await nodeA.admin('POST', `/keys/${body.id}/revoke`)).status, 200);
+    await assert.rejects(nodeA.client(body.value).chat.completions.create(hello), OpenAI.AuthenticationError);
+    const refused = await eventually(async () => {
+      const response = await fetch(`${nodeB.baseURL}/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${body.value}`, 'content-type': 'application/json' }, body: JSON.stringify(hello) });
+      return response.status === 401;
+    }, 1000);
+    assert.ok(refused, `node B still accepted the key ${Date.now() - revokedAt} ms after revocation`);
+  });
+}
+
+test('the hot path reads no store row per request after a key is first used', async () => {
+  const queries: string[] = [];
+  const server = await start({}, { onQuery: (sql) => queries.push(sql) });
+  const { body } = await server.admin('POST', '/keys', { name: 'hot', limits: { requests_per_minute: 1000 } });
+  const client = server.client(body.value);
+  await client.chat.completions.create(hello);
+  const reads = () => queries.filter((sql) => /^select/i.test(sql) && /"(api_keys|workspaces)"/.test(sql) && !/"version" >/.test(sql)).length;
+  const before = reads();
+  for (let index = 0; index < 30; index++) await client.chat.completions.create({ ...hello, stream: index % 2 === 0 ? undefined : false });
+  const stream = await client.chat.completions.create({ ...hello, stream: true });
+  for await (const _chunk of stream) void _chunk;
+  assert.equal(reads() - before, 0, 'key or workspace rows read after first use');
+});
+
+test('secrets never reach the log', async () => {
+  const server = await start(
+    { providers: [{ id: 'down', kind: 'openai-compatible', baseURL: 'http://127.0.0.1:9/v1', models: ['broken'] }, { id: 'sandbox', kind: 'sandbox' }] },
+    { logLevel: 'trace' },
+  );
+  const { body: key } = await server.admin('POST', '/keys', { name: 'logged?' });
+  const { body: rotated } = await server.admin('POST', `/keys/${key.id}/rotate`, {});
+  await server.client(key.value).chat.completions.create(hello);
+  await server.client(rotated.value).chat.completions.create({ ...hello, stream: false });
+  await assert.rejects(server.client(rotated.value).chat.completions.create({ ...hello, model: 'broken' }));
+  await assert.rejects(server.client('sk_live_not_a_real_key_at_all_000000000000000').chat.completions.create(hello));
+  await server.admin('GET', '/keys', undefined, key.value);
+  // Log something that carries the headers, as a plugin or a debug line might.
+  server.app.log.info({ req: { headers: { authorization: `Bearer ${rotated.value}`, 'api-key': rotated.value } } }, 'request seen');
+  const log = server.log.join('');
+  assert.ok(log.length > 0, 'something was logged');
+  for (const secret of [key.value, rotated.value, ADMIN_KEY]) assert.ok(!log.includes(secret), 'a secret is in the log');
+  assert.ok(!/sk_live_[A-Za-z0-9]{20,}/.test(log));
+});

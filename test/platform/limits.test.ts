@@ -1,0 +1,121 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import OpenAI from 'openai';
+import { formatResetDuration } from '../../src/limits/duration.js';
+import { eventually, REDIS_URL, redisAvailable, startPlatformServer, tempDir, type PlatformServer } from './helpers.js';
+
+const servers: PlatformServer[] = [];
+after(() => Promise.all(servers.map((server) => server.close())));
+async function start(...args: Parameters<typeof startPlatformServer>): Promise<PlatformServer> {
+  const server = await startPlatformServer(...args);
+  servers.push(server);
+  return server;
+}
+const hello = { model: 'sandbox/echo', messages: [{ role: 'user' as const, content: 'Hello there' }], max_tokens: 16 };
+
+test('reset durations in OpenAI format', () => {
+  assert.equal(formatResetDuration(20), '20ms');
+  assert.equal(formatResetDuration(1000), '1s');
+  assert.equal(formatResetDuration(1500), '1.5s');
+  assert.equal(formatResetDuration(360_000), '6m0s');
+  assert.equal(formatResetDuration(3_723_000), '1h2m3s');
+});
+
+test('requests/min: headers on every /v1 response, then a 429 the SDK reads as RateLimitError', async () => {
+  const server = await start();
+  const { body } = await server.admin('POST', '/keys', { limits: { requests_per_minute: 2 } });
+  const client = server.client(body.value);
+  const first = await client.chat.completions.create(hello).withResponse();
+  assert.equal(first.response.headers.get('x-ratelimit-limit-requests'), '2');
+  assert.equal(first.response.headers.get('x-ratelimit-remaining-requests'), '1');
+  assert.match(first.response.headers.get('x-ratelimit-reset-requests')!, /^\d+(\.\d+)?s$|^\d+m\d+(\.\d+)?s$/);
+  assert.ok(first.response.headers.get('x-ratelimit-limit-tokens'), 'the workspace tier limits tokens');
+  const models = await fetch(`${server.baseURL}/models`, { headers: { authorization: `Bearer ${body.value}` } });
+  assert.equal(models.headers.get('x-ratelimit-remaining-requests'), '1');
+  await client.chat.completions.create(hello);
+  const error = await client.chat.completions.create(hello).then(
+    () => assert.fail('expected a 429'),
+    (caught: unknown) => caught,
+  );
+  assert.ok(error instanceof OpenAI.RateLimitError);
+  assert.equal(error.status, 429);
+  assert.equal(error.code, 'rate_limit_exceeded');
+  assert.equal(error.type, 'requests');
+  assert.match(error.message, /requests per min \(RPM\): Limit 2, Used 2, Requested 1/);
+  assert.equal(error.headers.get('x-ratelimit-remaining-requests'), '0');
+  assert.ok(Number(error.headers.get('retry-after')) >= 1);
+  assert.ok(Number(error.headers.get('retry-after-ms')) > 50_000);
+  assert.match(error.headers.get('x-switchyard-audit-id')!, /^aud_/);
+  // The refusal is recorded too.
+  const auditId = error.headers.get('x-switchyard-audit-id')!;
+  assert.ok(await eventually(async () => (await server.admin('GET', `/requests/${auditId}`)).body.status === 'rejected'));
+});
+
+test('tokens/min: estimated before, settled after; a 429 of type tokens', async () => {
+  const server = await start({ tiers: { small: { tokensPerMinute: 100 } }, defaultTier: 'small' });
+  const { body } = await server.admin('POST', '/keys', {});
+  const client = server.client(body.value);
+  const first = await client.chat.completions.create({ ...hello, max_tokens: 50 }).withResponse();
+  // Settled with the real usage: only what was used stays taken.
+  const used = first.data.usage!.total_tokens;
+  const models = await fetch(`${server.baseURL}/models`, { headers: { authorization: `Bearer ${body.value}` } });
+  assert.equal(models.headers.get('x-ratelimit-remaining-tokens'), String(100 - used));
+  const error = await client.chat.completions.create({ ...hello, max_tokens: 95 }).catch((caught: unknown) => caught);
+  assert.ok(error instanceof OpenAI.RateLimitError);
+  assert.equal(error.type, 'tokens');
+  assert.match(error.message, /tokens per min \(TPM\): Limit 100/);
+});
+
+test('concurrency: the SDK retries after retry-after-ms and gets through', async () => {
+  const server = await start({ providers: [{ id: 'sandbox', kind: 'sandbox', chunkDelayMs: 60 }], limits: { concurrencyRetryAfterMs: 700 } });
+  const { body } = await server.admin('POST', '/keys', { limits: { concurrent_requests: 1 } });
+  const slow = server.client(body.value).chat.completions.create({ model: 'sandbox/lorem', messages: [{ role: 'user', content: 'x' }], max_tokens: 8 });
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const retrying = new OpenAI({ baseURL: server.baseURL, apiKey: body.value, maxRetries: 2 });
+  const started = Date.now();
+  const { response } = await retrying.chat.completions.create(hello).withResponse();
+  assert.equal(response.status, 200);
+  assert.ok(Date.now() - started >= 650, `retried after ${Date.now() - started} ms, not after retry-after-ms`);
+  await slow;
+  assert.ok(await eventually(async () => (await server.admin('GET', '/requests?status=rejected')).body.data.length === 1));
+});
+
+test('monthly budget: 429 insufficient_quota, not retried', async () => {
+  const server = await start({ tiers: { tiny: { monthlyTokenBudget: 10 } }, defaultTier: 'tiny' });
+  const { body } = await server.admin('POST', '/keys', {});
+  await server.client(body.value).chat.completions.create(hello);
+  const retrying = new OpenAI({ baseURL: server.baseURL, apiKey: body.value, maxRetries: 3 });
+  const error = await retrying.chat.completions.create(hello).catch((caught: unknown) => caught);
+  assert.ok(error instanceof OpenAI.RateLimitError);
+  assert.equal(error.code, 'insufficient_quota');
+  assert.equal(error.type, 'insufficient_quota');
+  assert.equal(error.headers.get('x-should-retry'), 'false');
+  assert.ok(await eventually(async () => (await server.admin('GET', '/requests?status=rejected')).body.data.length === 1));
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assert.equal((await server.admin('GET', '/requests?status=rejected')).body.data.length, 1, 'the SDK did not retry');
+});
+
+test('allowed models: a key limited to some models gets 403 model_not_allowed for others', async () => {
+  const server = await start();
+  const { body } = await server.admin('POST', '/keys', { allowed_models: ['sandbox/lorem'] });
+  await server.client(body.value).chat.completions.create({ ...hello, model: 'sandbox/lorem' });
+  const error = await server.client(body.value).chat.completions.create(hello).catch((caught: unknown) => caught);
+  assert.ok(error instanceof OpenAI.PermissionDeniedError);
+  assert.equal(error.code, 'model_not_allowed');
+});
+
+const redis = await redisAvailable();
+test('with Redis, two nodes share one requests/min limit exactly', { skip: redis ? false : 'Redis is not reachable on 127.0.0.1:6379' }, async () => {
+  const dataDir = tempDir();
+  const redisKeyPrefix = `switchyard-test-${randomBytes(4).toString('hex')}:`;
+  const nodeA = await start({}, { dataDir, redisUrl: REDIS_URL, redisKeyPrefix });
+  const nodeB = await start({}, { dataDir, redisUrl: REDIS_URL, redisKeyPrefix });
+  const { body } = await nodeA.admin('POST', '/keys', { limits: { requests_per_minute: 50 } });
+  await eventually(() => !nodeB.authenticator.open);
+  const results = await Promise.all(
+    Array.from({ length: 120 }, (_, index) => (index % 2 === 0 ? nodeA : nodeB).client(body.value).chat.completions.create(hello).then(() => 200, (error: { status?: number }) => error.status)),
+  );
+  assert.equal(results.filter((status) => status === 200).length, 50);
+  assert.equal(results.filter((status) => status === 429).length, 70);
+});
