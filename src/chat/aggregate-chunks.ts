@@ -75,7 +75,11 @@ export class ChunkAggregator {
           annotations: [],
         };
         const toolCalls = state.toolCalls.filter(Boolean);
-        if (toolCalls.length > 0) message.tool_calls = toolCalls;
+        if (toolCalls.length > 0) {
+          message.tool_calls = toolCalls;
+          // OpenAI's tool-call replies have no text: `content: null`, even after a `content: ""` role delta.
+          if (message.content === '') message.content = null;
+        }
         if (state.reasoning !== null) {
           message.reasoning = state.reasoning;
           message.reasoning_content = state.reasoning;

@@ -56,6 +56,9 @@ function explainUnion(issue: Extract<Issue, { code: 'invalid_union' }>, at: Path
       value === undefined ? 'missing_required_parameter' : 'invalid_value',
     );
   }
+  if (valueAt(body, at) === undefined) {
+    return new ValidationError(`Missing required parameter: '${formatParam(at)}'.`, formatParam(at), 'missing_required_parameter');
+  }
   const branches = issue.errors.filter((branch) => branch.length > 0);
   const shallow = (branch: Issue[]) => branch[0]!.path.length === 0 && (branch[0]!.code === 'invalid_type' || branch[0]!.code === 'invalid_value');
   const matching = branches.filter((branch) => !shallow(branch));

@@ -91,10 +91,10 @@ export class OpenAICompatibleProvider implements Provider {
     const contentType = String(response.headers['content-type'] ?? '');
     if (stream) {
       if (!contentType.includes('text/event-stream')) {
-        response.body.destroy();
+        discard(response.body);
         throw new UpstreamError('upstream_error', `The upstream provider '${this.id}' answered a stream request without a stream.`);
       }
-      return { kind: 'stream', chunks: this.relay(response.body, context.signal) };
+      return { kind: 'stream', chunks: this.relay(response.body, context.signal, request.stream_options?.include_usage !== true) };
     }
 
     let text: string;
@@ -149,14 +149,14 @@ export class OpenAICompatibleProvider implements Provider {
     return { kind: 'relay', rawJson, promptTokens };
   }
 
-  private async *relay(body: Dispatcher.ResponseData['body'], signal: AbortSignal) {
+  private async *relay(body: Dispatcher.ResponseData['body'], signal: AbortSignal, stripUsageNull: boolean) {
     try {
-      yield* readChunkStream(body, this.id);
+      yield* readChunkStream(body, this.id, { stripUsageNull });
     } catch (error) {
       throw errorFromTransport(this.id, error, signal);
     } finally {
       // A consumer that stops early (client gone) must free the upstream socket at once.
-      if (!body.destroyed && !body.readableEnded) body.destroy();
+      if (!body.destroyed && !body.readableEnded) discard(body);
     }
   }
 
@@ -174,4 +174,13 @@ async function readBounded(body: AsyncIterable<Buffer>, limit: number): Promise<
     if (size >= limit) break;
   }
   return Buffer.concat(parts).toString('utf8').slice(0, limit);
+}
+
+/**
+ * Drops a response body that will not be read. undici reports the abandoned request as an error
+ * on the body; without a listener that error would be uncaught and end the process.
+ */
+function discard(body: Dispatcher.ResponseData['body']): void {
+  body.on('error', () => undefined);
+  body.destroy();
 }

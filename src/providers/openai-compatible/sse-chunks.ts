@@ -7,7 +7,11 @@ import { RAW_JSON, type RelayChunk } from '../provider.js';
  * An `error` event or error object inside the 200 stream, and a stream cut before `[DONE]` or a
  * finish, are thrown: after the first byte they end the client's stream with an error event.
  */
-export async function* readChunkStream(body: AsyncIterable<Uint8Array>, providerId: string): AsyncGenerator<RelayChunk> {
+export async function* readChunkStream(
+  body: AsyncIterable<Uint8Array>,
+  providerId: string,
+  options: { stripUsageNull?: boolean } = {},
+): AsyncGenerator<RelayChunk> {
   const decoder = new TextDecoder();
   const ready: RelayChunk[] = [];
   let done = false;
@@ -35,8 +39,7 @@ export async function* readChunkStream(body: AsyncIterable<Uint8Array>, provider
         return;
       }
       if (parsed.choices?.some((choice) => choice.finish_reason)) finished = true;
-      Object.defineProperty(parsed, RAW_JSON, { value: data });
-      ready.push(parsed);
+      ready.push(withRawJson(parsed, data, options.stripUsageNull === true));
     },
   });
 
@@ -53,4 +56,22 @@ export async function* readChunkStream(body: AsyncIterable<Uint8Array>, provider
   if (!done && !finished) {
     throw new UpstreamError('stream_interrupted', `The upstream provider '${providerId}' closed the stream before it finished.`);
   }
+}
+
+const USAGE_NULL = ',"usage":null}';
+
+/**
+ * Keeps the event's JSON text on the chunk so the relay can write it as it came. Text that spans
+ * lines (a multi-line `data:` event) cannot be written after one `data: ` prefix and is not kept.
+ * `"usage":null`, there only because Switchyard asked the upstream for usage, is cut when the client
+ * did not ask (OpenAI puts it last, so this is a suffix check, not a parse).
+ */
+function withRawJson(chunk: RelayChunk & { usage?: unknown }, data: string, stripUsageNull: boolean): RelayChunk {
+  let raw: string | undefined = data.includes('\n') ? undefined : data;
+  if (stripUsageNull && chunk.usage === null) {
+    delete chunk.usage;
+    raw = raw?.endsWith(USAGE_NULL) ? `${raw.slice(0, -USAGE_NULL.length)}}` : undefined;
+  }
+  if (raw !== undefined) Object.defineProperty(chunk, RAW_JSON, { value: raw });
+  return chunk;
 }

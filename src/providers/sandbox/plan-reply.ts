@@ -1,6 +1,7 @@
 import { generateSync } from 'json-schema-faker';
 import type { ChatCompletionFunctionTool } from 'openai/resources/chat/completions';
 import type { ChatRequest } from '../provider.js';
+import { ValidationError } from '../../errors/errors.js';
 import { splitIntoTokens } from '../../chat/token-count.js';
 import { createRandom } from './prng.js';
 import { summarizeInput } from './describe-input.js';
@@ -61,15 +62,22 @@ function chooseTools(request: ChatRequest, lastUserText: string, afterToolResult
   return request.parallel_tool_calls === false ? picked.slice(0, 1) : picked;
 }
 
-function schemaInstance(schema: Record<string, unknown> | undefined, seed: number): string {
-  const value = generateSync((schema ?? { type: 'object' }) as never, { seed, alwaysFakeOptionals: false });
+/** An instance of a JSON schema; a schema no instance can be made of is the request's fault (400). */
+function schemaInstance(schema: Record<string, unknown> | undefined, seed: number, param: string): string {
+  let value: unknown;
+  try {
+    value = generateSync((schema ?? { type: 'object' }) as never, { seed, alwaysFakeOptionals: false });
+  } catch (error) {
+    throw new ValidationError(`Invalid schema for '${param}': ${(error as Error).message}`, param);
+  }
+  if (value === undefined) throw new ValidationError(`Invalid schema for '${param}': no value satisfies it.`, param);
   return JSON.stringify(value);
 }
 
 function replyText(model: SandboxModel, request: ChatRequest, random: () => number, seed: number): string {
   const input = summarizeInput(request.messages);
   const format = request.response_format;
-  if (format?.type === 'json_schema') return schemaInstance(format.json_schema.schema, seed);
+  if (format?.type === 'json_schema') return schemaInstance(format.json_schema.schema, seed, 'response_format.json_schema.schema');
   if (input.toolResults.length > 0) return `Tool results: ${input.toolResults.join(' | ')}`;
   let text = model === 'lorem' ? lorem(random) : input.lastUserText;
   if (input.images.length > 0) {
@@ -114,7 +122,11 @@ export function planChoice(model: SandboxModel, request: ChatRequest, seed: numb
   if (tools.length > 0) {
     const toolCalls = tools.map((tool, callIndex) => ({
       name: tool.function.name,
-      arguments: schemaInstance(tool.function.parameters as Record<string, unknown> | undefined, choiceSeed + callIndex),
+      arguments: schemaInstance(
+        tool.function.parameters as Record<string, unknown> | undefined,
+        choiceSeed + callIndex,
+        `tools[${(request.tools ?? []).indexOf(tool)}].function.parameters`,
+      ),
     }));
     const used = toolCalls.reduce((sum, call) => sum + splitIntoTokens(call.arguments).length + 1, 0);
     return { reasoning, content: null, toolCalls, finishReason: used > budget ? 'length' : 'tool_calls' };
