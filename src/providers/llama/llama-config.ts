@@ -10,13 +10,18 @@ export function defaultThreads(): number {
 
 export const DEFAULT_MODEL_CACHE = path.join(os.homedir(), '.cache', 'switchyard', 'models');
 
+/** `~/models` → `/home/me/models`, as a shell would read it in a config file. */
+function expandHome(value: string): string {
+  return value === '~' || value.startsWith('~/') ? path.join(os.homedir(), value.slice(1)) : value;
+}
+
 /** A local GGUF model served by the embedded engine. */
 export const LlamaModelSchema = z
   .strictObject({
     /** Public name: reached as `<provider>/<id>` or `<id>`. */
     id: z.string().min(1),
     /** A GGUF file on disk. */
-    file: z.string().min(1).optional(),
+    file: z.string().min(1).transform(expandHome).optional(),
     /** Where to pull it from when it is not in the cache: `hf:<owner>/<repo>/<file>.gguf` or an https URL. */
     uri: z.string().min(1).optional(),
     /** Tokens each sequence can hold (prompt + reply). */
@@ -43,7 +48,7 @@ export const LlamaProviderSchema = z.strictObject({
   id: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/).default('local'),
   kind: z.literal('llama'),
   /** Where pulled models are kept. */
-  modelCacheDir: z.string().min(1).default(DEFAULT_MODEL_CACHE),
+  modelCacheDir: z.string().min(1).transform(expandHome).default(DEFAULT_MODEL_CACHE),
   /** `auto` uses a GPU when the installed binaries find one; `false` stays on the CPU. */
   gpu: z.union([z.literal('auto'), z.literal(false)]).default('auto'),
   models: z.array(LlamaModelSchema).default([]),
