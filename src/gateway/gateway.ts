@@ -194,17 +194,19 @@ export class Gateway {
         if (signal.aborted) throw new ClientAbortedError();
         summary.route = routeLabel(plan, id, index);
         summary.providerId = target.resolved.provider.id;
-        // Each attempt has its own signal: a deadline or a failure cancels that attempt's backend
-        // work, and the client leaving cancels whichever attempt is running.
-        const attemptController = new AbortController();
-        const cancel = () => attemptController.abort();
-        signal.addEventListener('abort', cancel, { once: true });
+        // Each attempt that another may follow has its own signal: a deadline or a failure cancels
+        // that attempt's backend work, and the client leaving cancels whichever attempt is running.
+        // A lone attempt without a deadline (the common direct call) simply uses the client's signal.
+        const alone = plan.targets.length === 1 && plan.retries === 0 && deadline(target) === undefined;
+        const attemptController = alone ? undefined : new AbortController();
+        const cancel = () => attemptController?.abort();
+        if (attemptController) signal.addEventListener('abort', cancel, { once: true });
         try {
-          const value = await withDeadline(call(target, attemptController.signal), deadline(target), id);
+          const value = await withDeadline(call(target, attemptController?.signal ?? signal), deadline(target), id);
           this.breakers.success(id);
           return { target, value };
         } catch (error) {
-          attemptController.abort();
+          attemptController?.abort();
           signal.removeEventListener('abort', cancel);
           const failure = toSwitchyardError(error);
           if (signal.aborted) throw new ClientAbortedError();
