@@ -18,6 +18,7 @@ const SSE_HEADERS: OutgoingHttpHeaders = {
  */
 export class SseWriter {
   private started = false;
+  private corked = false;
 
   constructor(private readonly response: ServerResponse) {}
 
@@ -48,12 +49,45 @@ export class SseWriter {
   chunk(chunk: RelayChunk): Promise<void> | void {
     const json = chunk[RAW_JSON] ?? JSON.stringify(chunk);
     if (this.closed) return;
+    this.coalesce();
     if (!this.response.write(`data: ${json}\n\n`)) return this.waitDrain();
+  }
+
+  /**
+   * Chunks produced in the same turn of the event loop (an upstream read that held several events)
+   * leave in one socket write: the response is corked until the loop moves on. A chunk that arrives
+   * alone is still sent at once, at the end of its turn.
+   */
+  private coalesce(): void {
+    if (this.corked) return;
+    this.corked = true;
+    this.response.cork();
+    setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    if (!this.corked) return;
+    this.corked = false;
+    this.response.uncork();
   }
 
   private async waitDrain(): Promise<void> {
     // 'close' also settles the wait, so a client that leaves never leaves us hanging.
     await Promise.race([once(this.response, 'drain'), once(this.response, 'close')]).catch(() => undefined);
+  }
+
+  /** A named event (`event:` line, then its JSON), as the Responses API streams them. */
+  event(name: string, json: string): Promise<void> | void {
+    if (this.closed) return;
+    this.coalesce();
+    if (!this.response.write(`event: ${name}\ndata: ${json}\n\n`)) return this.waitDrain();
+  }
+
+  /** Ends the stream without `[DONE]` (the Responses API ends with its terminal event). */
+  end(): void {
+    if (this.closed) return;
+    this.flush();
+    this.response.end();
   }
 
   heartbeat(): Promise<void> {
@@ -66,12 +100,14 @@ export class SseWriter {
 
   done(): void {
     if (this.closed) return;
+    this.flush();
     this.response.end('data: [DONE]\n\n');
   }
 
   /** OpenAI's SDKs raise an `APIError` on a data event that carries `error`. */
   fail(error: SwitchyardError): void {
     if (this.closed) return;
+    this.flush();
     this.response.end(`data: ${JSON.stringify(error.toBody())}\n\n`);
   }
 }

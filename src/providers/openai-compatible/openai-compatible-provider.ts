@@ -94,7 +94,16 @@ export class OpenAICompatibleProvider implements Provider {
         discard(response.body);
         throw new UpstreamError('upstream_error', `The upstream provider '${this.id}' answered a stream request without a stream.`);
       }
-      return { kind: 'stream', chunks: this.relay(response.body, context.signal, request.stream_options?.include_usage !== true) };
+      const body = response.body;
+      const chunks = readChunkStream(body, this.id, {
+        stripUsageNull: request.stream_options?.include_usage !== true,
+        mapError: (error) => errorFromTransport(this.id, error, context.signal),
+        // A consumer that stops early (client gone) must free the upstream socket at once.
+        cleanup: () => {
+          if (!body.destroyed && !body.readableEnded) discard(body);
+        },
+      });
+      return { kind: 'stream', chunks };
     }
 
     let text: string;
@@ -147,17 +156,6 @@ export class OpenAICompatibleProvider implements Provider {
       throw new UpstreamError('upstream_error', `The upstream provider '${this.id}' sent a body that is not JSON.`);
     }
     return { kind: 'relay', rawJson, promptTokens };
-  }
-
-  private async *relay(body: Dispatcher.ResponseData['body'], signal: AbortSignal, stripUsageNull: boolean) {
-    try {
-      yield* readChunkStream(body, this.id, { stripUsageNull });
-    } catch (error) {
-      throw errorFromTransport(this.id, error, signal);
-    } finally {
-      // A consumer that stops early (client gone) must free the upstream socket at once.
-      if (!body.destroyed && !body.readableEnded) discard(body);
-    }
   }
 
   async close(): Promise<void> {

@@ -10,8 +10,26 @@ import { RAW_JSON, type RelayChunk } from '../provider.js';
 export async function* readChunkStream(
   body: AsyncIterable<Uint8Array>,
   providerId: string,
-  options: { stripUsageNull?: boolean } = {},
+  options: {
+    stripUsageNull?: boolean;
+    /** Turns a read failure into the error the client sees. */
+    mapError?: (error: unknown) => unknown;
+    /** Runs however the stream ends, also when its consumer stops early. */
+    cleanup?: () => void;
+  } = {},
 ): AsyncGenerator<RelayChunk> {
+  // One generator does the reading, the error mapping and the cleanup: every layer of async
+  // iteration costs a few microtask hops per chunk on the hottest path of a stream.
+  try {
+    yield* readEvents(body, providerId, options.stripUsageNull === true);
+  } catch (error) {
+    throw options.mapError ? options.mapError(error) : error;
+  } finally {
+    options.cleanup?.();
+  }
+}
+
+async function* readEvents(body: AsyncIterable<Uint8Array>, providerId: string, stripUsageNull: boolean): AsyncGenerator<RelayChunk> {
   const decoder = new TextDecoder();
   const ready: RelayChunk[] = [];
   let done = false;
@@ -39,7 +57,7 @@ export async function* readChunkStream(
         return;
       }
       if (parsed.choices?.some((choice) => choice.finish_reason)) finished = true;
-      ready.push(withRawJson(parsed, data, options.stripUsageNull === true));
+      ready.push(withRawJson(parsed, data, stripUsageNull));
     },
   });
 
