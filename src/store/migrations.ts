@@ -97,6 +97,20 @@ const MIGRATIONS: Record<string, Migration> = {
       await db.schema.createIndex('usage_daily_workspace').on('usage_daily').columns(['workspace_id', 'day']).execute();
     },
   },
+  '0002_responses': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('responses')
+        .addColumn('id', 'text', (column) => column.primaryKey())
+        .addColumn('workspace_id', 'text', (column) => column.notNull())
+        .addColumn('created_at', 'bigint', (column) => column.notNull())
+        .addColumn('response', 'text', (column) => column.notNull())
+        .addColumn('input_items', 'text', (column) => column.notNull())
+        .addColumn('events', 'text', (column) => column.notNull())
+        .execute();
+      await db.schema.createIndex('responses_workspace').on('responses').columns(['workspace_id', 'created_at']).execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

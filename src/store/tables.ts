@@ -9,6 +9,7 @@ export interface Database {
   usage_daily: UsageDailyTable;
   settings: SettingTable;
   counters: CounterTable;
+  responses: ResponseTable;
 }
 
 export interface WorkspaceTable {
@@ -95,4 +96,18 @@ export interface SettingTable {
 export interface CounterTable {
   name: string;
   value: number;
+}
+
+/** A stored Responses API response (src/protocols/responses); its JSON columns are kept whole. */
+export interface ResponseTable {
+  id: string;
+  /** The workspace that made it, '' for callers without one: other workspaces never see it. */
+  workspace_id: string;
+  created_at: number;
+  /** The Response object, JSON. */
+  response: string;
+  /** The context it was made from (previous context and output, then its input), JSON array. */
+  input_items: string;
+  /** Its stream events for replay, JSON array. */
+  events: string;
 }

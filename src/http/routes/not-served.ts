@@ -4,16 +4,19 @@ import { SwitchyardError } from '../../errors/errors.js';
 /** OpenAI API families Switchyard does not serve: a clear 404 rather than a puzzling one. */
 const OPENAI_FAMILIES = new Set([
   'assistants', 'audio', 'batches', 'chatkit', 'completions', 'containers', 'conversations', 'evals',
-  'files', 'fine_tuning', 'images', 'moderations', 'organization', 'projects', 'realtime', 'responses', 'threads',
+  'files', 'fine_tuning', 'images', 'moderations', 'organization', 'projects', 'realtime', 'threads',
   'uploads', 'vector_stores', 'videos', 'chat', 'models', 'skills',
 ]);
 
-export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): void {
+/** The 404 for a path no route serves. */
+export function notFoundError(request: FastifyRequest): SwitchyardError {
   const path = request.url.split('?')[0]!;
   const match = /^\/v1(?:\/openai)?\/([^/]+)/.exec(path);
-  const error =
-    match && OPENAI_FAMILIES.has(match[1]!)
-      ? new SwitchyardError('endpoint_not_served', `Switchyard does not serve ${request.method} ${path}.`)
-      : new SwitchyardError('unknown_url', `Invalid URL (${request.method} ${path})`);
+  return match && OPENAI_FAMILIES.has(match[1]!)
+    ? new SwitchyardError('endpoint_not_served', `Switchyard does not serve ${request.method} ${path}.`)
+    : new SwitchyardError('unknown_url', `Invalid URL (${request.method} ${path})`);
+}
+
+export function notFoundHandler(request: FastifyRequest, reply: FastifyReply, error = notFoundError(request)): void {
   void reply.code(error.status).type('application/json').send(JSON.stringify(error.toBody()));
 }

@@ -1,0 +1,424 @@
+// Engine throughput: tokens/s of the embedded llama.cpp engine, measured directly through
+// node-llama-cpp (a `sequence.evaluate` loop in this process) and through Switchyard's HTTP API
+// (a real `switchyard serve` child process, streamed with fetch), same model, same context
+// settings, same prompt tokens, same sampling and seeds, same max tokens, in the same run.
+//
+//   node bin/run-ts.mjs bench/engine.ts [--model file.gguf] [--tokens N] [--threads N] ...
+//
+// See bench/README.md ("Engine throughput benchmark") for the options and how to read the tables.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { getLlama, LlamaLogLevel, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel, type Token } from 'node-llama-cpp';
+import { defaultThreads } from '../src/providers/llama/llama-config.js';
+import { PromptRenderer } from '../src/providers/llama/render-prompt.js';
+import { writeTestModel } from '../src/providers/llama/test-model/write-test-model.js';
+import { flagValue, hasFlag } from './lib/args.js';
+import { machineBusyMs, processCpuMs } from './lib/cpu.js';
+import { freePort, spawnNode, stopAll, waitForOk, type ChildService } from './lib/processes.js';
+import { fixed, renderMarkdown, renderText, type Table } from './lib/report.js';
+
+const HELP = `Engine throughput: direct node-llama-cpp vs Switchyard's HTTP API, 1 and 4 concurrent streams.
+
+  node bin/run-ts.mjs bench/engine.ts [options]
+
+  --model FILE        a GGUF model (default: the generated tiny test model)
+  --tokens N          completion tokens per stream (default 256)
+  --threads N         engine threads for the main table (default: half the cores = ${defaultThreads()} here)
+  --context N         tokens per sequence (default: 1024, or more when prompt + tokens need it)
+  --repeat N          measured runs per cell; the median is reported (default 5)
+  --prompt TEXT       the user message (default: a request for a long story)
+  --thread-counts L   comma list for the thread table, e.g. 1,2,4 (default: 1, half, all cores)
+  --thread-tokens N   tokens per stream in the thread table (default 64)
+  --thread-budget S   at most S seconds per thread-table run; slower runs are cut short (default 8)
+  --no-thread-table   skip the thread table
+  --json FILE         also write every figure as JSON
+  --markdown          also print the tables as markdown
+  --help`;
+
+const args = process.argv.slice(2);
+if (hasFlag(args, 'help')) {
+  console.log(HELP);
+  process.exit(0);
+}
+
+function intFlag(name: string, fallback: number, min = 1): number {
+  const raw = flagValue(args, name);
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min) throw new Error(`--${name}: expected an integer >= ${min}, got ${raw}`);
+  return value;
+}
+
+const TOKENS = intFlag('tokens', 256);
+const THREADS = intFlag('threads', defaultThreads());
+const REPEAT = intFlag('repeat', 5);
+const THREAD_TOKENS = intFlag('thread-tokens', 64);
+const THREAD_BUDGET_MS = intFlag('thread-budget', 8) * 1000;
+const PROMPT = flagValue(args, 'prompt') ?? 'Write a long story about a river, a mountain town and the people who live there.';
+const STREAMS = [1, 4] as const;
+const CORES = os.availableParallelism();
+/** Seeds per stream; the same in both paths, so that both sample the same tokens. */
+const seedOf = (stream: number) => 1000 + stream;
+
+// ---------------------------------------------------------------------------------------------
+// Measurements
+
+interface Run {
+  /** Completion tokens over all streams. */
+  tokens: number;
+  /** From the first request (or evaluate call) to the last token, ms. */
+  elapsedMs: number;
+  /** Time to the first token of the first stream, ms. */
+  firstTokenMs: number;
+  /** CPU the rest of the machine used meanwhile, % of one core (noise indicator). */
+  otherCpuPercent: number | undefined;
+  /** CPU time of the process doing the generation (this one for direct, the server for HTTP), ms. */
+  engineCpuMs: number | undefined;
+}
+
+const tokensPerSecond = (run: Run) => (run.tokens * 1000) / run.elapsedMs;
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+/** Runs `body` and charges the machine's CPU time to the bench process, `pid` or "other". */
+async function measured(pid: number | undefined, body: () => Promise<Omit<Run, 'otherCpuPercent' | 'engineCpuMs'>>): Promise<Run> {
+  const busyBefore = machineBusyMs();
+  const selfBefore = processCpuMs(process.pid);
+  const serverBefore = pid === undefined ? 0 : processCpuMs(pid);
+  const started = performance.now();
+  const run = await body();
+  const wall = performance.now() - started;
+  const busy = machineBusyMs();
+  const self = processCpuMs(process.pid);
+  const server = pid === undefined ? 0 : processCpuMs(pid);
+  let otherCpuPercent: number | undefined;
+  if (busy !== undefined && busyBefore !== undefined && self !== undefined && selfBefore !== undefined && server !== undefined && serverBefore !== undefined) {
+    otherCpuPercent = Math.max(0, ((busy - busyBefore - (self - selfBefore) - (server - serverBefore)) / wall) * 100);
+  }
+  const engineCpuMs =
+    pid === undefined
+      ? self !== undefined && selfBefore !== undefined ? self - selfBefore : undefined
+      : server !== undefined && serverBefore !== undefined ? server - serverBefore : undefined;
+  return { ...run, otherCpuPercent, engineCpuMs };
+}
+
+/** node-llama-cpp alone: `streams` sequences of one context, each a plain `evaluate` loop. */
+async function directRun(context: LlamaContext, sequences: LlamaContextSequence[], prompt: Token[], streams: number, tokens: number, budgetMs = Infinity): Promise<Run> {
+  return measured(undefined, async () => {
+    for (const sequence of sequences.slice(0, streams)) await sequence.clearHistory();
+    const started = performance.now();
+    const deadline = started + budgetMs;
+    let firstTokenMs = Infinity;
+    const counts = await Promise.all(
+      sequences.slice(0, streams).map(async (sequence, stream) => {
+        let count = 0;
+        // Switchyard's sampling for an OpenAI request with temperature 1 and a seed (sampling.ts).
+        for await (const token of sequence.evaluate(prompt, { temperature: 1, topK: 0, topP: 1, minP: 0, seed: seedOf(stream) })) {
+          void token;
+          if (count++ === 0) firstTokenMs = Math.min(firstTokenMs, performance.now() - started);
+          if (count >= tokens || performance.now() > deadline) break;
+        }
+        return count;
+      }),
+    );
+    void context;
+    return { tokens: counts.reduce((a, b) => a + b, 0), elapsedMs: performance.now() - started, firstTokenMs };
+  });
+}
+
+/** One streamed chat completion through Switchyard; resolves with its completion tokens (from usage). */
+async function httpStream(baseUrl: string, stream: number, tokens: number, started: number, onFirst: (ms: number) => void): Promise<number> {
+  const response = await fetch(`${baseUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: 'Bearer sk-bench' },
+    body: JSON.stringify({
+      model: 'local/bench',
+      messages: [{ role: 'user', content: PROMPT }],
+      max_tokens: tokens,
+      temperature: 1,
+      seed: seedOf(stream),
+      stream: true,
+      stream_options: { include_usage: true },
+    }),
+  });
+  if (response.status !== 200 || !response.body) throw new Error(`HTTP ${response.status}: ${await response.text()}`);
+  const decoder = new TextDecoder();
+  let buffer = '';
+  let first = true;
+  let completionTokens: number | undefined;
+  for await (const piece of response.body) {
+    if (first) {
+      first = false;
+      onFirst(performance.now() - started);
+    }
+    buffer += decoder.decode(piece as Uint8Array, { stream: true });
+    let end: number;
+    while ((end = buffer.indexOf('\n\n')) !== -1) {
+      const event = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      // Only the usage chunk is parsed: the client's own cost should stay out of the figure.
+      if (event.includes('"usage":{')) {
+        const data = JSON.parse(event.slice(event.indexOf('data:') + 5)) as { usage?: { completion_tokens: number } };
+        if (data.usage) completionTokens = data.usage.completion_tokens;
+      }
+    }
+  }
+  if (completionTokens === undefined) throw new Error('the stream carried no usage');
+  return completionTokens;
+}
+
+async function httpRun(server: Switchyard, streams: number, tokens: number): Promise<Run> {
+  return measured(server.service.pid, async () => {
+    const started = performance.now();
+    let firstTokenMs = Infinity;
+    // The first body bytes carry the role chunk; the content follows within the same token step.
+    const counts = await Promise.all(
+      Array.from({ length: streams }, (_, stream) => httpStream(server.baseUrl, stream, tokens, started, (ms) => (firstTokenMs = Math.min(firstTokenMs, ms)))),
+    );
+    return { tokens: counts.reduce((a, b) => a + b, 0), elapsedMs: performance.now() - started, firstTokenMs };
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Setup
+
+interface Switchyard {
+  service: ChildService;
+  baseUrl: string;
+  stop(): Promise<void>;
+}
+
+async function startSwitchyard(file: string, contextSize: number, threads: number, dir: string): Promise<Switchyard> {
+  const configFile = path.join(dir, 'switchyard.json');
+  const config = {
+    store: { dataDir: path.join(dir, 'data') },
+    providers: [
+      {
+        id: 'local',
+        kind: 'llama',
+        gpu: false,
+        models: [{ id: 'bench', file, contextSize, threads, parallel: 4, queueLimit: 16, preload: true }],
+      },
+    ],
+  };
+  await writeFile(configFile, JSON.stringify(config, null, 2));
+  const port = await freePort();
+  const env = { ...process.env };
+  delete env.SWITCHYARD_API_KEYS;
+  delete env.SWITCHYARD_CONFIG;
+  const service = spawnNode('switchyard', ['bin/switchyard.mjs', 'serve', '--config', configFile, '--port', String(port), '--host', '127.0.0.1'], env);
+  const baseUrl = `http://127.0.0.1:${port}`;
+  await waitForOk(`${baseUrl}/v1/models`, { authorization: 'Bearer sk-bench' }, service, 60_000);
+  return { service, baseUrl, stop: () => service.stop() };
+}
+
+function rssMb(pid: number): number | undefined {
+  try {
+    const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'latin1'));
+    return match ? Number(match[1]) / 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The prompt exactly as the provider builds it: the model's own template, specials parsed, BOS. */
+function promptTokens(model: LlamaModel): Token[] {
+  const metadata = model.fileInfo.metadata as { tokenizer?: { chat_template?: string } };
+  const special = (token: Token | null) => (token === null ? '' : model.detokenize([token], true));
+  const renderer = new PromptRenderer(metadata.tokenizer?.chat_template, { bos: special(model.tokens.bos), eos: special(model.tokens.eos) });
+  const { text } = renderer.render({ messages: [{ role: 'user', content: PROMPT }], tools: [], enableThinking: true });
+  const tokens = model.tokenize(text, true);
+  const bos = model.tokens.bos;
+  if (bos !== null && model.tokens.shouldPrependBosToken && tokens[0] !== bos) tokens.unshift(bos);
+  return tokens;
+}
+
+function threadCounts(): Array<{ threads: number; label: string }> {
+  const raw = flagValue(args, 'thread-counts');
+  const wanted = raw
+    ? raw.split(',').map((value) => ({ threads: Number(value), label: '' }))
+    : [
+        { threads: 1, label: 'one' },
+        { threads: defaultThreads(), label: 'default: half the cores' },
+        { threads: CORES, label: 'all cores' },
+      ];
+  const merged = new Map<number, string[]>();
+  for (const { threads, label } of wanted) {
+    if (!Number.isInteger(threads) || threads < 1) throw new Error(`--thread-counts: not a thread count: ${threads}`);
+    merged.set(threads, [...(merged.get(threads) ?? []), ...(label ? [label] : [])]);
+  }
+  return [...merged].map(([threads, labels]) => ({ threads, label: labels.join(' = ') }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'switchyard-bench-engine-'));
+  let llama: Llama | undefined;
+  let server: Switchyard | undefined;
+  try {
+    let file = flagValue(args, 'model');
+    if (file) file = path.resolve(file);
+    else {
+      file = path.join(dir, 'tiny.gguf');
+      await writeTestModel(file, { seed: 1 });
+    }
+
+    const rssStart = process.memoryUsage().rss / 1024 ** 2;
+    llama = await getLlama({ gpu: false, build: 'never', skipDownload: true, progressLogs: false, logLevel: LlamaLogLevel.error });
+    const rssEngine = process.memoryUsage().rss / 1024 ** 2;
+    const model = await llama.loadModel({ modelPath: file });
+    const prompt = promptTokens(model);
+    const contextSize = intFlag('context', Math.max(1024, prompt.length + TOKENS + 16), 64);
+    if (prompt.length + TOKENS > contextSize) throw new Error(`--context ${contextSize} cannot hold the ${prompt.length}-token prompt and ${TOKENS} tokens`);
+    const context = await model.createContext({ contextSize, sequences: 4, threads: THREADS });
+    const sequences = Array.from({ length: 4 }, () => context.getSequence());
+    const rssLoaded = process.memoryUsage().rss / 1024 ** 2;
+
+    console.log(`Engine throughput: ${path.basename(file)} (${(model.size / 1024 ** 2).toFixed(1)} MB, ${model.trainContextSize}-token training context)`);
+    console.log(
+      `${os.cpus()[0]?.model ?? 'cpu'} · ${CORES} cores · node ${process.version} · node-llama-cpp, CPU · threads ${THREADS} · context ${contextSize}/sequence × 4 sequences`,
+    );
+    console.log(`prompt ${prompt.length} tokens · ${TOKENS} completion tokens per stream · temperature 1, seeds ${seedOf(0)}+ · median of ${REPEAT} runs`);
+    console.log(`load average before: ${os.loadavg().map((v) => v.toFixed(2)).join(' ')}`);
+
+    server = await startSwitchyard(file, contextSize, THREADS, dir);
+    const rssServerIdle = rssMb(server.service.pid);
+    // Warm-ups: the model loads (preload) and both paths run once.
+    for (const streams of STREAMS) {
+      await directRun(context, sequences, prompt, streams, Math.min(TOKENS, 32));
+      await httpRun(server, streams, Math.min(TOKENS, 32));
+    }
+    const rssServerLoaded = rssMb(server.service.pid);
+
+    const runs: Record<'direct' | 'http', Record<number, Run[]>> = { direct: { 1: [], 4: [] }, http: { 1: [], 4: [] } };
+    // Interleaved, so that a change in the machine's load hits both paths alike.
+    for (let repeat = 0; repeat < REPEAT; repeat++) {
+      for (const streams of STREAMS) {
+        runs.direct[streams]!.push(await directRun(context, sequences, prompt, streams, TOKENS));
+        runs.http[streams]!.push(await httpRun(server, streams, TOKENS));
+      }
+    }
+    const rate = (path: 'direct' | 'http', streams: number) => median(runs[path][streams]!.map(tokensPerSecond));
+    const firstToken = (path: 'direct' | 'http', streams: number) => median(runs[path][streams]!.map((run) => run.firstTokenMs));
+    const tokensOf = (path: 'direct' | 'http', streams: number) => median(runs[path][streams]!.map((run) => run.tokens));
+    /** CPU ms per 1,000 tokens of the generating process: steadier than tokens/s on a shared machine. */
+    const cpuPerThousand = (path: 'direct' | 'http', streams: number) => {
+      const values = runs[path][streams]!.filter((run) => run.engineCpuMs !== undefined).map((run) => (run.engineCpuMs! * 1000) / run.tokens);
+      return values.length ? median(values) : undefined;
+    };
+    const other = (streams: number) => {
+      const values = [...runs.direct[streams]!, ...runs.http[streams]!].map((run) => run.otherCpuPercent).filter((v): v is number => v !== undefined);
+      return values.length ? median(values) : undefined;
+    };
+    const verdict = (ok: boolean) => (ok ? 'ok' : 'MISSED');
+
+    const throughput: Table = {
+      headers: ['streams', 'direct tok/s', 'HTTP tok/s', 'HTTP/direct', 'aim', 'direct CPU ms/1k tok', 'server CPU ms/1k tok', 'direct 1st tok ms', 'HTTP 1st byte ms', 'tokens (direct/HTTP)', 'other CPU %'],
+      right: new Set([1, 2, 3, 5, 6, 7, 8, 9, 10]),
+      rows: STREAMS.map((streams) => {
+        const ratio = rate('http', streams) / rate('direct', streams);
+        return [
+          streams === 1 ? '1' : `${streams} (aggregate)`,
+          fixed(rate('direct', streams), 0),
+          fixed(rate('http', streams), 0),
+          `${fixed(ratio * 100, 1)}%`,
+          `≥ 95% ${verdict(ratio >= 0.95)}`,
+          fixed(cpuPerThousand('direct', streams), 0),
+          fixed(cpuPerThousand('http', streams), 0),
+          fixed(firstToken('direct', streams), 1),
+          fixed(firstToken('http', streams), 1),
+          `${tokensOf('direct', streams)}/${tokensOf('http', streams)}`,
+          fixed(other(streams), 0),
+        ];
+      }),
+    };
+    const scaleDirect = rate('direct', 4) / rate('direct', 1);
+    const scaleHttp = rate('http', 4) / rate('http', 1);
+    const scaling: Table = {
+      headers: ['path', '4 streams / 1 stream (aggregate tok/s)', 'per stream at 4, tok/s', 'aim'],
+      right: new Set([1, 2]),
+      rows: [
+        ['direct', `${fixed(scaleDirect, 2)}×`, fixed(rate('direct', 4) / 4, 0), `≥ 2.5× ${verdict(scaleDirect >= 2.5)}`],
+        ['HTTP', `${fixed(scaleHttp, 2)}×`, fixed(rate('http', 4) / 4, 0), `≥ 2.5× ${verdict(scaleHttp >= 2.5)}`],
+      ],
+    };
+    const memory: Table = {
+      headers: ['process', 'RSS MB', 'what'],
+      right: new Set([1]),
+      rows: [
+        ['switchyard serve', fixed(rssServerIdle, 0), 'started, before the model loaded (preload runs after listen)'],
+        ['switchyard serve', fixed(rssServerLoaded, 0), `model loaded, context ${contextSize} × 4 sequences, after the warm-up`],
+        ['switchyard serve', fixed(rssMb(server.service.pid), 0), 'after the measured runs'],
+        ['bench (direct)', fixed(rssEngine - rssStart, 0), 'llama.cpp binding loaded (getLlama), added to the bench process'],
+        ['bench (direct)', fixed(rssLoaded - rssEngine, 0), 'model + context added to the bench process'],
+      ],
+    };
+
+    let threadTable: Table | undefined;
+    const threadFigures: Array<{ threads: number; label: string; one: Run; four: Run }> = [];
+    if (!hasFlag(args, 'no-thread-table')) {
+      // One context per thread count, direct engine only: the HTTP path runs the same engine with
+      // whatever `threads` its config says, and adds the same overhead whatever the count.
+      await server.stop();
+      server = undefined;
+      for (const { threads, label } of threadCounts()) {
+        const threadContext = threads === THREADS ? context : await model.createContext({ contextSize, sequences: 4, threads });
+        const threadSequences = threads === THREADS ? sequences : Array.from({ length: 4 }, () => threadContext.getSequence());
+        await directRun(threadContext, threadSequences, prompt, 1, 4, THREAD_BUDGET_MS); // warm-up
+        const one = await directRun(threadContext, threadSequences, prompt, 1, THREAD_TOKENS, THREAD_BUDGET_MS);
+        const four = await directRun(threadContext, threadSequences, prompt, 4, THREAD_TOKENS, THREAD_BUDGET_MS);
+        threadFigures.push({ threads, label, one, four });
+        if (threadContext !== context) await threadContext.dispose();
+      }
+      const best = Math.max(...threadFigures.map((figure) => tokensPerSecond(figure.one)));
+      threadTable = {
+        headers: ['threads', 'which', '1 stream tok/s', '4 streams tok/s', 'vs best (1 stream)', 'tokens (1/4)', 'other CPU %'],
+        right: new Set([0, 2, 3, 4, 6]),
+        rows: threadFigures.map(({ threads, label, one, four }) => [
+          String(threads),
+          label,
+          fixed(tokensPerSecond(one), 1),
+          fixed(tokensPerSecond(four), 1),
+          `${fixed((tokensPerSecond(one) / best) * 100, 1)}%`,
+          `${one.tokens}/${four.tokens}${one.elapsedMs >= THREAD_BUDGET_MS || four.elapsedMs >= THREAD_BUDGET_MS ? ' (cut at budget)' : ''}`,
+          fixed(median([one.otherCpuPercent ?? NaN, four.otherCpuPercent ?? NaN].filter(Number.isFinite)), 0),
+        ]),
+      };
+    }
+
+    console.log(`load average after: ${os.loadavg().map((v) => v.toFixed(2)).join(' ')}\n`);
+    const sections: Array<[string, Table]> = [
+      ['Throughput (median tokens/s over the whole run, prompt included)', throughput],
+      ['Concurrency scaling', scaling],
+      ['Memory', memory],
+      ...(threadTable ? ([[`Thread count (direct engine, ${THREAD_TOKENS} tokens per stream, ≤ ${THREAD_BUDGET_MS / 1000} s per run)`, threadTable]] as Array<[string, Table]>) : []),
+    ];
+    for (const [title, table] of sections) console.log(`${title}\n${renderText(table)}\n`);
+    const noisy = [1, 4].some((streams) => (other(streams) ?? 0) > 10);
+    if (noisy) console.log('Note: other processes used more than 10% of a core during the runs; the figures are noisy.\n');
+    if (hasFlag(args, 'markdown')) for (const [title, table] of sections) console.log(`**${title}**\n\n${renderMarkdown(table)}\n`);
+
+    const jsonFile = flagValue(args, 'json');
+    if (jsonFile) {
+      await writeFile(
+        jsonFile,
+        JSON.stringify({ model: file, contextSize, threads: THREADS, tokens: TOKENS, promptTokens: prompt.length, runs, threadFigures, memory: { rssServerIdle, rssServerLoaded, rssEngineMb: rssEngine - rssStart, rssModelMb: rssLoaded - rssEngine } }, null, 2),
+      );
+    }
+  } finally {
+    await server?.stop();
+    await stopAll();
+    await llama?.dispose();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,195 @@
+import type {
+  ChatCompletionFunctionTool,
+  ChatCompletionMessageParam,
+  ChatCompletionToolChoiceOption,
+} from 'openai/resources/chat/completions';
+import type { ResponseFormatTextConfig } from 'openai/resources/responses/responses';
+import { SwitchyardError, UnsupportedFeatureError, ValidationError } from '../../errors/errors.js';
+import type { ChatRequest } from '../../providers/provider.js';
+import type { IdGenerator } from '../../util/ids.js';
+import { checkToolCallPairs, contextToMessages, normalizeInput } from './input-items.js';
+import type { FunctionToolParam, ResponsesRequest } from './request-schema.js';
+import type { StoredResponse } from './responses-store.js';
+import type { ContextItem } from './types.js';
+
+export interface ChatTranslation {
+  chat: ChatRequest;
+  /** This request's own input items, with ids. */
+  inputItems: ContextItem[];
+  /** Everything the model sees besides the instructions: the previous response's context and output, then this input. */
+  context: ContextItem[];
+  /** The function tools as the response echoes them. */
+  tools: FunctionToolParam[];
+  /** A reasoning summary was asked for: reasoning becomes summary text rather than reasoning text. */
+  summarizeReasoning: boolean;
+}
+
+/** Function tools only; every other kind is OpenAI-hosted and refused by name. */
+function functionTools(request: ResponsesRequest): FunctionToolParam[] {
+  return (request.tools ?? []).map((tool, index) => {
+    if (tool.type !== 'function') {
+      throw new UnsupportedFeatureError(
+        `The tool type '${tool.type}' is hosted by OpenAI and not served by Switchyard: only 'function' tools are.`,
+        `tools[${index}].type`,
+      );
+    }
+    return tool as FunctionToolParam;
+  });
+}
+
+function toolChoice(request: ResponsesRequest, names: ReadonlySet<string>): ChatCompletionToolChoiceOption | undefined {
+  const choice = request.tool_choice as unknown;
+  if (choice === undefined) return undefined;
+  if (typeof choice === 'string') {
+    if (choice !== 'none' && names.size === 0) {
+      throw new ValidationError("Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.", 'tool_choice');
+    }
+    return choice as 'none' | 'auto' | 'required';
+  }
+  const object = choice as { type: string; name?: string; mode?: 'auto' | 'required'; tools?: Array<{ type: string; name?: string }> };
+  if (object.type === 'function') {
+    if (!names.has(object.name!)) {
+      throw new ValidationError(`Invalid value for 'tool_choice': no tool named '${object.name}' is specified in the 'tools' parameter.`, 'tool_choice.name');
+    }
+    return { type: 'function', function: { name: object.name! } };
+  }
+  if (object.type === 'allowed_tools') {
+    const tools = (object.tools ?? []).map((tool, index) => {
+      if (tool.type !== 'function' || !tool.name) {
+        throw new UnsupportedFeatureError("Only function tools (with a 'name') can be allowed here.", `tool_choice.tools[${index}]`);
+      }
+      if (!names.has(tool.name)) {
+        throw new ValidationError(`Invalid value for 'tool_choice.tools[${index}].name': no tool named '${tool.name}' is specified in the 'tools' parameter.`, `tool_choice.tools[${index}].name`);
+      }
+      return { type: 'function', function: { name: tool.name } };
+    });
+    return { type: 'allowed_tools', allowed_tools: { mode: object.mode!, tools } };
+  }
+  throw new UnsupportedFeatureError(`The tool choice type '${object.type}' names an OpenAI-hosted tool and is not served by Switchyard.`, 'tool_choice.type');
+}
+
+function responseFormat(format: ResponseFormatTextConfig | undefined): ChatRequest['response_format'] {
+  if (!format) return undefined;
+  switch (format.type) {
+    case 'text':
+      return undefined;
+    case 'json_object':
+      return { type: 'json_object' };
+    case 'json_schema':
+      return {
+        type: 'json_schema',
+        json_schema: {
+          name: format.name,
+          schema: format.schema,
+          ...(format.description !== undefined ? { description: format.description } : {}),
+          ...(format.strict != null ? { strict: format.strict } : {}),
+        },
+      };
+    default: {
+      const unexpected: never = format;
+      return unexpected;
+    }
+  }
+}
+
+/**
+ * A Responses request as the one canonical chat request, with the conversation it continues:
+ * `instructions` as a system message first (never carried over from the previous response, as
+ * OpenAI does), then the previous response's context and output, then this request's input.
+ */
+export function toChatRequest(request: ResponsesRequest, previous: StoredResponse | undefined, ids: IdGenerator): ChatTranslation {
+  if (request.input === undefined && !previous) {
+    throw new ValidationError("Missing required parameter: 'input'.", 'input', 'missing_required_parameter');
+  }
+  if (request.background === true) throw new UnsupportedFeatureError('Background responses are not served by Switchyard.', 'background');
+  if (request.conversation != null) {
+    throw new UnsupportedFeatureError("The Conversations API is not served by Switchyard: continue with 'previous_response_id' instead.", 'conversation');
+  }
+  if (request.prompt != null) throw new UnsupportedFeatureError('Prompt templates are not served by Switchyard.', 'prompt');
+
+  const inputItems = normalizeInput(request.input, ids);
+  const context = previous ? [...previous.inputItems, ...(previous.response.output as ContextItem[]), ...inputItems] : inputItems;
+  checkToolCallPairs(context);
+
+  const messages: ChatCompletionMessageParam[] = [];
+  if (request.instructions) messages.push({ role: 'system', content: request.instructions });
+  messages.push(...contextToMessages(context));
+  if (messages.length === 0) throw new ValidationError("Invalid 'input': the conversation has no messages.", 'input');
+
+  const tools = functionTools(request);
+  const names = new Set<string>();
+  tools.forEach((tool, index) => {
+    if (names.has(tool.name)) throw new ValidationError(`Invalid 'tools': duplicate tool name '${tool.name}'.`, `tools[${index}].name`);
+    names.add(tool.name);
+  });
+  const chatTools: ChatCompletionFunctionTool[] = tools.map((tool) => ({
+    type: 'function',
+    function: {
+      name: tool.name,
+      ...(tool.description != null ? { description: tool.description } : {}),
+      ...(tool.parameters != null ? { parameters: tool.parameters } : {}),
+      ...(tool.strict != null ? { strict: tool.strict } : {}),
+    },
+  }));
+
+  const reasoning = request.reasoning;
+  const summary = reasoning?.summary ?? reasoning?.generate_summary;
+  const logprobs = request.include?.includes('message.output_text.logprobs') === true || (request.top_logprobs ?? 0) > 0;
+
+  const chat: ChatRequest = { model: request.model, messages };
+  if (chatTools.length > 0) chat.tools = chatTools;
+  const choice = toolChoice(request, names);
+  if (choice !== undefined) chat.tool_choice = choice;
+  if (request.parallel_tool_calls != null && chatTools.length > 0) chat.parallel_tool_calls = request.parallel_tool_calls;
+  const format = responseFormat(request.text?.format as ResponseFormatTextConfig | undefined);
+  if (format) chat.response_format = format;
+  if (request.text?.verbosity != null) chat.verbosity = request.text.verbosity;
+  if (reasoning?.effort != null) chat.reasoning_effort = reasoning.effort;
+  // Switchyard's extension: backends return their reasoning only when asked for it.
+  if (summary != null) chat.reasoning = true;
+  if (request.max_output_tokens != null) chat.max_completion_tokens = request.max_output_tokens;
+  if (request.temperature != null) chat.temperature = request.temperature;
+  if (request.top_p != null) chat.top_p = request.top_p;
+  if (logprobs) {
+    chat.logprobs = true;
+    if (request.top_logprobs != null) chat.top_logprobs = request.top_logprobs;
+  }
+  if (request.user != null) chat.user = request.user;
+  if (request.safety_identifier != null) chat.safety_identifier = request.safety_identifier;
+  if (request.prompt_cache_key != null) chat.prompt_cache_key = request.prompt_cache_key;
+  if (request.service_tier != null) chat.service_tier = request.service_tier;
+  // `metadata` and `store` stay with the response: on chat completions they would ask an OpenAI
+  // upstream to store the chat call too, which the client did not ask for.
+  if (request.stream === true) {
+    chat.stream = true;
+    // Usage is always collected: the response reports it whether or not the client streams.
+    chat.stream_options = { include_usage: true };
+  }
+  return { chat, inputItems, context, tools, summarizeReasoning: summary != null };
+}
+
+/** Chat field names in errors raised past translation (the gateway, a provider), as Responses names them. */
+const PARAM_NAMES: Array<[RegExp, string]> = [
+  [/^max_completion_tokens$|^max_tokens$/, 'max_output_tokens'],
+  [/^response_format\.json_schema\.schema$/, 'text.format.schema'],
+  [/^response_format/, 'text.format'],
+  [/^tools\[(\d+)\]\.function\./, 'tools[$1].'],
+  [/^reasoning_effort$/, 'reasoning.effort'],
+  [/^messages(\[\d+\])?.*$/, 'input'],
+];
+
+export function renameChatParams(error: SwitchyardError): SwitchyardError {
+  const param = error.param;
+  if (!param) return error;
+  const rule = PARAM_NAMES.find(([pattern]) => pattern.test(param));
+  if (!rule) return error;
+  const renamed = param.replace(rule[0], rule[1]);
+  const message = error.message.split(param).join(renamed);
+  return new SwitchyardError(error.code, message, {
+    param: renamed,
+    status: error.status,
+    type: error.type,
+    ...(error.retryAfterSeconds !== undefined ? { retryAfterSeconds: error.retryAfterSeconds } : {}),
+    cause: error,
+  });
+}
