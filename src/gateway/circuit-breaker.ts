@@ -51,6 +51,15 @@ export class CircuitBreakers {
     entry.probing = false;
   }
 
+  /**
+   * The attempt ended without a verdict on the target's health: the request's own fault (4xx) or
+   * the client leaving. A probe in flight is let go, so that the next request may probe instead.
+   */
+  release(target: string): void {
+    const entry = this.entries.get(target);
+    if (entry) entry.probing = false;
+  }
+
   failure(target: string): void {
     const entry = this.entry(target);
     entry.failures++;

@@ -7,7 +7,7 @@ import type { ModelRegistry, ResolvedModel } from './model-registry.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RoutingSchema, type AliasConfig, type RoutingConfig } from '../config/routing-schema.js';
 import { CircuitBreakers, type BreakerState } from './circuit-breaker.js';
-import { defaultAliases, RoutePlanner, type PlannedTarget, type RoutePlan } from './route-planner.js';
+import { defaultAliases, RoutePlanner, type AliasRoute, type PlannedTarget, type RoutePlan } from './route-planner.js';
 
 /** Who is calling. The platform's key store fills in more; the core needs only an identity. */
 export interface Caller {
@@ -34,6 +34,17 @@ export interface CallSummary {
   durationMs: number;
   status: 'completed' | 'failed' | 'aborted';
   error: SwitchyardError | undefined;
+  /**
+   * Milliseconds spent waiting on backends before the first chunk (or the whole reply): every
+   * attempt's provider call, and the backoff between attempts. Metrics subtract it from the time
+   * in hand to get Switchyard's own overhead.
+   */
+  upstreamMs?: number;
+  /**
+   * Switchyard's own time before the first chunk was in hand, backends excluded: from the request's
+   * arrival (`CallOptions.receivedAt`, else the gateway's start) minus `upstreamMs`.
+   */
+  overheadMs?: number;
 }
 
 export interface CallOptions {
@@ -41,6 +52,8 @@ export interface CallOptions {
   auditId?: string | undefined;
   caller: Caller;
   signal: AbortSignal;
+  /** When the request arrived (`performance.now()` time), for the overhead metric. */
+  receivedAt?: number | undefined;
 }
 
 interface ReplyBase {
@@ -157,6 +170,7 @@ export class Gateway {
         }
       });
       summary.timeToFirstChunkMs = this.now() - started;
+      summary.overheadMs = overhead(started, options.receivedAt, summary);
       const resolved = outcome.target.resolved;
       if (outcome.value.kind === 'completion') {
         summary.usage = outcome.value.completion.usage;
@@ -191,7 +205,10 @@ export class Gateway {
       // With every circuit open, the plan is tried anyway: refusing outright helps nobody.
       if (!allOpen && !this.breakers.allow(id)) continue;
       for (let attempt = 0; attempt <= plan.retries; attempt++) {
-        if (signal.aborted) throw new ClientAbortedError();
+        if (signal.aborted) {
+          this.breakers.release(id);
+          throw new ClientAbortedError();
+        }
         summary.route = routeLabel(plan, id, index);
         summary.providerId = target.resolved.provider.id;
         // Each attempt that another may follow has its own signal: a deadline or a failure cancels
@@ -201,22 +218,31 @@ export class Gateway {
         const attemptController = alone ? undefined : new AbortController();
         const cancel = () => attemptController?.abort();
         if (attemptController) signal.addEventListener('abort', cancel, { once: true });
+        const calledAt = this.now();
         try {
           const value = await withDeadline(call(target, attemptController?.signal ?? signal), deadline(target), id);
+          summary.upstreamMs = (summary.upstreamMs ?? 0) + (this.now() - calledAt);
           this.breakers.success(id);
           return { target, value };
         } catch (error) {
+          summary.upstreamMs = (summary.upstreamMs ?? 0) + (this.now() - calledAt);
           attemptController?.abort();
           signal.removeEventListener('abort', cancel);
           const failure = toSwitchyardError(error);
-          if (signal.aborted) throw new ClientAbortedError();
-          if (!failure.retryable) throw failure;
+          // Neither the client leaving nor the request's own fault says anything of the target's
+          // health; a half-open probe that ends so must not hold the circuit (no other probe could go).
+          if (signal.aborted || !failure.retryable) {
+            this.breakers.release(id);
+            throw signal.aborted ? new ClientAbortedError() : failure;
+          }
           this.breakers.failure(id);
           lastError = failure;
           if (attempt < plan.retries) {
             const wait = backoffMs(attempt, failure.retryAfterSeconds, this.routing);
             if (wait === undefined) break;
+            const sleptFrom = this.now();
             await sleep(wait, undefined, { signal }).catch(() => undefined);
+            summary.upstreamMs = (summary.upstreamMs ?? 0) + (this.now() - sleptFrom);
           }
         }
       }
@@ -231,6 +257,16 @@ export class Gateway {
 
   aliasNames(): string[] {
     return this.planner.aliasNames();
+  }
+
+  /** Every alias with its targets and each target's circuit, for the admin API. */
+  routes(): Array<{ name: string; strategy: AliasRoute['strategy']; retries: number; targets: Array<PlannedTarget & { circuit: BreakerState }> }> {
+    return this.planner.aliasRoutes().map((route) => ({
+      name: route.name,
+      strategy: route.strategy,
+      retries: route.retries,
+      targets: route.targets.map((target) => ({ ...target, circuit: this.breakers.state(target.resolved.publicId) })),
+    }));
   }
 
   /** Embeddings: resolve, call the provider's `embed`, and report the call like any other. */
@@ -257,7 +293,11 @@ export class Gateway {
       if (!resolved.provider.embed) {
         throw new UnsupportedFeatureError(`The model \`${request.model}\` does not make embeddings.`, 'model');
       }
+      const calledAt = this.now();
       const result = await resolved.provider.embed({ ...request, model: resolved.model }, { signal: options.signal, requestId: options.requestId });
+      summary.upstreamMs = this.now() - calledAt;
+      summary.timeToFirstChunkMs = this.now() - started;
+      summary.overheadMs = overhead(started, options.receivedAt, summary);
       summary.usage = { prompt_tokens: result.promptTokens, completion_tokens: 0, total_tokens: result.promptTokens };
       return { ...result, route: resolved.publicId };
     } catch (error) {
@@ -270,6 +310,12 @@ export class Gateway {
       this.onCallEnd?.(summary);
     }
   }
+}
+
+/** Switchyard's own milliseconds before the first chunk: arrival to now, backends' time excluded. */
+function overhead(started: number, receivedAt: number | undefined, summary: CallSummary): number {
+  const inHand = (summary.timeToFirstChunkMs ?? 0) + (receivedAt === undefined ? 0 : Math.max(0, started - receivedAt));
+  return Math.max(0, inHand - (summary.upstreamMs ?? 0));
 }
 
 /** `max_tokens` / `max_completion_tokens` beyond the model's declared output limit is a 400. */

@@ -18,7 +18,8 @@ export interface RoutePlan {
   retries: number;
 }
 
-interface AliasEntry {
+/** An alias as configured, its targets resolved. */
+export interface AliasRoute {
   targets: PlannedTarget[];
   strategy: 'fallback' | 'weighted';
   retries: number;
@@ -66,7 +67,7 @@ export function defaultAliases(registry: ModelRegistry): Record<string, AliasCon
  * names no model is a configuration error, not a failure at the first request.
  */
 export class RoutePlanner {
-  private readonly aliases = new Map<string, AliasEntry>();
+  private readonly aliases = new Map<string, AliasRoute>();
 
   constructor(
     private readonly registry: ModelRegistry,
@@ -96,6 +97,11 @@ export class RoutePlanner {
     return this.aliases.get(name)?.targets;
   }
 
+  /** Every alias with its targets in their configured order, for health views. */
+  aliasRoutes(): Array<{ name: string } & AliasRoute> {
+    return [...this.aliases].map(([name, route]) => ({ name, ...route }));
+  }
+
   plan(name: string, caller?: Caller): RoutePlan {
     if (caller?.sandboxed) {
       const resolved = this.registry.resolveSandboxed(name);
@@ -112,7 +118,7 @@ export class RoutePlanner {
   }
 
   /** Weighted: a draw without replacement, so the first pick follows the weights and the rest stay as fallbacks. */
-  private order(alias: AliasEntry): PlannedTarget[] {
+  private order(alias: AliasRoute): PlannedTarget[] {
     if (alias.strategy === 'fallback' || alias.targets.length === 1) return alias.targets;
     const pool = [...alias.targets];
     const ordered: PlannedTarget[] = [];
