@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import { PlatformConfigShape } from './platform-schema.js';
 import { RoutingConfigShape } from './routing-schema.js';
+import { ObservabilityConfigShape } from '../observability/observability-config.js';
 import { LlamaProviderSchema } from '../providers/llama/llama-config.js';
+import { AnthropicProviderSchema } from '../providers/anthropic/anthropic-config.js';
 
 /** A model a provider declares. A bare string is shorthand for `{ id }`. */
 export const ModelDeclarationSchema = z.union([
@@ -54,6 +56,7 @@ export const ProviderConfigSchema = z.discriminatedUnion('kind', [
   SandboxProviderSchema,
   OpenAICompatibleProviderSchema,
   LlamaProviderSchema,
+  AnthropicProviderSchema,
 ]);
 export type ProviderConfig = z.output<typeof ProviderConfigSchema>;
 export type SandboxProviderConfig = z.output<typeof SandboxProviderSchema>;
@@ -85,6 +88,7 @@ export const ConfigSchema = z.strictObject({
   sandbox: z.boolean().default(true),
   ...PlatformConfigShape,
   ...RoutingConfigShape,
+  ...ObservabilityConfigShape,
 });
 
 export type Config = z.output<typeof ConfigSchema>;

@@ -1,0 +1,80 @@
+import { SwitchyardError, UpstreamError } from '../../errors/errors.js';
+import { parseRetryAfter } from '../openai-compatible/upstream-errors.js';
+import { ErrorBodySchema, type AnthropicErrorDetail } from './wire-schemas.js';
+
+/*
+ * Anthropic's errors (https://docs.anthropic.com/en/api/errors) in Switchyard's terms:
+ *
+ * | Anthropic                          | client sees                                           |
+ * | ---------------------------------- | ----------------------------------------------------- |
+ * | 400 invalid_request_error (any 4xx not below) | 400 `upstream_invalid_request`, Anthropic's message |
+ * | 401 authentication_error           | 502 `upstream_auth_failed` (Switchyard's key is bad)  |
+ * | 403 permission_error               | 502 `upstream_auth_failed`                            |
+ * | 404 not_found_error                | 404 `model_not_found`, Anthropic's message            |
+ * | 413 request_too_large              | 413 `request_too_large`                               |
+ * | 429 rate_limit_error               | 429 `rate_limit_exceeded`, with `retry-after`         |
+ * | 500 api_error                      | 502 `upstream_error`                                  |
+ * | 503, 529 overloaded_error          | 503 `upstream_unavailable`, with `retry-after`        |
+ * | 504, timeouts                      | 504 `upstream_timeout`                                |
+ *
+ * A 5xx's message names the provider and the status only: the upstream's body is never relayed.
+ * 401 and 403 are Switchyard's credentials, not the client's: reporting them as the client's own
+ * 401 would send its user hunting for a key problem they do not have, and a 502 lets the router
+ * fall back to another backend.
+ */
+
+/** Status an `error` event's type stands for, to map it like an HTTP error. */
+const STATUS_OF_TYPE: Record<string, number> = {
+  invalid_request_error: 400,
+  authentication_error: 401,
+  permission_error: 403,
+  not_found_error: 404,
+  request_too_large: 413,
+  rate_limit_error: 429,
+  api_error: 500,
+  overloaded_error: 529,
+};
+
+export function errorFromAnthropicResponse(providerId: string, status: number, bodyText: string, retryAfterHeader: string | undefined): SwitchyardError {
+  let detail: AnthropicErrorDetail = {};
+  try {
+    const parsed = ErrorBodySchema.safeParse(JSON.parse(bodyText));
+    if (parsed.success) detail = parsed.data.error;
+  } catch {
+    // A proxy's HTML page: the status alone tells the story.
+  }
+  return errorFromAnthropicDetail(providerId, status, detail, parseRetryAfter(retryAfterHeader));
+}
+
+/** An `error` event inside a 200 stream, mapped by its type as the matching status would be. */
+export function errorFromStreamEvent(providerId: string, detail: AnthropicErrorDetail): SwitchyardError {
+  const status = STATUS_OF_TYPE[detail.type ?? ''] ?? 500;
+  return errorFromAnthropicDetail(providerId, status, detail, undefined, ' mid-stream');
+}
+
+function errorFromAnthropicDetail(
+  providerId: string,
+  status: number,
+  detail: AnthropicErrorDetail,
+  retryAfterSeconds: number | undefined,
+  where = '',
+): SwitchyardError {
+  const retry = retryAfterSeconds === undefined ? {} : { retryAfterSeconds };
+  const said = detail.message ? detail.message : `The upstream provider '${providerId}' returned ${status}${where}.`;
+  if (status === 529 || status === 503 || detail.type === 'overloaded_error') {
+    return new UpstreamError('upstream_unavailable', `The upstream provider '${providerId}' is overloaded${where} (${status}).`, retry);
+  }
+  if (status === 504) return new UpstreamError('upstream_timeout', `The upstream provider '${providerId}' timed out${where} (504).`, retry);
+  if (status >= 500) return new UpstreamError('upstream_error', `The upstream provider '${providerId}' returned ${status}${where}.`, retry);
+  if (status === 401 || status === 403) {
+    return new SwitchyardError(
+      'upstream_auth_failed',
+      `The upstream provider '${providerId}' refused Switchyard's credentials (${status}${where}); check its apiKey.`,
+      retry,
+    );
+  }
+  if (status === 404) return new SwitchyardError('model_not_found', said, { param: 'model', ...retry });
+  if (status === 413) return new SwitchyardError('request_too_large', said, retry);
+  if (status === 429) return new SwitchyardError('rate_limit_exceeded', said, { type: 'rate_limit_error', ...retry });
+  return new SwitchyardError('upstream_invalid_request', said, { status, ...retry });
+}

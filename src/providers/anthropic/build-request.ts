@@ -1,0 +1,162 @@
+import { UnsupportedFeatureError, ValidationError } from '../../errors/errors.js';
+import type { ChatRequest } from '../provider.js';
+import { convertMessages } from './convert-messages.js';
+import { MIN_THINKING_BUDGET, thinkingBudget } from './thinking-budget.js';
+import type { AnthropicRequest, AnthropicTool, AnthropicToolChoice } from './wire-schemas.js';
+
+/** The tool that stands in for `response_format: json_object`. */
+export const JSON_OBJECT_TOOL = 'json_response';
+
+export interface BuiltRequest {
+  body: AnthropicRequest;
+  /** The forced tool standing in for `response_format`: its input is the reply's content. */
+  answerTool: string | undefined;
+  /** Thinking is on and the client wants to see it. */
+  showReasoning: boolean;
+}
+
+export interface RequestDefaults {
+  /** The model's declared output limit, when it has one. */
+  maxOutputTokens: number | undefined;
+  defaultMaxTokens: number;
+}
+
+/**
+ * A chat completions request as a Messages API request. Anything Anthropic cannot express is an
+ * `UnsupportedFeatureError` naming the parameter (a 400), never a silent drop; see
+ * `checkUnsupported` for the list. Bookkeeping fields that do not change the reply (`store`,
+ * `metadata`, `service_tier`, `prompt_cache_key`, `stream_options`) are accepted and not sent.
+ */
+export function buildRequest(request: ChatRequest, defaults: RequestDefaults): BuiltRequest {
+  checkUnsupported(request);
+  const { system, messages } = convertMessages(request.messages);
+  const body: AnthropicRequest = { model: request.model, max_tokens: 0, messages };
+  if (system.length > 0) body.system = system;
+
+  // Anthropic requires max_tokens; thinking counts against it, so a defaulted limit makes room for it.
+  const budget = thinkingBudget(request);
+  const asked = request.max_completion_tokens ?? request.max_tokens ?? undefined;
+  let maxTokens = asked ?? defaults.maxOutputTokens ?? defaults.defaultMaxTokens;
+  if (budget !== undefined && asked === undefined && defaults.maxOutputTokens === undefined) maxTokens += budget;
+  body.max_tokens = maxTokens;
+  if (budget !== undefined) {
+    // budget_tokens must be at least 1024 and below max_tokens.
+    const fitted = Math.min(budget, maxTokens - 1);
+    if (fitted < MIN_THINKING_BUDGET) {
+      const param = request.max_completion_tokens != null ? 'max_completion_tokens' : 'max_tokens';
+      throw new ValidationError(
+        `With reasoning enabled, Anthropic needs '${param}' above ${MIN_THINKING_BUDGET} (its smallest thinking budget); got ${maxTokens}.`,
+        param,
+      );
+    }
+    body.thinking = { type: 'enabled', budget_tokens: fitted };
+  }
+
+  if (request.stop != null) body.stop_sequences = typeof request.stop === 'string' ? [request.stop] : [...request.stop];
+  if (request.temperature != null) {
+    // Anthropic's range is 0 to 1; scaling OpenAI's 0 to 2 would change what the client asked for.
+    if (request.temperature > 1) throw new UnsupportedFeatureError("Anthropic accepts 'temperature' from 0 to 1 only.", 'temperature');
+    body.temperature = request.temperature;
+  }
+  if (request.top_p != null) body.top_p = request.top_p;
+  if (request.top_k != null && request.top_k > 0) body.top_k = request.top_k;
+  const user = request.user ?? request.safety_identifier;
+  if (user) body.metadata = { user_id: user };
+
+  const tools: AnthropicTool[] = (request.tools ?? []).map((tool, index) => {
+    if (tool.type !== 'function') throw new UnsupportedFeatureError('The Anthropic provider supports function tools only.', `tools[${index}]`);
+    return {
+      name: tool.function.name,
+      ...(tool.function.description ? { description: tool.function.description } : {}),
+      input_schema: (tool.function.parameters as Record<string, unknown> | undefined) ?? { type: 'object', properties: {} },
+    };
+  });
+  let toolChoice = convertToolChoice(request);
+
+  // response_format: a forced tool whose input is the answer (Anthropic's documented way to get JSON,
+  // https://docs.anthropic.com/en/docs/build-with-claude/tool-use#json-mode).
+  let answerTool: string | undefined;
+  const format = request.response_format;
+  if (format && format.type !== 'text') {
+    if (tools.length > 0) {
+      throw new UnsupportedFeatureError("The Anthropic provider cannot combine 'response_format' with 'tools'.", 'response_format');
+    }
+    if (budget !== undefined) {
+      // Anthropic refuses a forced tool_choice while thinking is on.
+      throw new UnsupportedFeatureError("The Anthropic provider cannot combine 'response_format' with reasoning.", 'response_format');
+    }
+    if (format.type === 'json_schema') {
+      answerTool = format.json_schema.name;
+      tools.push({
+        name: answerTool,
+        description: format.json_schema.description ?? 'Give the answer by calling this tool; its input is the answer.',
+        input_schema: (format.json_schema.schema as Record<string, unknown> | undefined) ?? { type: 'object' },
+      });
+    } else {
+      answerTool = JSON_OBJECT_TOOL;
+      tools.push({ name: answerTool, description: 'Give the answer as a JSON object by calling this tool.', input_schema: { type: 'object', additionalProperties: true } });
+    }
+    toolChoice = { type: 'tool', name: answerTool };
+  }
+  if (tools.length > 0) body.tools = tools;
+  if (toolChoice) body.tool_choice = toolChoice;
+
+  const showReasoning = budget !== undefined && !(typeof request.reasoning === 'object' && request.reasoning?.exclude === true);
+  return { body, answerTool, showReasoning };
+}
+
+/** `tool_choice` and `parallel_tool_calls` as Anthropic's one `tool_choice` object. */
+function convertToolChoice(request: ChatRequest): AnthropicToolChoice | undefined {
+  const choice = request.tool_choice;
+  const serial = request.parallel_tool_calls === false ? { disable_parallel_tool_use: true } : {};
+  if (choice === undefined || choice === null) return request.parallel_tool_calls === false ? { type: 'auto', ...serial } : undefined;
+  if (typeof choice === 'string') {
+    switch (choice) {
+      case 'none':
+        return { type: 'none' };
+      case 'auto':
+        return { type: 'auto', ...serial };
+      case 'required':
+        return { type: 'any', ...serial };
+      default: {
+        const unhandled: never = choice;
+        throw new UnsupportedFeatureError(`Unsupported 'tool_choice' value '${String(unhandled)}'.`, 'tool_choice');
+      }
+    }
+  }
+  switch (choice.type) {
+    case 'function':
+      return { type: 'tool', name: choice.function.name, ...serial };
+    case 'custom':
+    case 'allowed_tools':
+      throw new UnsupportedFeatureError(`The Anthropic provider does not support 'tool_choice' of type '${choice.type}'.`, 'tool_choice');
+    default: {
+      const unhandled: never = choice;
+      throw new UnsupportedFeatureError(`Unsupported 'tool_choice' type '${(unhandled as { type: string }).type}'.`, 'tool_choice');
+    }
+  }
+}
+
+/**
+ * Parameters the Messages API has no way to express. Their neutral values (`n: 1`,
+ * `logprobs: false`, penalties of 0, an empty `logit_bias`...) are accepted: clients send them by default.
+ */
+function checkUnsupported(request: ChatRequest): void {
+  const unsupported = (param: string, what: string) => new UnsupportedFeatureError(`The Anthropic provider does not support ${what} ('${param}').`, param);
+  if (request.n != null && request.n !== 1) throw unsupported('n', 'more than one choice per request');
+  if (request.logprobs === true) throw unsupported('logprobs', 'log probabilities');
+  if (request.top_logprobs != null && request.top_logprobs > 0) throw unsupported('top_logprobs', 'log probabilities');
+  if (request.logit_bias != null && Object.keys(request.logit_bias).length > 0) throw unsupported('logit_bias', 'logit bias');
+  if (request.frequency_penalty != null && request.frequency_penalty !== 0) throw unsupported('frequency_penalty', 'a frequency penalty');
+  if (request.presence_penalty != null && request.presence_penalty !== 0) throw unsupported('presence_penalty', 'a presence penalty');
+  if (request.seed != null) throw unsupported('seed', 'seeded sampling');
+  if (request.min_p != null && request.min_p !== 0) throw unsupported('min_p', 'min-p sampling');
+  if (request.audio != null) throw unsupported('audio', 'audio output');
+  if (request.modalities?.includes('audio')) throw unsupported('modalities', 'audio output');
+  if (request.prediction != null) throw unsupported('prediction', 'predicted outputs');
+  if (request.web_search_options != null) throw unsupported('web_search_options', 'web search options');
+  if (request.functions != null || request.function_call != null) {
+    throw unsupported(request.functions != null ? 'functions' : 'function_call', "legacy functions (use 'tools')");
+  }
+  if (request.verbosity != null) throw unsupported('verbosity', 'a verbosity setting');
+}

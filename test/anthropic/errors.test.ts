@@ -1,0 +1,49 @@
+import { after, before, beforeEach, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { APIError } from 'openai';
+import { startHarness, type AnthropicHarness } from './setup.js';
+
+const USER = [{ role: 'user' as const, content: 'Hello there.' }];
+
+let harness: AnthropicHarness;
+before(async () => {
+  harness = await startHarness();
+});
+after(async () => harness?.close());
+beforeEach(() => harness.fake.reset());
+
+async function failure(stream: boolean): Promise<APIError> {
+  try {
+    if (stream) await harness.server.client().chat.completions.create({ model: 'claude-test', messages: USER, stream: true });
+    else await harness.server.client().chat.completions.create({ model: 'claude-test', messages: USER });
+  } catch (error) {
+    assert.ok(error instanceof APIError, String(error));
+    return error;
+  }
+  throw new Error('the call did not fail');
+}
+
+describe('anthropic errors: statuses', () => {
+  const cases: Array<{ status: number; type: string; message: string; headers?: Record<string, string>; expected: { status: number; code: string; passesMessage: boolean; retryAfter?: string } }> = [
+    { status: 400, type: 'invalid_request_error', message: 'messages.0.content: field required', expected: { status: 400, code: 'upstream_invalid_request', passesMessage: true } },
+    { status: 401, type: 'authentication_error', message: 'invalid x-api-key', expected: { status: 502, code: 'upstream_auth_failed', passesMessage: false } },
+    { status: 403, type: 'permission_error', message: 'no access', expected: { status: 502, code: 'upstream_auth_failed', passesMessage: false } },
+    { status: 404, type: 'not_found_error', message: 'model: claude-nope', expected: { status: 404, code: 'model_not_found', passesMessage: true } },
+    { status: 429, type: 'rate_limit_error', message: 'Number of request tokens has exceeded your per-minute rate limit', headers: { 'retry-after': '7' }, expected: { status: 429, code: 'rate_limit_exceeded', passesMessage: true, retryAfter: '7' } },
+    { status: 529, type: 'overloaded_error', message: 'Overloaded', headers: { 'retry-after': '3' }, expected: { status: 503, code: 'upstream_unavailable', passesMessage: false, retryAfter: '3' } },
+    { status: 500, type: 'api_error', message: 'Internal secret detail', expected: { status: 502, code: 'upstream_error', passesMessage: false } },
+  ];
+  for (const { status, type, message, headers, expected } of cases) {
+    for (const stream of [false, true]) {
+      test(`${status} ${type} → ${expected.status} ${expected.code}${stream ? ' (stream)' : ''}`, async () => {
+        harness.fake.reply({ kind: 'error', status, type, message, ...(headers ? { headers } : {}) });
+        const error = await failure(stream);
+        assert.equal(error.status, expected.status);
+        assert.equal(error.code, expected.code);
+        if (expected.passesMessage) assert.equal(error.message.replace(/^\d+ /, ''), message);
+        else assert.ok(!error.message.includes(message), `the upstream's message is not relayed: ${error.message}`);
+        if (expected.retryAfter) assert.equal(error.headers?.get('retry-after'), expected.retryAfter);
+      });
+    }
+  }
+});

@@ -1,0 +1,271 @@
+import { after, before, beforeEach, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { BadRequestError } from 'openai';
+import type { ChatCompletionCreateParamsNonStreaming, ChatCompletionTool } from 'openai/resources/chat/completions';
+import { FAKE_API_KEY } from '../helpers/fake-anthropic-server.js';
+import { startHarness, type AnthropicHarness } from './setup.js';
+
+const USER = [{ role: 'user' as const, content: 'Hello there.' }];
+const WEATHER: ChatCompletionTool = {
+  type: 'function',
+  function: { name: 'get_weather', description: 'Weather of a place', parameters: { type: 'object', properties: { location: { type: 'string' } }, required: ['location'] } },
+};
+const TIME: ChatCompletionTool = { type: 'function', function: { name: 'get_time' } };
+const PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==';
+
+let harness: AnthropicHarness;
+before(async () => {
+  harness = await startHarness();
+});
+after(async () => harness?.close());
+beforeEach(() => harness.fake.reset());
+
+/** Sends a request (not streamed) and returns the body the fake Anthropic received. */
+async function sent(params: Partial<ChatCompletionCreateParamsNonStreaming> & Record<string, unknown>): Promise<any> {
+  await harness.server.client().chat.completions.create({ model: 'claude-test', messages: USER, ...params } as ChatCompletionCreateParamsNonStreaming);
+  assert.equal(harness.fake.requests.length, 1);
+  return harness.fake.requests[0]!.body;
+}
+
+async function rejected(params: Record<string, unknown>, param: string): Promise<void> {
+  await assert.rejects(
+    harness.server.client().chat.completions.create({ model: 'claude-test', messages: USER, ...params } as ChatCompletionCreateParamsNonStreaming),
+    (error: unknown) => {
+      assert.ok(error instanceof BadRequestError, String(error));
+      assert.equal((error.error as { param?: string }).param, param);
+      assert.equal(error.code, 'unsupported_parameter');
+      return true;
+    },
+  );
+  assert.equal(harness.fake.requests.length, 0, 'nothing reaches Anthropic');
+}
+
+describe('anthropic request: basics', () => {
+  test('POST /v1/messages with x-api-key and anthropic-version; max_tokens defaulted', async () => {
+    const body = await sent({});
+    const request = harness.fake.requests[0]!;
+    assert.equal(request.path, '/v1/messages');
+    assert.equal(request.headers['x-api-key'], FAKE_API_KEY);
+    assert.equal(request.headers['anthropic-version'], '2023-06-01');
+    assert.equal(request.headers.authorization, undefined);
+    assert.deepEqual(body, { model: 'claude-test', max_tokens: 4096, messages: [{ role: 'user', content: [{ type: 'text', text: 'Hello there.' }] }] });
+  });
+
+  test("max_tokens defaults to the model's maxOutputTokens; the client's value wins", async () => {
+    assert.equal((await sent({ model: 'claude-small' })).max_tokens, 2000);
+    harness.fake.reset();
+    assert.equal((await sent({ max_tokens: 123 })).max_tokens, 123);
+    harness.fake.reset();
+    assert.equal((await sent({ max_completion_tokens: 77 })).max_tokens, 77);
+  });
+
+  test('stop, temperature, top_p, top_k and user are translated', async () => {
+    const body = await sent({ stop: ['END', '###'], temperature: 0.3, top_p: 0.9, top_k: 40, user: 'user-42' });
+    assert.deepEqual(body.stop_sequences, ['END', '###']);
+    assert.equal(body.temperature, 0.3);
+    assert.equal(body.top_p, 0.9);
+    assert.equal(body.top_k, 40);
+    assert.deepEqual(body.metadata, { user_id: 'user-42' });
+    harness.fake.reset();
+    assert.deepEqual((await sent({ stop: 'STOP' })).stop_sequences, ['STOP']);
+  });
+});
+
+describe('anthropic request: messages', () => {
+  test('system and developer messages become system blocks, in order', async () => {
+    const body = await sent({
+      messages: [
+        { role: 'system', content: 'You are terse.' },
+        { role: 'developer', content: [{ type: 'text', text: 'Answer in French.' }] },
+        { role: 'user', content: 'Hi' },
+      ],
+    });
+    assert.deepEqual(body.system, [
+      { type: 'text', text: 'You are terse.' },
+      { type: 'text', text: 'Answer in French.' },
+    ]);
+    assert.deepEqual(body.messages, [{ role: 'user', content: [{ type: 'text', text: 'Hi' }] }]);
+  });
+
+  test('multi-turn with tools: tool_use blocks, consecutive tool results merged into one user turn', async () => {
+    const body = await sent({
+      tools: [WEATHER, TIME],
+      messages: [
+        { role: 'user', content: 'Weather in Paris, and the time?' },
+        {
+          role: 'assistant',
+          content: 'Checking.',
+          tool_calls: [
+            { id: 'toolu_1', type: 'function', function: { name: 'get_weather', arguments: '{"location":"Paris"}' } },
+            { id: 'toolu_2', type: 'function', function: { name: 'get_time', arguments: '' } },
+          ],
+        },
+        { role: 'tool', tool_call_id: 'toolu_1', content: '18°C' },
+        { role: 'tool', tool_call_id: 'toolu_2', content: [{ type: 'text', text: '14:00' }] },
+        { role: 'user', content: 'Thanks! Summarize.' },
+      ],
+    });
+    assert.deepEqual(body.messages, [
+      { role: 'user', content: [{ type: 'text', text: 'Weather in Paris, and the time?' }] },
+      {
+        role: 'assistant',
+        content: [
+          { type: 'text', text: 'Checking.' },
+          { type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: { location: 'Paris' } },
+          { type: 'tool_use', id: 'toolu_2', name: 'get_time', input: {} },
+        ],
+      },
+      {
+        role: 'user',
+        content: [
+          { type: 'tool_result', tool_use_id: 'toolu_1', content: '18°C' },
+          { type: 'tool_result', tool_use_id: 'toolu_2', content: [{ type: 'text', text: '14:00' }] },
+          { type: 'text', text: 'Thanks! Summarize.' },
+        ],
+      },
+    ]);
+    assert.deepEqual(body.tools, [
+      { name: 'get_weather', description: 'Weather of a place', input_schema: WEATHER.type === 'function' && WEATHER.function.parameters },
+      { name: 'get_time', input_schema: { type: 'object', properties: {} } },
+    ]);
+  });
+
+  test('thinking blocks kept by the client (thinking_blocks extension) lead the assistant turn', async () => {
+    const body = await sent({
+      tools: [WEATHER],
+      reasoning_effort: 'low',
+      messages: [
+        { role: 'user', content: 'Weather in Paris?' },
+        {
+          role: 'assistant',
+          content: null,
+          thinking_blocks: [
+            { type: 'thinking', thinking: 'Call the tool.', signature: 'sig-abc' },
+            { type: 'redacted_thinking', data: 'opaque' },
+          ],
+          tool_calls: [{ id: 'toolu_1', type: 'function', function: { name: 'get_weather', arguments: '{"location":"Paris"}' } }],
+        },
+        { role: 'tool', tool_call_id: 'toolu_1', content: '18°C' },
+      ],
+    } as Record<string, unknown>);
+    assert.deepEqual(body.messages[1].content, [
+      { type: 'thinking', thinking: 'Call the tool.', signature: 'sig-abc' },
+      { type: 'redacted_thinking', data: 'opaque' },
+      { type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: { location: 'Paris' } },
+    ]);
+  });
+
+  test('images: base64 data URLs inline, http(s) URLs as url sources', async () => {
+    const body = await sent({
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'Compare these.' },
+            { type: 'image_url', image_url: { url: `data:image/png;base64,${PNG}` } },
+            { type: 'image_url', image_url: { url: 'https://example.com/cat.jpg', detail: 'high' } },
+          ],
+        },
+      ],
+    });
+    assert.deepEqual(body.messages[0].content, [
+      { type: 'text', text: 'Compare these.' },
+      { type: 'image', source: { type: 'base64', media_type: 'image/png', data: PNG } },
+      { type: 'image', source: { type: 'url', url: 'https://example.com/cat.jpg' } },
+    ]);
+  });
+});
+
+describe('anthropic request: tools', () => {
+  const cases: Array<[string, Record<string, unknown>, unknown]> = [
+    ['auto', { tool_choice: 'auto' }, { type: 'auto' }],
+    ['required → any', { tool_choice: 'required' }, { type: 'any' }],
+    ['named → tool', { tool_choice: { type: 'function', function: { name: 'get_weather' } } }, { type: 'tool', name: 'get_weather' }],
+    ['none', { tool_choice: 'none' }, { type: 'none' }],
+    ['parallel_tool_calls false alone', { parallel_tool_calls: false }, { type: 'auto', disable_parallel_tool_use: true }],
+    ['required with parallel_tool_calls false', { tool_choice: 'required', parallel_tool_calls: false }, { type: 'any', disable_parallel_tool_use: true }],
+    ['no choice', {}, undefined],
+  ];
+  for (const [name, params, expected] of cases) {
+    test(`tool_choice: ${name}`, async () => {
+      const body = await sent({ tools: [WEATHER], ...params });
+      assert.deepEqual(body.tool_choice, expected);
+    });
+  }
+});
+
+describe('anthropic request: thinking', () => {
+  test('reasoning_effort maps to a thinking budget; a defaulted max_tokens makes room for it', async () => {
+    const body = await sent({ reasoning_effort: 'low' });
+    assert.deepEqual(body.thinking, { type: 'enabled', budget_tokens: 2048 });
+    assert.equal(body.max_tokens, 4096 + 2048);
+  });
+
+  test('reasoning: true is medium; reasoning.max_tokens is the budget; none is off', async () => {
+    assert.deepEqual((await sent({ reasoning: true })).thinking, { type: 'enabled', budget_tokens: 8192 });
+    harness.fake.reset();
+    assert.deepEqual((await sent({ reasoning: { max_tokens: 3000 } })).thinking, { type: 'enabled', budget_tokens: 3000 });
+    harness.fake.reset();
+    assert.deepEqual((await sent({ reasoning: { effort: 'high' } })).thinking, { type: 'enabled', budget_tokens: 16_384 });
+    harness.fake.reset();
+    assert.equal((await sent({ reasoning_effort: 'none' })).thinking, undefined);
+    harness.fake.reset();
+    assert.equal((await sent({})).thinking, undefined);
+  });
+
+  test("the budget stays below the client's max_tokens; too small a limit is a 400", async () => {
+    const body = await sent({ reasoning_effort: 'high', max_tokens: 3000 });
+    assert.deepEqual(body.thinking, { type: 'enabled', budget_tokens: 2999 });
+    assert.equal(body.max_tokens, 3000);
+    harness.fake.reset();
+    await assert.rejects(
+      harness.server.client().chat.completions.create({ model: 'claude-test', messages: USER, reasoning_effort: 'low', max_tokens: 500 }),
+      (error: unknown) => error instanceof BadRequestError && (error.error as { param?: string }).param === 'max_tokens',
+    );
+  });
+});
+
+describe('anthropic request: response_format', () => {
+  test('json_schema becomes a forced tool with the schema as its input_schema', async () => {
+    const schema = { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] };
+    const body = await sent({ response_format: { type: 'json_schema', json_schema: { name: 'weather_report', description: 'The report', schema } } });
+    assert.deepEqual(body.tools, [{ name: 'weather_report', description: 'The report', input_schema: schema }]);
+    assert.deepEqual(body.tool_choice, { type: 'tool', name: 'weather_report' });
+  });
+
+  test('json_object becomes a forced tool taking any object', async () => {
+    const body = await sent({ response_format: { type: 'json_object' } });
+    assert.equal(body.tools[0].name, 'json_response');
+    assert.deepEqual(body.tools[0].input_schema, { type: 'object', additionalProperties: true });
+    assert.deepEqual(body.tool_choice, { type: 'tool', name: 'json_response' });
+  });
+
+  test('response_format text is nothing to translate', async () => {
+    const body = await sent({ response_format: { type: 'text' } });
+    assert.equal(body.tools, undefined);
+  });
+});
+
+describe('anthropic request: what Anthropic cannot express is a 400 naming the param', () => {
+  const cases: Array<[Record<string, unknown>, string]> = [
+    [{ n: 2 }, 'n'],
+    [{ logprobs: true }, 'logprobs'],
+    [{ logit_bias: { '50256': -100 } }, 'logit_bias'],
+    [{ frequency_penalty: 0.5 }, 'frequency_penalty'],
+    [{ presence_penalty: 0.5 }, 'presence_penalty'],
+    [{ seed: 7 }, 'seed'],
+    [{ temperature: 1.5 }, 'temperature'],
+    [{ messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: { data: 'AAAA', format: 'wav' } }] }] }, 'messages[0].content[0]'],
+    [{ tools: [WEATHER], response_format: { type: 'json_object' } }, 'response_format'],
+    [{ reasoning_effort: 'low', response_format: { type: 'json_object' } }, 'response_format'],
+  ];
+  for (const [params, param] of cases) {
+    test(param + ' ' + JSON.stringify(params).slice(0, 60), async () => rejected(params, param));
+  }
+
+  test('neutral values that clients send by default are accepted', async () => {
+    const body = await sent({ n: 1, logprobs: false, frequency_penalty: 0, presence_penalty: 0, logit_bias: {} });
+    assert.equal(body.n, undefined);
+    assert.equal(body.logprobs, undefined);
+  });
+});

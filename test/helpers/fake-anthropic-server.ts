@@ -1,0 +1,192 @@
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/**
+ * A local stand-in for Anthropic's Messages API (`POST /v1/messages`), on raw node:http so nothing
+ * reshapes a byte. It replays transcripts from test/fixtures/anthropic/<name>.jsonl — one event's
+ * data per line, exactly as Anthropic sends it — either as an SSE stream (`event: <type>` then
+ * `data: <json>`, as https://docs.anthropic.com/en/docs/build-with-claude/streaming shows) or, for a
+ * request without `stream: true`, folded into the one Message object a non-streaming call returns.
+ * It checks the headers Anthropic requires, records every request, and can answer with errors.
+ */
+
+export interface RecordedAnthropicRequest {
+  method: string;
+  path: string;
+  headers: IncomingHttpHeaders;
+  body: any;
+  /** Resolves when the exchange is over: `aborted` when the client left before the reply ended. */
+  whenClosed: Promise<'finished' | 'aborted'>;
+}
+
+export interface TranscriptOptions {
+  /** Replaces the `stop_reason` of the transcript's `message_delta`. */
+  stopReason?: string;
+  /** Writes the stream in pieces of this many bytes (cutting through characters), with a pause between. */
+  pieceBytes?: number;
+  pauseMs?: number;
+  /** Ends the body after this many events, without `message_stop`. */
+  cutAfter?: number;
+}
+
+export type AnthropicReply =
+  | { kind: 'transcript'; name: string; options?: TranscriptOptions }
+  | { kind: 'error'; status: number; type: string; message: string; headers?: Record<string, string> };
+
+export interface FakeAnthropic {
+  /** `http://127.0.0.1:<port>`: what the provider's `baseURL` points at. */
+  origin: string;
+  readonly requests: RecordedAnthropicRequest[];
+  /** The reply for the next requests (until reset); the default replays `text`. */
+  reply(reply: AnthropicReply): void;
+  reset(): void;
+  close(): Promise<void>;
+}
+
+export const FAKE_API_KEY = 'sk-ant-fake';
+
+const FIXTURES = new URL('../fixtures/anthropic/', import.meta.url);
+
+/** A transcript's events, one parsed data object per non-empty line. */
+export function loadTranscript(name: string): Array<Record<string, any>> {
+  return readFileSync(new URL(`${name}.jsonl`, FIXTURES), 'utf8')
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => JSON.parse(line));
+}
+
+/** Anthropic's error body. */
+export function anthropicError(type: string, message: string) {
+  return { type: 'error', error: { type, message }, request_id: 'req_fake0001' };
+}
+
+const STATUS_OF_ERROR: Record<string, number> = { overloaded_error: 529, api_error: 500, rate_limit_error: 429, invalid_request_error: 400 };
+
+/** The non-streaming Message a transcript stands for, built the way a client accumulates the stream. */
+export function foldTranscript(events: ReadonlyArray<Record<string, any>>): Record<string, any> {
+  let message: Record<string, any> = {};
+  const partialJson = new Map<number, string>();
+  for (const event of events) {
+    switch (event.type) {
+      case 'message_start':
+        message = structuredClone(event.message);
+        break;
+      case 'content_block_start':
+        message.content[event.index] = structuredClone(event.content_block);
+        break;
+      case 'content_block_delta': {
+        const block = message.content[event.index];
+        const delta = event.delta;
+        if (delta.type === 'text_delta') block.text += delta.text;
+        else if (delta.type === 'thinking_delta') block.thinking += delta.thinking;
+        else if (delta.type === 'signature_delta') block.signature = delta.signature;
+        else if (delta.type === 'input_json_delta') partialJson.set(event.index, (partialJson.get(event.index) ?? '') + delta.partial_json);
+        break;
+      }
+      case 'content_block_stop': {
+        const json = partialJson.get(event.index);
+        if (json) message.content[event.index].input = JSON.parse(json);
+        break;
+      }
+      case 'message_delta':
+        Object.assign(message, event.delta);
+        message.usage = { ...message.usage, ...event.usage };
+        break;
+    }
+  }
+  return message;
+}
+
+export async function startFakeAnthropic(): Promise<FakeAnthropic> {
+  const requests: RecordedAnthropicRequest[] = [];
+  let scripted: AnthropicReply = { kind: 'transcript', name: 'text' };
+
+  const server = createServer((incoming, response) => {
+    const parts: Buffer[] = [];
+    incoming.on('data', (part: Buffer) => parts.push(part));
+    incoming.on('end', () => {
+      let body: any;
+      try {
+        body = JSON.parse(Buffer.concat(parts).toString('utf8'));
+      } catch {
+        body = undefined;
+      }
+      let markClosed!: (how: 'finished' | 'aborted') => void;
+      const whenClosed = new Promise<'finished' | 'aborted'>((resolve) => (markClosed = resolve));
+      response.on('close', () => markClosed(response.writableFinished ? 'finished' : 'aborted'));
+      const record = { method: incoming.method ?? '', path: incoming.url ?? '', headers: incoming.headers, body, whenClosed };
+      requests.push(record);
+      void handle(record, response).catch(() => response.destroy());
+    });
+  });
+  server.on('connection', (socket) => socket.setNoDelay(true));
+
+  async function handle(request: RecordedAnthropicRequest, response: ServerResponse): Promise<void> {
+    if (request.method !== 'POST' || request.path !== '/v1/messages') {
+      return sendJson(response, 404, anthropicError('not_found_error', 'Not found'));
+    }
+    if (request.headers['x-api-key'] !== FAKE_API_KEY) {
+      return sendJson(response, 401, anthropicError('authentication_error', 'invalid x-api-key'));
+    }
+    if (!request.headers['anthropic-version']) {
+      return sendJson(response, 400, anthropicError('invalid_request_error', 'anthropic-version: header is required'));
+    }
+    if (!request.body || typeof request.body.max_tokens !== 'number') {
+      return sendJson(response, 400, anthropicError('invalid_request_error', 'max_tokens: Field required'));
+    }
+    const reply = scripted;
+    if (reply.kind === 'error') {
+      return sendJson(response, reply.status, anthropicError(reply.type, reply.message), reply.headers);
+    }
+    const options = reply.options ?? {};
+    let events = loadTranscript(reply.name);
+    if (options.stopReason) {
+      events = events.map((event) => (event.type === 'message_delta' ? { ...event, delta: { ...event.delta, stop_reason: options.stopReason } } : event));
+    }
+    for (const event of events) if (event.type === 'message_start') event.message.model = request.body.model;
+
+    if (request.body.stream !== true) {
+      const error = events.find((event) => event.type === 'error');
+      if (error) return sendJson(response, STATUS_OF_ERROR[error.error.type] ?? 500, anthropicError(error.error.type, error.error.message));
+      return sendJson(response, 200, foldTranscript(events));
+    }
+
+    if (options.cutAfter !== undefined) events = events.slice(0, options.cutAfter);
+    const text = events.map((event) => `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`).join('');
+    response.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'request-id': 'req_fake0001' });
+    response.flushHeaders();
+    const bytes = Buffer.from(text, 'utf8');
+    const size = options.pieceBytes ?? bytes.length;
+    for (let offset = 0; offset < bytes.length; offset += size) {
+      if (response.destroyed) return;
+      response.write(bytes.subarray(offset, offset + size));
+      if (options.pauseMs) await new Promise((resolve) => setTimeout(resolve, options.pauseMs));
+    }
+    response.end();
+  }
+
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    origin: `http://127.0.0.1:${port}`,
+    requests,
+    reply(reply) {
+      scripted = reply;
+    },
+    reset() {
+      requests.length = 0;
+      scripted = { kind: 'transcript', name: 'text' };
+    },
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+function sendJson(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'request-id': 'req_fake0001', ...headers });
+  response.end(text);
+}
