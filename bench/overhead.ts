@@ -19,10 +19,10 @@ import { runLoad, type LoadResult } from './lib/load.js';
 import { ChildService, forkBenchServer, freePort, PROJECT_ROOT, spawnNode, stopAll, waitForOk } from './lib/processes.js';
 import { fixed, renderMarkdown, renderText, type Table } from './lib/report.js';
 
-type TargetName = 'direct' | 'floor' | 'switchyard';
+type TargetName = 'direct' | 'floor' | 'switchyard' | 'platform';
 type Mode = 'non-stream' | 'stream';
 
-const ALL_TARGETS: readonly TargetName[] = ['direct', 'floor', 'switchyard'];
+const ALL_TARGETS: readonly TargetName[] = ['direct', 'floor', 'switchyard', 'platform'];
 const ALL_MODES: readonly Mode[] = ['non-stream', 'stream'];
 const DEFAULT_CONCURRENCY: readonly number[] = [1, 16, 64];
 
@@ -117,6 +117,8 @@ interface Target {
   baseUrl: string;
   /** The process under test only: for the proxies, not the upstream behind them. */
   cpuPid: number;
+  /** Request headers when the target needs its own (the platform's API key). */
+  headers?: Record<string, string>;
   stop(): Promise<void>;
 }
 
@@ -125,7 +127,18 @@ interface Upstream {
   port: number;
 }
 
-async function startSwitchyard(upstream: Upstream): Promise<Target> {
+/**
+ * `platform`: the same Switchyard with the API platform on — an API key from the store (SQLite),
+ * rate limits in memory (a tier high enough never to refuse), usage recorded — so that the row's
+ * difference from `switchyard` is what auth + limits + usage cost.
+ */
+const PLATFORM_CONFIG = [
+  'tiers:',
+  '  bench: { requestsPerMinute: 100000000, tokensPerMinute: 1000000000000, concurrentRequests: 100000 }',
+  'defaultTier: bench',
+];
+
+async function startSwitchyard(upstream: Upstream, platform = false): Promise<Target> {
   // The server is being written alongside this benchmark: say plainly when it is not there yet.
   const missing = ['bin/switchyard.mjs', 'src/cli'].filter((file) => !existsSync(path.join(PROJECT_ROOT, file)));
   if (missing.length > 0) throw new Error(`not built yet: ${missing.join(' and ')} missing`);
@@ -141,6 +154,8 @@ async function startSwitchyard(upstream: Upstream): Promise<Target> {
       `    baseURL: http://127.0.0.1:${upstream.port}/v1`,
       '    apiKey: sk-upstream',
       '    models: [fake-model]',
+      `store: { dataDir: ${JSON.stringify(path.join(dir, 'data'))} }`,
+      ...(platform ? PLATFORM_CONFIG : []),
       '',
     ].join('\n'),
   );
@@ -149,6 +164,8 @@ async function startSwitchyard(upstream: Upstream): Promise<Target> {
   const env = { ...process.env };
   delete env.SWITCHYARD_API_KEYS;
   delete env.SWITCHYARD_CONFIG;
+  const adminKey = 'sk_admin_bench_0123456789abcdef0123456789';
+  env.SWITCHYARD_ADMIN_KEY = adminKey;
   const service = spawnNode('switchyard', ['bin/switchyard.mjs', 'serve', '--config', configFile, '--port', String(port), '--host', '127.0.0.1'], env);
   const stop = async () => {
     await service.stop();
@@ -161,7 +178,18 @@ async function startSwitchyard(upstream: Upstream): Promise<Target> {
     await stop();
     throw error;
   }
-  return { name: 'switchyard', baseUrl, cpuPid: service.pid, stop };
+  if (!platform) return { name: 'switchyard', baseUrl, cpuPid: service.pid, stop };
+  const created = await fetch(`${baseUrl}/admin/v1/keys`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${adminKey}` },
+    body: JSON.stringify({ name: 'bench' }),
+  });
+  const key = ((await created.json()) as { value?: string }).value;
+  if (!created.ok || !key) {
+    await stop();
+    throw new Error(`could not create a key: ${created.status}`);
+  }
+  return { name: 'platform', baseUrl, cpuPid: service.pid, stop, headers: { ...HEADERS, authorization: `Bearer ${key}` } };
 }
 
 async function startTarget(name: TargetName, upstream: Upstream): Promise<Target> {
@@ -175,6 +203,8 @@ async function startTarget(name: TargetName, upstream: Upstream): Promise<Target
     }
     case 'switchyard':
       return startSwitchyard(upstream);
+    case 'platform':
+      return startSwitchyard(upstream, true);
   }
 }
 
@@ -186,7 +216,7 @@ async function checkAnswers(target: Target, mode: Mode): Promise<string | undefi
   let status: number;
   let text: string;
   try {
-    const response = await fetch(`${target.baseUrl}/v1/chat/completions`, { method: 'POST', headers: HEADERS, body: BODIES[mode], signal: AbortSignal.timeout(10_000) });
+    const response = await fetch(`${target.baseUrl}/v1/chat/completions`, { method: 'POST', headers: target.headers ?? HEADERS, body: BODIES[mode], signal: AbortSignal.timeout(10_000) });
     status = response.status;
     text = await response.text();
   } catch (error) {
@@ -241,7 +271,7 @@ interface Skip {
 }
 
 async function measure(target: Target, upstream: Upstream, mode: Mode, connections: number, options: Options): Promise<RunRecord> {
-  const load = { url: `${target.baseUrl}/v1/chat/completions`, body: BODIES[mode], headers: HEADERS, connections };
+  const load = { url: `${target.baseUrl}/v1/chat/completions`, body: BODIES[mode], headers: target.headers ?? HEADERS, connections };
   // Warm-up: JIT, connection pools (client → hop → upstream) and buffers settle before measuring.
   await runLoad({ ...load, durationS: options.warmupS });
 
@@ -406,6 +436,20 @@ function compare(records: RunRecord[]): Comparison[] {
   return comparisons;
 }
 
+const PLATFORM_AIM_MS = 0.05;
+
+/** `platform` minus `switchyard`, cell by cell: the CPU the platform's work costs per request. */
+function platformCost(records: RunRecord[]): Table {
+  const rows: string[][] = [];
+  for (const core of records.filter((record) => record.target === 'switchyard')) {
+    const withPlatform = records.find((record) => record.target === 'platform' && record.mode === core.mode && record.connections === core.connections);
+    if (!withPlatform || core.cpuMsPerRequest === null || withPlatform.cpuMsPerRequest === null) continue;
+    const added = withPlatform.cpuMsPerRequest - core.cpuMsPerRequest;
+    rows.push([core.mode, String(core.connections), fixed(core.cpuMsPerRequest, 3), fixed(withPlatform.cpuMsPerRequest, 3), fixed(added, 3), verdict(`≤ ${PLATFORM_AIM_MS}`, added <= PLATFORM_AIM_MS)]);
+  }
+  return { headers: ['mode', 'conc', 'core CPU ms/req', 'with platform', 'added', 'aim'], rows };
+}
+
 function verdict(aim: string, met: boolean | null): string {
   return met === null ? '' : `${aim} ${met ? 'ok' : 'MISSED'}`;
 }
@@ -546,6 +590,11 @@ async function main(): Promise<void> {
     log(`\n${aims}\nMet ${checks.filter(Boolean).length} of ${checks.length} checks.`);
   } else {
     log(`\nNo comparison: floor and Switchyard were not both measured.\n${aims}`);
+  }
+  const platformRows = platformCost(records);
+  if (platformRows.rows.length > 0) {
+    log(`\nWhat the API platform adds (auth from the store + limits in memory + usage to SQLite); aim ≤ ${PLATFORM_AIM_MS} CPU ms/request\n`);
+    log(renderText(platformRows));
   }
   if (skipped.length > 0) {
     log('\nSkipped:');
