@@ -76,6 +76,8 @@ interface Run {
   otherCpuPercent: number | undefined;
   /** CPU time of the process doing the generation (this one for direct, the server for HTTP), ms. */
   engineCpuMs: number | undefined;
+  /** CPU time of this process when it is only the client (HTTP runs), ms. */
+  clientCpuMs: number | undefined;
 }
 
 const tokensPerSecond = (run: Run) => (run.tokens * 1000) / run.elapsedMs;
@@ -87,7 +89,7 @@ function median(values: number[]): number {
 }
 
 /** Runs `body` and charges the machine's CPU time to the bench process, `pid` or "other". */
-async function measured(pid: number | undefined, body: () => Promise<Omit<Run, 'otherCpuPercent' | 'engineCpuMs'>>): Promise<Run> {
+async function measured(pid: number | undefined, body: () => Promise<Omit<Run, 'otherCpuPercent' | 'engineCpuMs' | 'clientCpuMs'>>): Promise<Run> {
   const busyBefore = machineBusyMs();
   const selfBefore = processCpuMs(process.pid);
   const serverBefore = pid === undefined ? 0 : processCpuMs(pid);
@@ -105,7 +107,8 @@ async function measured(pid: number | undefined, body: () => Promise<Omit<Run, '
     pid === undefined
       ? self !== undefined && selfBefore !== undefined ? self - selfBefore : undefined
       : server !== undefined && serverBefore !== undefined ? server - serverBefore : undefined;
-  return { ...run, otherCpuPercent, engineCpuMs };
+  const clientCpuMs = pid !== undefined && self !== undefined && selfBefore !== undefined ? self - selfBefore : undefined;
+  return { ...run, otherCpuPercent, engineCpuMs, clientCpuMs };
 }
 
 /** node-llama-cpp alone: `streams` sequences of one context, each a plain `evaluate` loop. */
@@ -314,6 +317,10 @@ async function main(): Promise<void> {
       const values = runs[path][streams]!.filter((run) => run.engineCpuMs !== undefined).map((run) => (run.engineCpuMs! * 1000) / run.tokens);
       return values.length ? median(values) : undefined;
     };
+    const clientPerThousand = (streams: number) => {
+      const values = runs.http[streams]!.filter((run) => run.clientCpuMs !== undefined).map((run) => (run.clientCpuMs! * 1000) / run.tokens);
+      return values.length ? median(values) : undefined;
+    };
     const other = (streams: number) => {
       const values = [...runs.direct[streams]!, ...runs.http[streams]!].map((run) => run.otherCpuPercent).filter((v): v is number => v !== undefined);
       return values.length ? median(values) : undefined;
@@ -321,8 +328,8 @@ async function main(): Promise<void> {
     const verdict = (ok: boolean) => (ok ? 'ok' : 'MISSED');
 
     const throughput: Table = {
-      headers: ['streams', 'direct tok/s', 'HTTP tok/s', 'HTTP/direct', 'aim', 'direct CPU ms/1k tok', 'server CPU ms/1k tok', 'direct 1st tok ms', 'HTTP 1st byte ms', 'tokens (direct/HTTP)', 'other CPU %'],
-      right: new Set([1, 2, 3, 5, 6, 7, 8, 9, 10]),
+      headers: ['streams', 'direct tok/s', 'HTTP tok/s', 'HTTP/direct', 'aim', 'direct CPU ms/1k tok', 'server CPU ms/1k tok', 'client CPU ms/1k tok', 'direct 1st tok ms', 'HTTP 1st byte ms', 'tokens (direct/HTTP)', 'other CPU %'],
+      right: new Set([1, 2, 3, 5, 6, 7, 8, 9, 10, 11]),
       rows: STREAMS.map((streams) => {
         const ratio = rate('http', streams) / rate('direct', streams);
         return [
@@ -333,6 +340,7 @@ async function main(): Promise<void> {
           `≥ 95% ${verdict(ratio >= 0.95)}`,
           fixed(cpuPerThousand('direct', streams), 0),
           fixed(cpuPerThousand('http', streams), 0),
+          fixed(clientPerThousand(streams), 0),
           fixed(firstToken('direct', streams), 1),
           fixed(firstToken('http', streams), 1),
           `${tokensOf('direct', streams)}/${tokensOf('http', streams)}`,

@@ -31,6 +31,11 @@ export async function loadModelFile(llama: Llama, file: string, options: { gpuLa
       llama.loadModel({ modelPath: file, gpuLayers: options.gpuLayers, loadSignal: controller.signal }),
       deadline,
     ]);
+  } catch (error) {
+    if (error instanceof SwitchyardError) throw error;
+    // A header can be fine and the rest not (a truncated download): llama.cpp then fails with a bare
+    // "Failed to load model" (its detail only goes to its log). Still the file's fault, not a server bug.
+    throw new SwitchyardError('model_file_error', `${file} could not be loaded as a GGUF model: ${(error as Error).message}.`, { cause: error });
   } finally {
     clearTimeout(timer);
   }

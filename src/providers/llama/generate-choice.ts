@@ -44,12 +44,26 @@ function tokenLogprob(
   return {
     token: text,
     logprob: logOf(probabilities.get(token)),
-    bytes: [...Buffer.from(text)],
+    bytes: tokenBytes(model, token, text),
     top_logprobs: entries.map(([candidate, probability]) => {
       const candidateText = model.detokenize([candidate], false, previous);
-      return { token: candidateText, logprob: logOf(probability), bytes: [...Buffer.from(candidateText)] };
+      return { token: candidateText, logprob: logOf(probability), bytes: tokenBytes(model, candidate, candidateText) };
     }),
   };
+}
+
+/**
+ * A token's UTF-8 bytes, as OpenAI's `bytes` field has them: joined over the tokens, they rebuild
+ * the text. A byte-fallback token (`<0xC3>`, one byte of a character spelled over several tokens)
+ * decodes alone to U+FFFD, so its byte is read from its piece instead.
+ */
+function tokenBytes(model: LlamaModel, token: Token, text: string): number[] {
+  if (text.includes('\uFFFD') && model.getTokenAttributes(token).byte) {
+    const pieces = (model.fileInfo.metadata as { tokenizer?: { ggml?: { tokens?: readonly string[] } } }).tokenizer?.ggml?.tokens;
+    const byte = /^<0x([0-9A-Fa-f]{2})>$/.exec(pieces?.[token] ?? '')?.[1];
+    if (byte !== undefined) return [Number.parseInt(byte, 16)];
+  }
+  return [...Buffer.from(text)];
 }
 
 /**

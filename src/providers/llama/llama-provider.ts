@@ -62,15 +62,25 @@ export class LlamaProvider implements Provider {
     );
   }
 
-  /** Loaded state and load, for health and admin views. */
-  modelStates(): Array<{ id: string; loaded: boolean }> {
-    return [...this.models.values()].map((model) => ({ id: model.config.id, loaded: model.loaded }));
+  /**
+   * Loaded state and load, for health, metrics and admin views: `loaded` once a load has started,
+   * `ready` once it has finished; sequences generating and requests queued for one.
+   */
+  modelStates(): Array<{ id: string; loaded: boolean; ready: boolean; preload: boolean; busySequences: number; queueDepth: number }> {
+    return [...this.models.values()].map((model) => ({
+      id: model.config.id,
+      loaded: model.loaded,
+      ready: model.current !== undefined,
+      preload: model.config.preload,
+      busySequences: model.current?.pool.busyCount ?? 0,
+      queueDepth: model.current?.pool.queueDepth ?? 0,
+    }));
   }
 
   async chat(request: ChatRequest, context: ChatCallContext): Promise<ChatResult> {
     const local = this.models.get(request.model);
     if (!local) throw new SwitchyardError('model_not_found', `The model \`${request.model}\` does not exist.`, { param: 'model' });
-    const loaded = await local.acquire();
+    const loaded = await acquired(local);
     try {
       const prepared = await this.prepare(request, loaded, local.config.contextSize);
       const sequence = await loaded.pool.acquire(prepared.promptTokens, context.signal);
@@ -87,7 +97,7 @@ export class LlamaProvider implements Provider {
   async embed(request: EmbeddingsRequest): Promise<EmbeddingsResult> {
     const local = this.models.get(request.model);
     if (!local) throw new SwitchyardError('model_not_found', `The model \`${request.model}\` does not exist.`, { param: 'model' });
-    const loaded = await local.acquire();
+    const loaded = await acquired(local);
     try {
       const vectors: Float32Array[] = [];
       let promptTokens = 0;
@@ -253,6 +263,16 @@ export class LlamaProvider implements Provider {
 
   async close(): Promise<void> {
     await Promise.all([...this.models.values()].map((model) => model.unload()));
+  }
+}
+
+/** The loaded model, counted as in use; a load that fails is not left counted (or it would never idle-unload). */
+async function acquired(local: LocalModel): Promise<LoadedModel> {
+  try {
+    return await local.acquire();
+  } catch (error) {
+    local.release();
+    throw error;
   }
 }
 

@@ -40,6 +40,9 @@ export class LocalModel {
     private readonly log: (line: string) => void,
   ) {}
 
+  /** The model once its load has finished (until it unloads): what health and metrics read. */
+  current: LoadedModel | undefined;
+
   get loaded(): boolean {
     return this.loading !== undefined;
   }
@@ -47,10 +50,13 @@ export class LocalModel {
   acquire(): Promise<LoadedModel> {
     this.active++;
     clearTimeout(this.idleTimer);
-    this.loading ??= this.load().catch((error: unknown) => {
-      this.loading = undefined;
-      throw error;
-    });
+    this.loading ??= this.load().then(
+      (loaded) => (this.current = loaded),
+      (error: unknown) => {
+        this.loading = undefined;
+        throw error;
+      },
+    );
     return this.loading;
   }
 
@@ -68,6 +74,7 @@ export class LocalModel {
     clearTimeout(this.idleTimer);
     const loading = this.loading;
     this.loading = undefined;
+    this.current = undefined;
     if (!loading) return;
     const loaded = await loading.catch(() => undefined);
     if (!loaded) return;
@@ -124,7 +131,9 @@ export class LocalModel {
         let grammar = grammars.get(key);
         if (!grammar) {
           if (grammars.size >= GRAMMAR_CACHE_SIZE) grammars.delete(grammars.keys().next().value!);
-          grammar = (key === 'json_object' ? llama.getGrammarFor('json') : llama.createGrammarForJsonSchema(schema as never)).catch(
+          grammar = (
+            key === 'json_object' ? llama.getGrammarFor('json') : llama.createGrammarForJsonSchema(schema as never).then((built) => withFiniteNumbers(llama, built))
+          ).catch(
             (error: unknown) => {
               grammars.delete(key);
               throw new UnsupportedFeatureError(`This JSON schema cannot be enforced by the local engine: ${(error as Error).message}`, param);
@@ -136,6 +145,20 @@ export class LocalModel {
       },
     };
   }
+}
+
+/**
+ * node-llama-cpp's JSON-schema grammar lets numbers take any exponent: an `integer` may come out as
+ * `5e-3` (not an integer) and any number as `8e72306` (Infinity to every JSON parser), neither of
+ * which validates against the schema. Integers get no exponent; other numbers at most two digits of one.
+ */
+async function withFiniteNumbers(llama: Llama, grammar: LlamaGrammar): Promise<LlamaGrammar> {
+  const digits = '"-"? ("0" | [1-9] [0-9]{0,15})';
+  const text = grammar.grammar
+    .replace(/^integer-number-rule ::= .*$/m, `integer-number-rule ::= ${digits}`)
+    .replace(/^fractional-number-rule ::= .*$/m, `fractional-number-rule ::= ${digits} ("." [0-9]{1,16})? ([eE] [-+]? [0-9]{1,2})?`);
+  if (text === grammar.grammar) return grammar;
+  return llama.createGrammar({ grammar: text, stopGenerationTriggers: grammar.stopGenerationTriggers, trimWhitespaceSuffix: grammar.trimWhitespaceSuffix });
 }
 
 export function contextLengthError(promptTokens: number, contextSize: number, param = 'messages'): SwitchyardError {
