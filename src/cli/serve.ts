@@ -2,6 +2,7 @@ import type { Config } from '../config/schema.js';
 import { buildServer } from '../http/build-server.js';
 import { isLoopback, keysFromEnv, StaticKeyAuthenticator } from '../http/auth.js';
 import { Platform } from '../platform/platform.js';
+import { packageUiAssets } from '../http/ui/ui-assets.js';
 
 export interface ServeOptions {
   config: Config;
@@ -45,6 +46,9 @@ export async function serve(options: ServeOptions): Promise<() => Promise<void>>
       : 'Auth: API key required (Authorization: Bearer <key>).',
   );
   print(`Store: ${platform.store.location}; limits: ${platform.limiter.kind === 'redis' ? 'Redis' : 'in memory'}`);
+  print(`Admin UI: http://${shownHost}:${actualPort}/ui (sign in with the admin key)`);
+  // A cheap freshness check; a missing or stale build is made in the background (Vite, seconds).
+  void packageUiAssets().ensureBuilt(print);
   print('Try:');
   print(
     `  curl ${base}/chat/completions -H "Authorization: Bearer ${key}" -H "Content-Type: application/json" ` +

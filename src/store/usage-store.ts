@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database, UsageRecordTable } from './tables.js';
+import { usageSeries, type SeriesBucket, type SeriesFilter } from './usage-series.js';
 
 export type UsageRecord = UsageRecordTable;
 
@@ -156,6 +157,11 @@ export class UsageStore {
     if (filter.since !== undefined) query = query.where('created_at', '>=', filter.since);
     if (filter.until !== undefined) query = query.where('created_at', '<', filter.until);
     return query.limit(Math.min(filter.limit ?? 100, 1000)).execute();
+  }
+
+  /** Requests, errors, tokens and latency percentiles per minute or day, for charts. */
+  series(bucket: SeriesBucket, sinceMs: number, untilMs: number, filter: SeriesFilter = {}) {
+    return usageSeries(this.db, this, bucket, sinceMs, untilMs, filter);
   }
 
   async byAuditId(auditId: string): Promise<UsageRecord | undefined> {

@@ -1,10 +1,12 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { SwitchyardError, ValidationError } from '../../errors/errors.js';
+import type { Gateway } from '../../gateway/gateway.js';
 import type { Platform } from '../../platform/platform.js';
 import { keyStatus, type KeyLimits, type KeyRecord, type WorkspaceRecord } from '../../store/store.js';
 import type { UsageGroup, UsageRecord } from '../../store/usage-store.js';
 import { missingKeyError, presentedKey } from '../auth.js';
+import { CSRF_HEADER, type UiSessions } from '../ui/ui-session.js';
 
 const seconds = (ms: number | null) => (ms === null ? null : Math.floor(ms / 1000));
 
@@ -80,6 +82,11 @@ function parse<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
   const param = issue.path.map(String).join('.') || null;
+  if (issue.code === 'unrecognized_keys') {
+    // Named in `param`, as OpenAI names an unknown argument.
+    const unknown = [...issue.path.map(String), issue.keys[0]!].join('.');
+    throw new ValidationError(`Unrecognized request argument supplied: ${unknown}`, unknown, 'unknown_parameter');
+  }
   throw new ValidationError(`Invalid ${param ?? 'request'}: ${issue.message}`, param);
 }
 
@@ -122,16 +129,43 @@ export function toKeyLimits(limits: z.output<typeof LimitsBody> | null | undefin
   return Object.keys(out).length > 0 ? out : null;
 }
 
+/** One alias with its targets and the circuit state of each, as `GET /admin/v1/routes` shows it. */
+export function routeJson(route: ReturnType<Gateway['routes']>[number]) {
+  return {
+    object: 'route',
+    alias: route.name,
+    strategy: route.strategy,
+    retries: route.retries,
+    targets: route.targets.map((target) => ({
+      model: target.resolved.publicId,
+      weight: target.weight,
+      timeout_ms: target.timeoutMs ?? null,
+      first_chunk_timeout_ms: target.firstChunkTimeoutMs ?? null,
+      circuit: {
+        state: target.circuit.state,
+        consecutive_failures: target.circuit.consecutiveFailures,
+        opened_at: target.circuit.openedAt === undefined ? null : target.circuit.openedAt / 1000,
+      },
+    })),
+  };
+}
+
 /**
- * `/admin/v1/…`: workspaces, keys, usage, the request log. Only the admin key gets in; an API key
- * gets a 403 (it is valid, just not for this), anything else a 401.
+ * `/admin/v1/…`: workspaces, keys, usage, the request log, routes and their health. Only the admin
+ * key gets in; an API key gets a 403 (it is valid, just not for this), anything else a 401.
  */
-export function registerAdminRoutes(app: FastifyInstance, platform: Platform): void {
+export function registerAdminRoutes(app: FastifyInstance, platform: Platform, gateway: Gateway, options: { sessions?: UiSessions } = {}): void {
   const { store } = platform;
+  const { sessions } = options;
 
   app.addHook('onRequest', async (request: FastifyRequest) => {
     if (platform.isAdmin(request.headers)) return;
-    if (!presentedKey(request.headers)) throw missingKeyError();
+    // The admin UI: its session cookie counts only with the session's CSRF token beside it.
+    if (sessions?.authorizes(request.headers)) return;
+    if (!presentedKey(request.headers)) {
+      if (sessions?.sessionOf(request.headers)) throw new SwitchyardError('permission_denied', `A UI session must send its CSRF token in the ${CSRF_HEADER} header.`);
+      throw missingKeyError();
+    }
     await platform.authenticator.authenticate(request.headers);
     throw new SwitchyardError('permission_denied', 'You have insufficient permissions for this operation: the admin API takes the admin key, not an API key.');
   });
@@ -204,6 +238,8 @@ export function registerAdminRoutes(app: FastifyInstance, platform: Platform): v
   };
   app.post('/keys/:id/revoke', revoke);
   app.delete('/keys/:id', revoke);
+
+  app.get('/routes', async () => list(gateway.routes().map(routeJson)));
 
   app.get('/usage', async (request) => {
     const query = parse(

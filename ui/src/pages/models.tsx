@@ -1,0 +1,110 @@
+import { api, type ModelState } from '../api.js';
+import { Badge, ErrorNote, PageHeader, statusTone, useLoad } from '../components.js';
+import { formatNumber, formatPercent } from '../format.js';
+
+interface AliasRoute {
+  alias: string;
+  strategy: string;
+  retries: number;
+  targets: Array<{ model: string; weight: number; circuit: { state: string; consecutive_failures: number } }>;
+}
+
+export function ModelsPage() {
+  const data = useLoad(async () => {
+    const [routes, models] = await Promise.all([api<{ data: AliasRoute[] }>('GET', '/routes'), api<{ data: ModelState[]; recent_window_seconds: number }>('GET', '/models')]);
+    return { routes: routes.data, models: models.data, window: models.recent_window_seconds };
+  }, []);
+  const models = new Map((data.data?.models ?? []).map((model) => [model.id, model]));
+  const local = (data.data?.models ?? []).filter((model) => model.loaded !== null);
+  const minutes = Math.round((data.data?.window ?? 900) / 60);
+
+  return (
+    <>
+      <PageHeader title="Models & routes">
+        <button type="button" class="secondary" onClick={data.reload}>
+          Refresh
+        </button>
+      </PageHeader>
+      <ErrorNote error={data.error} />
+      <h2>Aliases</h2>
+      <div class="table-wrap">
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Alias</th>
+              <th scope="col">Strategy</th>
+              <th scope="col">Targets, in order (circuit · errors in the last {minutes} min)</th>
+            </tr>
+          </thead>
+          <tbody>
+            {(data.data?.routes ?? []).map((route) => (
+              <tr key={route.alias}>
+                <td class="mono">{route.alias}</td>
+                <td>
+                  {route.strategy}
+                  {route.retries > 0 ? `, ${route.retries} retries` : ''}
+                </td>
+                <td>
+                  <ol class="targets">
+                    {route.targets.map((target) => (
+                      <li key={target.model}>
+                        <span class="mono">{target.model}</span>
+                        {route.strategy === 'weighted' ? <span class="hint"> weight {target.weight}</span> : null} <Badge tone={statusTone(target.circuit.state)}>circuit {target.circuit.state.replace('_', '-')}</Badge>{' '}
+                        <span class="hint">{formatPercent(models.get(target.model)?.recent_error_rate)}</span>
+                      </li>
+                    ))}
+                  </ol>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+
+      <h2>Models</h2>
+      <div class="table-wrap">
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Model</th>
+              <th scope="col">Provider</th>
+              <th scope="col">Circuit</th>
+              <th scope="col" class="num">Requests ({minutes} min)</th>
+              <th scope="col" class="num">Error rate</th>
+            </tr>
+          </thead>
+          <tbody>
+            {(data.data?.models ?? []).map((model) => (
+              <tr key={model.id}>
+                <td class="mono">{model.id}</td>
+                <td>
+                  {model.provider} <span class="hint">({model.kind})</span>
+                </td>
+                <td>
+                  <Badge tone={statusTone(model.circuit)}>{model.circuit.replace('_', '-')}</Badge>
+                  {model.consecutive_failures > 0 ? <span class="hint"> {model.consecutive_failures} failures in a row</span> : null}
+                </td>
+                <td class="num">{formatNumber(model.recent_requests)}</td>
+                <td class="num">{formatPercent(model.recent_error_rate)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+
+      <h2>Local models</h2>
+      {local.length === 0 ? (
+        <p class="hint">No embedded-engine models are configured. Add one with <span class="mono">switchyard pull</span> or <span class="mono">switchyard serve --model FILE.gguf</span>.</p>
+      ) : (
+        <ul class="local-models">
+          {local.map((model) => (
+            <li key={model.id}>
+              <span class="mono">{model.id}</span> <Badge tone={model.loaded ? 'ok' : 'muted'}>{model.loaded ? 'loaded' : 'unloaded'}</Badge>
+            </li>
+          ))}
+        </ul>
+      )}
+      <p class="hint">Models are downloaded with the <span class="mono">switchyard pull</span> command; the admin API has no pull endpoint yet, so there is no pull button here.</p>
+    </>
+  );
+}

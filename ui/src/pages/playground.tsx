@@ -1,0 +1,309 @@
+import { useMemo, useRef, useState } from 'preact/hooks';
+import { api, playgroundStream, type ModelState } from '../api.js';
+import { ErrorNote, PageHeader, useLoad } from '../components.js';
+
+interface Message {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+interface Reply {
+  content: string;
+  reasoning: string;
+  toolCalls: Array<{ id: string; name: string; arguments: string }>;
+  finish: string | null;
+  route: string | null;
+  auditId: string | null;
+  error: string | null;
+  streaming: boolean;
+}
+
+const SAMPLE_TOOL = {
+  type: 'function',
+  function: {
+    name: 'get_weather',
+    description: 'The current weather in a city.',
+    parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+  },
+};
+
+type Language = 'curl' | 'python' | 'javascript';
+
+/** Reads server-sent events from a fetch body, calling `onData` with each `data:` payload. */
+async function readEvents(body: ReadableStream<Uint8Array>, onData: (data: string) => void): Promise<void> {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    // `stream: true` keeps a multibyte character split across reads whole.
+    buffer += decoder.decode(value, { stream: true });
+    let end: number;
+    while ((end = buffer.search(/\r?\n\r?\n/)) >= 0) {
+      const event = buffer.slice(0, end);
+      buffer = buffer.slice(end).replace(/^\r?\n\r?\n/, '');
+      const data = event
+        .split(/\r?\n/)
+        .filter((line) => line.startsWith('data:'))
+        .map((line) => line.slice(5).replace(/^ /, ''))
+        .join('\n');
+      if (data) onData(data);
+    }
+  }
+}
+
+export function PlaygroundPage() {
+  const models = useLoad(() => api<{ data: ModelState[]; aliases: string[] }>('GET', '/models'), []);
+  const [model, setModel] = useState('');
+  const [system, setSystem] = useState('');
+  const [input, setInput] = useState('');
+  const [reasoning, setReasoning] = useState(false);
+  const [tools, setTools] = useState(false);
+  const [history, setHistory] = useState<Message[]>([]);
+  const [reply, setReply] = useState<Reply | undefined>();
+  const [language, setLanguage] = useState<Language>('curl');
+  const [error, setError] = useState<Error | undefined>();
+  const [lastSent, setLastSent] = useState<Record<string, unknown> | undefined>();
+  const abort = useRef<AbortController | undefined>(undefined);
+
+  const chosen = model || models.data?.aliases[0] || models.data?.data[0]?.id || 'sandbox/echo';
+  const request = useMemo(() => {
+    const messages: Message[] = [...(system.trim() ? [{ role: 'system' as const, content: system.trim() }] : []), ...history, ...(input.trim() ? [{ role: 'user' as const, content: input.trim() }] : [])];
+    return {
+      model: chosen,
+      messages,
+      stream: true,
+      ...(reasoning ? { reasoning_effort: 'low' } : {}),
+      ...(tools ? { tools: [SAMPLE_TOOL] } : {}),
+    };
+  }, [chosen, system, history, input, reasoning, tools]);
+
+  const send = async () => {
+    if (!input.trim() || reply?.streaming) return;
+    setError(undefined);
+    const body = request;
+    setLastSent(body);
+    const userMessage: Message = { role: 'user', content: input.trim() };
+    setHistory((previous) => [...previous, userMessage]);
+    setInput('');
+    const controller = new AbortController();
+    abort.current = controller;
+    let current: Reply = { content: '', reasoning: '', toolCalls: [], finish: null, route: null, auditId: null, error: null, streaming: true };
+    setReply(current);
+    const update = (next: Partial<Reply>) => {
+      current = { ...current, ...next };
+      setReply(current);
+    };
+    try {
+      const response = await playgroundStream(body, controller.signal);
+      update({ route: response.headers.get('x-switchyard-route'), auditId: response.headers.get('x-switchyard-audit-id') });
+      await readEvents(response.body!, (data) => {
+        if (data === '[DONE]') return;
+        const chunk = JSON.parse(data) as any;
+        if (chunk.error) {
+          update({ error: chunk.error.message ?? 'The stream failed.' });
+          return;
+        }
+        const choice = chunk.choices?.[0];
+        if (!choice) return;
+        const delta = choice.delta ?? {};
+        const toolCalls = [...current.toolCalls];
+        for (const call of delta.tool_calls ?? []) {
+          const existing = toolCalls[call.index] ?? { id: call.id ?? '', name: '', arguments: '' };
+          toolCalls[call.index] = { id: call.id ?? existing.id, name: existing.name + (call.function?.name ?? ''), arguments: existing.arguments + (call.function?.arguments ?? '') };
+        }
+        update({
+          content: current.content + (delta.content ?? ''),
+          reasoning: current.reasoning + (delta.reasoning_content ?? delta.reasoning ?? ''),
+          toolCalls,
+          finish: choice.finish_reason ?? current.finish,
+        });
+      });
+    } catch (failure) {
+      if ((failure as Error).name !== 'AbortError') setError(failure as Error);
+      else update({ error: 'Stopped.' });
+    } finally {
+      update({ streaming: false });
+      abort.current = undefined;
+      // A turn that called tools would need the tools' results before the next one: the playground
+      // shows the calls but leaves them out of the conversation it sends next.
+      if (current.content && current.toolCalls.length === 0) setHistory((previous) => [...previous, { role: 'assistant', content: current.content }]);
+    }
+  };
+
+  const shownRequest = input.trim() || !lastSent ? request : lastSent;
+  const code = useMemo(() => snippet(language, shownRequest), [language, shownRequest]);
+
+  return (
+    <>
+      <PageHeader title="Playground">
+        <button
+          type="button"
+          class="secondary"
+          onClick={() => {
+            setHistory([]);
+            setReply(undefined);
+          }}
+        >
+          New conversation
+        </button>
+      </PageHeader>
+      <ErrorNote error={error ?? models.error} />
+      <div class="playground">
+        <form
+          class="card form-stack"
+          aria-label="Request"
+          onSubmit={(event) => {
+            event.preventDefault();
+            void send();
+          }}
+        >
+          <label for="pg-model">Model or alias</label>
+          <select id="pg-model" value={chosen} onChange={(event) => setModel((event.currentTarget as HTMLSelectElement).value)}>
+            <optgroup label="Aliases">
+              {(models.data?.aliases ?? []).map((alias) => (
+                <option key={alias} value={alias}>
+                  {alias}
+                </option>
+              ))}
+            </optgroup>
+            <optgroup label="Models">
+              {(models.data?.data ?? []).map((entry) => (
+                <option key={entry.id} value={entry.id}>
+                  {entry.id}
+                </option>
+              ))}
+            </optgroup>
+          </select>
+          <label for="pg-system">System prompt</label>
+          <textarea id="pg-system" rows={2} value={system} onInput={(event) => setSystem((event.currentTarget as HTMLTextAreaElement).value)} />
+          <label class="checkbox">
+            <input type="checkbox" checked={reasoning} onChange={(event) => setReasoning((event.currentTarget as HTMLInputElement).checked)} />
+            <span>
+              Ask for reasoning (<span class="mono">reasoning_effort: low</span>)
+            </span>
+          </label>
+          <label class="checkbox">
+            <input type="checkbox" checked={tools} onChange={(event) => setTools((event.currentTarget as HTMLInputElement).checked)} />
+            <span>
+              Offer a tool (<span class="mono">get_weather</span>; name it in the message)
+            </span>
+          </label>
+          <label for="pg-input">Message</label>
+          <textarea
+            id="pg-input"
+            rows={4}
+            value={input}
+            aria-describedby="pg-input-hint"
+            onInput={(event) => setInput((event.currentTarget as HTMLTextAreaElement).value)}
+            onKeyDown={(event) => {
+              if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) {
+                event.preventDefault();
+                void send();
+              }
+            }}
+          />
+          <span id="pg-input-hint" class="hint">
+            Ctrl+Enter sends.
+          </span>
+          <div class="form-actions">
+            {reply?.streaming ? (
+              <button type="button" class="danger" onClick={() => abort.current?.abort()}>
+                Stop
+              </button>
+            ) : null}
+            <button type="submit" disabled={reply?.streaming || !input.trim()}>
+              Send
+            </button>
+          </div>
+        </form>
+
+        <section class="card conversation" aria-labelledby="conversation-title">
+          <h2 id="conversation-title">Conversation</h2>
+          {history.length === 0 && !reply ? <p class="hint">Replies stream in here as they arrive.</p> : null}
+          <ol class="messages">
+            {history.slice(0, reply && !reply.streaming && reply.content && reply.toolCalls.length === 0 ? -1 : undefined).map((message, index) => (
+              <li key={index} class={`message message-${message.role}`}>
+                <span class="role">{message.role === 'user' ? 'You' : 'Assistant'}</span>
+                <div class="text">{message.content}</div>
+              </li>
+            ))}
+            {reply ? (
+              <li class="message message-assistant" aria-busy={reply.streaming}>
+                <span class="role">
+                  Assistant {reply.route ? <span class="hint mono">via {reply.route}</span> : null}
+                </span>
+                {reply.reasoning ? (
+                  <details class="reasoning">
+                    <summary>Reasoning ({reply.reasoning.length} characters)</summary>
+                    <div class="text">{reply.reasoning}</div>
+                  </details>
+                ) : null}
+                <div class="text" data-testid="reply" aria-live="polite">
+                  {reply.content}
+                  {reply.streaming ? <span class="cursor" aria-hidden="true">▍</span> : null}
+                </div>
+                {reply.toolCalls.length > 0 && !reply.streaming ? <p class="hint">The playground does not run tools: these calls are shown, not answered, and left out of the next request.</p> : null}
+                {reply.toolCalls.map((call) => (
+                  <div class="tool-call" key={call.id}>
+                    <span class="hint">Tool call</span> <span class="mono">{call.name}</span>
+                    <pre class="mono">{call.arguments}</pre>
+                  </div>
+                ))}
+                {reply.error ? (
+                  <p class="error" role="alert">
+                    {reply.error}
+                  </p>
+                ) : null}
+                {!reply.streaming ? (
+                  <p class="hint">
+                    {reply.finish ? `finish_reason: ${reply.finish}` : ''}
+                    {reply.auditId ? (
+                      <>
+                        {' · '}
+                        <a href={`#/requests/${reply.auditId}`}>audit record</a>
+                      </>
+                    ) : null}
+                  </p>
+                ) : null}
+              </li>
+            ) : null}
+          </ol>
+        </section>
+      </div>
+
+      <section class="card code" aria-labelledby="code-title">
+        <div class="audit-head">
+          <h2 id="code-title">The same request in code</h2>
+          <div class="segmented" role="group" aria-label="Language">
+            {(['curl', 'python', 'javascript'] as const).map((entry) => (
+              <button type="button" key={entry} aria-pressed={language === entry} onClick={() => setLanguage(entry)}>
+                {entry === 'curl' ? 'curl' : entry === 'python' ? 'Python' : 'JavaScript'}
+              </button>
+            ))}
+          </div>
+        </div>
+        <pre class="mono" tabIndex={0} aria-label={`${language} code`}>
+          {code}
+        </pre>
+        <p class="hint">Use an API key from Settings → API keys; the playground itself calls as the admin.</p>
+      </section>
+    </>
+  );
+}
+
+function snippet(language: Language, request: Record<string, unknown>): string {
+  const base = `${location.origin}/v1`;
+  const json = JSON.stringify(request, null, 2);
+  if (language === 'curl') {
+    return `curl ${base}/chat/completions \\\n  -H "Authorization: Bearer $SWITCHYARD_API_KEY" \\\n  -H "Content-Type: application/json" \\\n  -d '${json.replace(/'/g, "'\\''")}'`;
+  }
+  const { stream: _stream, ...rest } = request;
+  const args = JSON.stringify({ ...rest, stream: true }, null, 4);
+  if (language === 'python') {
+    const pythonArgs = args.replace(/\btrue\b/g, 'True').replace(/\bfalse\b/g, 'False').replace(/\bnull\b/g, 'None');
+    return `from openai import OpenAI\n\nclient = OpenAI(base_url="${base}", api_key=os.environ["SWITCHYARD_API_KEY"])\n\nstream = client.chat.completions.create(**${pythonArgs})\nfor chunk in stream:\n    if chunk.choices and chunk.choices[0].delta.content:\n        print(chunk.choices[0].delta.content, end="", flush=True)`.replace('from openai', 'import os\nfrom openai');
+  }
+  return `import OpenAI from 'openai';\n\nconst client = new OpenAI({ baseURL: '${base}', apiKey: process.env.SWITCHYARD_API_KEY });\n\nconst stream = await client.chat.completions.create(${args});\nfor await (const chunk of stream) {\n  process.stdout.write(chunk.choices[0]?.delta?.content ?? '');\n}`;
+}
