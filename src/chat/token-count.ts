@@ -6,14 +6,33 @@ import type { ChatCompletionMessageParam } from 'openai/resources/chat/completio
  * for backends that have no tokenizer of their own: the sandbox, and estimates before a call.
  */
 export function countTokens(text: string): number {
-  return text.length === 0 ? 0 : encode(text).length;
+  return text.length === 0 ? 0 : encodeBounded(text).length;
+}
+
+/** Runs of this many non-space (or space) characters are encoded piece by piece. */
+const RUN = 256;
+const LONG_RUN = new RegExp(`\\S{${RUN}}|\\s{${RUN}}`);
+const LONG_RUN_PIECES = new RegExp(`(\\S{${RUN}}|\\s{${RUN}})`);
+
+/**
+ * `encode`, safe from pathological input: BPE merges within one pre-token take time quadratic in
+ * its length, and a pre-token is a whole run without spaces, so a client's 100 kB of `xxxx…` cost
+ * seconds of CPU (and 4 MB, hours) on the request path. Such runs are encoded in pieces of
+ * `RUN` characters: the count changes by at most a token per piece, only for text nobody writes.
+ * The tokens still decode to exactly `text`.
+ */
+function encodeBounded(text: string): number[] {
+  if (text.length < RUN || !LONG_RUN.test(text)) return encode(text);
+  const tokens: number[] = [];
+  for (const piece of text.split(LONG_RUN_PIECES)) if (piece) for (const token of encode(piece)) tokens.push(token);
+  return tokens;
 }
 
 /** Splits text into the pieces its tokens decode to; a multibyte character is never split. */
 export function splitIntoTokens(text: string): string[] {
   const pieces: string[] = [];
   let pending: number[] = [];
-  for (const token of encode(text)) {
+  for (const token of encodeBounded(text)) {
     pending.push(token);
     const piece = decode(pending);
     if (!piece.endsWith('\uFFFD')) {

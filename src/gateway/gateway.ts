@@ -1,8 +1,9 @@
 import type { ChatCompletion } from 'openai/resources/chat/completions';
-import type { CompletionUsage } from 'openai/resources/completions';
+import type { Completion, CompletionUsage } from 'openai/resources/completions';
 import { ClientAbortedError, SwitchyardError, UnsupportedFeatureError, UpstreamError, ValidationError, toSwitchyardError } from '../errors/errors.js';
 import { aggregateChunks } from '../chat/aggregate-chunks.js';
-import type { ChatRequest, EmbeddingsRequest, EmbeddingsResult, RelayChunk } from '../providers/provider.js';
+import type { ChatRequest, CompletionRequest, EmbeddingsRequest, EmbeddingsResult, RelayChunk, TextCompletionChunk } from '../providers/provider.js';
+import { aggregateCompletionChunks } from '../completions/aggregate-completion-chunks.js';
 import type { ModelRegistry, ResolvedModel } from './model-registry.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RoutingSchema, type AliasConfig, type RoutingConfig } from '../config/routing-schema.js';
@@ -72,6 +73,13 @@ export interface CompletionReply extends ReplyBase {
   /** The upstream's exact body when it was relayed unchanged. */
   rawJson: string | undefined;
 }
+
+/** A legacy completions call's answer: a stream whose first event is in hand, or the whole object. */
+export type TextCompletionReply = ReplyBase &
+  (
+    | { kind: 'stream'; chunks: AsyncIterable<TextCompletionChunk> }
+    | { kind: 'completion'; completion: Completion; /** The upstream's exact body when relayed unchanged. */ rawJson: string | undefined }
+  );
 
 export interface GatewayOptions {
   registry: ModelRegistry;
@@ -161,6 +169,73 @@ export class Gateway {
         const iterator = result.chunks[Symbol.asyncIterator]();
         // The first-byte contract: the first chunk is awaited here, so a failure before it is still
         // a proper HTTP error, or a reason to fall back to the next target.
+        try {
+          const first = await iterator.next();
+          return { kind: 'stream' as const, first, iterator };
+        } catch (error) {
+          await iterator.return?.();
+          throw error;
+        }
+      });
+      summary.timeToFirstChunkMs = this.now() - started;
+      summary.overheadMs = overhead(started, options.receivedAt, summary);
+      const resolved = outcome.target.resolved;
+      if (outcome.value.kind === 'completion') {
+        summary.usage = outcome.value.completion.usage;
+        end();
+        return { kind: 'completion', route: summary.route, resolved, completion: outcome.value.completion, rawJson: outcome.value.rawJson };
+      }
+      const { first, iterator } = outcome.value;
+      return { kind: 'stream', route: summary.route, resolved, chunks: relay(first, iterator, includeUsage, summary, end) };
+    } catch (error) {
+      end(error);
+      throw toSwitchyardError(error);
+    }
+  }
+
+  /**
+   * Legacy completions (`POST /v1/completions`) along the same route plan as chat: the targets
+   * whose provider can `complete`, with the same fallbacks, retries, deadlines and first-byte
+   * contract, reported to `onCallEnd` the same way.
+   */
+  async complete(request: CompletionRequest, options: CallOptions): Promise<TextCompletionReply> {
+    const started = this.now();
+    const stream = request.stream === true;
+    const summary = newSummary(options, request.model, stream);
+    const end = (error?: unknown) => {
+      summary.durationMs = this.now() - started;
+      if (error !== undefined) {
+        summary.error = toSwitchyardError(error);
+        summary.status = error instanceof ClientAbortedError || options.signal.aborted ? 'aborted' : 'failed';
+      }
+      this.onCallEnd?.(summary);
+    };
+    try {
+      const planned = this.planner.plan(request.model, options.caller);
+      const targets = planned.targets.filter((target) => target.resolved.provider.complete !== undefined);
+      if (targets.length === 0) {
+        const first = planned.targets[0]!.resolved;
+        summary.route = first.publicId;
+        summary.providerId = first.provider.id;
+        throw new UnsupportedFeatureError(
+          `The model \`${request.model}\` does not serve legacy completions (its backend, '${first.provider.kind}', has no raw text completion); use /v1/chat/completions.`,
+          'model',
+        );
+      }
+      const plan: RoutePlan = { ...planned, targets };
+      for (const target of targets) checkOutputLimit(request, target.resolved);
+      const includeUsage = request.stream_options?.include_usage === true;
+      const deadline = (target: PlannedTarget) => (stream ? (target.firstChunkTimeoutMs ?? target.timeoutMs) : target.timeoutMs);
+      const outcome = await this.attempt(plan, summary, options.signal, deadline, async (target, signal) => {
+        const resolved = target.resolved;
+        const result = await resolved.provider.complete!({ ...request, model: resolved.model }, { signal, requestId: options.requestId });
+        if (!stream) {
+          const completion = result.kind === 'completion' ? result.completion : await aggregateCompletionChunks(result.chunks);
+          return { kind: 'completion' as const, completion, rawJson: result.kind === 'completion' ? result.rawJson : undefined };
+        }
+        if (result.kind !== 'stream') throw new Error(`Provider '${resolved.provider.id}' answered a stream request without a stream.`);
+        const iterator = result.chunks[Symbol.asyncIterator]();
+        // The first-byte contract, as for chat: a failure before the first event can still fall back.
         try {
           const first = await iterator.next();
           return { kind: 'stream' as const, first, iterator };
@@ -312,6 +387,24 @@ export class Gateway {
   }
 }
 
+/** A call's summary before anything is known of its route or outcome. */
+function newSummary(options: CallOptions, modelAsked: string, stream: boolean): CallSummary {
+  return {
+    requestId: options.requestId,
+    auditId: options.auditId,
+    caller: options.caller,
+    modelAsked,
+    route: '',
+    providerId: '',
+    stream,
+    usage: undefined,
+    timeToFirstChunkMs: undefined,
+    durationMs: 0,
+    status: 'completed',
+    error: undefined,
+  };
+}
+
 /** Switchyard's own milliseconds before the first chunk: arrival to now, backends' time excluded. */
 function overhead(started: number, receivedAt: number | undefined, summary: CallSummary): number {
   const inHand = (summary.timeToFirstChunkMs ?? 0) + (receivedAt === undefined ? 0 : Math.max(0, started - receivedAt));
@@ -319,7 +412,7 @@ function overhead(started: number, receivedAt: number | undefined, summary: Call
 }
 
 /** `max_tokens` / `max_completion_tokens` beyond the model's declared output limit is a 400. */
-function checkOutputLimit(request: ChatRequest, resolved: ResolvedModel): void {
+function checkOutputLimit(request: Pick<ChatRequest, 'max_completion_tokens' | 'max_tokens'>, resolved: ResolvedModel): void {
   const limit = resolved.info?.maxOutputTokens;
   if (limit === undefined) return;
   for (const param of ['max_completion_tokens', 'max_tokens'] as const) {
@@ -337,13 +430,13 @@ function checkOutputLimit(request: ChatRequest, resolved: ResolvedModel): void {
  * The one pass over a stream's chunks: it notes usage for accounting, drops the usage chunk the
  * client did not ask for, and reports the call's end however the stream ends.
  */
-async function* relay(
-  first: IteratorResult<RelayChunk>,
-  iterator: AsyncIterator<RelayChunk>,
+async function* relay<T extends { choices: readonly unknown[]; usage?: CompletionUsage | null | undefined }>(
+  first: IteratorResult<T>,
+  iterator: AsyncIterator<T>,
   includeUsage: boolean,
   summary: CallSummary,
   end: (error?: unknown) => void,
-): AsyncGenerator<RelayChunk> {
+): AsyncGenerator<T> {
   let ended = false;
   try {
     let next = first;

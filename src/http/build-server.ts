@@ -1,19 +1,29 @@
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import type { Kysely } from 'kysely';
 import type { Config } from '../config/schema.js';
 import type { Provider } from '../providers/provider.js';
 import { createProvider } from '../providers/registry.js';
 import { ModelRegistry } from '../gateway/model-registry.js';
 import { Gateway, type Caller, type CallSummary } from '../gateway/gateway.js';
 import { randomId } from '../util/ids.js';
-import { keysFromEnv, StaticKeyAuthenticator, type Authenticator } from './auth.js';
+import { isLoopback, keysFromEnv, StaticKeyAuthenticator, type Authenticator } from './auth.js';
 import { errorHeaders, fromAnyError } from './errors-reply.js';
 import { registerChatRoutes } from './routes/chat-completions.js';
 import { registerModelRoutes } from './routes/models.js';
 import { registerEmbeddingsRoutes } from './routes/embeddings.js';
-import { notFoundHandler } from './routes/not-served.js';
+import { registerCompletionsRoutes } from './routes/completions.js';
+import { registerResponsesRoutes, responsesStoreFor } from './routes/responses.js';
+import { notFoundError, notFoundHandler } from './routes/not-served.js';
 import { processingMs } from './request-timing.js';
 import type { Platform } from '../platform/platform.js';
 import { registerAdminRoutes } from './routes/admin.js';
+import { registerAdminConsoleRoutes } from './routes/admin-console.js';
+import { packageUiAssets, type UiAssets } from './ui/ui-assets.js';
+import { registerUiRoutes } from './ui/ui-routes.js';
+import { UiSessions } from './ui/ui-session.js';
+import { ServerMetrics } from '../observability/metrics.js';
+import { callLogger, loggerOptions } from '../observability/logging.js';
+import { registerHealthRoutes } from '../observability/health-routes.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -33,6 +43,10 @@ export interface BuildServerOptions {
   platform?: Platform;
   /** Where the log goes instead of stdout (tests read it). */
   logStream?: NodeJS.WritableStream;
+  /** Draws for weighted aliases, in [0, 1); tests pass a seeded one. */
+  random?: () => number;
+  /** The admin UI's files (default: the package's `ui/dist`). */
+  ui?: UiAssets;
 }
 
 export interface Server {
@@ -62,26 +76,38 @@ export async function buildServer(options: BuildServerOptions): Promise<Server> 
   const providers = options.providers ?? providersFromConfig(config);
   const registry = new ModelRegistry(providers);
   const { platform } = options;
-  const onCallEnd =
-    platform && options.onCallEnd
-      ? (summary: CallSummary) => {
-          platform.onCallEnd(summary);
-          options.onCallEnd!(summary);
-        }
-      : platform
-        ? platform.onCallEnd.bind(platform)
-        : options.onCallEnd;
-  const gateway = new Gateway({ registry, aliases: config.aliases, routing: config.routing, ...(onCallEnd ? { onCallEnd } : {}) });
+  // Gauges read these at scrape time only; `gateway` exists by then.
+  const metrics = config.metrics.enabled
+    ? new ServerMetrics(
+        {
+          targetHealth: () => gateway.targetHealth(),
+          providers: () => registry.allProviders(),
+          ...(platform ? { usage: platform.recorder } : {}),
+        },
+        { processMetrics: config.metrics.processMetrics },
+      )
+    : undefined;
+  // Everyone who reads a call's summary once it ended: accounting, metrics, the call log, the caller.
+  const callListeners: Array<(summary: CallSummary) => void> = [];
+  if (platform) callListeners.push(platform.onCallEnd.bind(platform));
+  if (metrics) callListeners.push(metrics.onCallEnd.bind(metrics));
+  if (options.onCallEnd) callListeners.push(options.onCallEnd);
+  const onCallEnd = (summary: CallSummary) => {
+    for (const listener of callListeners) listener(summary);
+  };
+  const gateway = new Gateway({
+    registry,
+    aliases: config.aliases,
+    routing: config.routing,
+    onCallEnd,
+    ...(options.random ? { random: options.random } : {}),
+  });
   const authenticator =
     options.authenticator ?? platform?.authenticator ?? new StaticKeyAuthenticator([...config.auth.keys, ...keysFromEnv(env)]);
 
   const app = Fastify({
-    logger: {
-      level: config.server.logLevel,
-      // Secrets never reach a log line, whatever gets logged.
-      redact: ['req.headers.authorization', 'req.headers["api-key"]', 'headers.authorization', 'headers["api-key"]'],
-      ...(options.logStream ? { stream: options.logStream } : {}),
-    },
+    // Secrets never reach a log line, whatever gets logged; nor prompts, unless `logging.prompts`.
+    logger: loggerOptions({ level: config.server.logLevel, logging: config.logging, stream: options.logStream }),
     bodyLimit: config.server.bodyLimitBytes,
     // No log line per request: the hot path stays quiet; failures are logged where they happen.
     logController: new LogController({ disableRequestLogging: true }),
@@ -104,8 +130,17 @@ export async function buildServer(options: BuildServerOptions): Promise<Server> 
     reply.header('openai-processing-ms', processingMs(reply));
   });
 
+  if (config.logging.calls) callListeners.push(callLogger(app.log));
+  if (metrics) {
+    app.addHook('onResponse', (request, reply, done) => {
+      metrics.observeResponse(request, reply);
+      done();
+    });
+  }
+
   app.setErrorHandler((error, request, reply) => {
     const failure = fromAnyError(error);
+    metrics?.countError(failure);
     if (failure.status >= 500) request.log.error({ err: failure, cause: failure.cause }, 'request failed');
     void reply
       .code(failure.status)
@@ -113,12 +148,29 @@ export async function buildServer(options: BuildServerOptions): Promise<Server> 
       .type('application/json')
       .send(JSON.stringify(failure.toBody()));
   });
-  app.setNotFoundHandler(notFoundHandler);
+  app.setNotFoundHandler(
+    metrics
+      ? (request, reply) => {
+          const error = notFoundError(request);
+          metrics.countError(error);
+          notFoundHandler(request, reply, error);
+        }
+      : notFoundHandler,
+  );
 
   app.get('/healthz', async () => ({ status: 'ok' }));
+  registerHealthRoutes(app, {
+    metrics,
+    metricsRequireAuth: config.metrics.requireAuth ?? !isLoopback(config.server.host),
+    isAdmin: platform ? (request) => platform.isAdmin(request.headers) : undefined,
+    authenticator,
+    db: platform?.store.db as Kysely<never> | undefined,
+    providers: () => registry.allProviders(),
+  });
   platform?.attach(gateway, app.log);
 
   // The OpenAI API, also under /v1/openai for clients that expect a provider segment.
+  const responsesStore = responsesStoreFor(platform);
   for (const prefix of ['/v1', '/v1/openai']) {
     await app.register(
       async (scope) => {
@@ -134,11 +186,24 @@ export async function buildServer(options: BuildServerOptions): Promise<Server> 
         });
         registerModelRoutes(scope, registry, gateway.aliasNames());
         registerEmbeddingsRoutes(scope, gateway);
+        registerCompletionsRoutes(scope, { gateway, heartbeatMs: config.server.heartbeatMs, ...(platform ? { admit: platform.admit.bind(platform) } : {}) });
+        registerResponsesRoutes(scope, { gateway, heartbeatMs: config.server.heartbeatMs, store: responsesStore, ...(platform ? { admit: platform.admit.bind(platform) } : {}) });
       },
       { prefix },
     );
   }
-  if (platform) await app.register(async (scope) => registerAdminRoutes(scope, platform), { prefix: '/admin/v1' });
+  if (platform) {
+    // The admin web app at /ui; its session (cookie + CSRF header) opens the admin API too.
+    const sessions = new UiSessions(platform.store.hasher);
+    registerUiRoutes(app, { platform, sessions, assets: options.ui ?? packageUiAssets() });
+    await app.register(
+      async (scope) => {
+        registerAdminRoutes(scope, platform, gateway, { sessions });
+        registerAdminConsoleRoutes(scope, { platform, gateway, registry, heartbeatMs: config.server.heartbeatMs });
+      },
+      { prefix: '/admin/v1' },
+    );
+  }
 
   return {
     app,

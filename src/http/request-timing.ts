@@ -4,3 +4,8 @@ import type { FastifyReply } from 'fastify';
 export function processingMs(reply: FastifyReply): string {
   return String(Math.round(reply.elapsedTime));
 }
+
+/** When the request arrived, as a `performance.now()` time (Fastify's own clock), for the overhead metric. */
+export function receivedAt(reply: FastifyReply): number {
+  return performance.now() - reply.elapsedTime;
+}

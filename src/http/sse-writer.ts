@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import type { OutgoingHttpHeaders } from 'node:http';
-import { RAW_JSON, type RelayChunk } from '../providers/provider.js';
+import { RAW_JSON, type RelayChunk, type TextCompletionChunk } from '../providers/provider.js';
 import type { SwitchyardError } from '../errors/errors.js';
 
 const SSE_HEADERS: OutgoingHttpHeaders = {
@@ -46,7 +46,8 @@ export class SseWriter {
     }
   }
 
-  chunk(chunk: RelayChunk): Promise<void> | void {
+  /** One event of an OpenAI stream: a chat chunk, or a legacy completion event. */
+  chunk(chunk: RelayChunk | TextCompletionChunk): Promise<void> | void {
     const json = chunk[RAW_JSON] ?? JSON.stringify(chunk);
     if (this.closed) return;
     this.coalesce();

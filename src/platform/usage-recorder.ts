@@ -36,6 +36,11 @@ export class UsageRecorder {
     return this.queue.length;
   }
 
+  /** `created_at` (epoch ms) of the oldest record not yet written, for the writer-lag metric. */
+  get oldestPendingAt(): number | undefined {
+    return this.queue[0]?.created_at;
+  }
+
   /** Writes everything queued so far (waiting for a write already under way first). */
   async flush(): Promise<void> {
     while (this.writing) await this.writing;

@@ -3,6 +3,7 @@ import type {
   ChatCompletionChunk,
   ChatCompletionCreateParamsBase,
 } from 'openai/resources/chat/completions';
+import type { Completion, CompletionCreateParamsBase } from 'openai/resources/completions';
 
 /**
  * A chat request as the gateway hands it to a provider: OpenAI's own params, validated, with
@@ -68,6 +69,31 @@ export type EmbeddingsResult =
   /** An upstream's response, already in OpenAI's shape, relayed as it came. */
   | { kind: 'relay'; rawJson: string; promptTokens: number };
 
+/**
+ * A legacy completions call (`POST /v1/completions`) as the gateway hands it to a provider: OpenAI's
+ * own params, validated, `model` rewritten to the backend's name; unknown fields stay on the object.
+ * `prompt` may be a string, strings, a token array or token arrays (token ids of the backend's own
+ * tokenizer); absent or null it means the start of a document. `max_tokens` defaults to 16.
+ */
+export interface CompletionRequest extends CompletionCreateParamsBase {
+  stream?: boolean | null;
+  top_k?: number | null;
+  min_p?: number | null;
+}
+
+/** A streamed legacy completion event: OpenAI streams the very shape of the whole object. */
+export type TextCompletionChunk = Completion & { [RAW_JSON]?: string };
+
+/**
+ * What a provider's `complete()` resolves to; the first-byte contract of `ChatResult` holds
+ * unchanged. A stream ends, like a chat stream, with one usage event (`choices: []`) that the
+ * gateway drops when the client did not ask for it. Choices are numbered `prompt index × n +
+ * choice`, as OpenAI numbers them.
+ */
+export type CompleteResult =
+  | { kind: 'stream'; chunks: AsyncIterable<TextCompletionChunk> }
+  | { kind: 'completion'; completion: Completion; /** The upstream's body, to relay byte for byte. */ rawJson?: string };
+
 /** One backend. Adding a backend kind is one file implementing this plus one line in registry.ts. */
 export interface Provider {
   /** The prefix that routes to it: `<id>/<model>`. */
@@ -78,6 +104,14 @@ export interface Provider {
   /** True when a model name it does not declare may still be tried (an upstream decides). */
   readonly acceptsUndeclaredModels: boolean;
   chat(request: ChatRequest, context: ChatCallContext): Promise<ChatResult>;
+  /**
+   * Legacy text completion (`POST /v1/completions`), for backends that can continue raw text:
+   * no chat template, the prompt continued as it is. `echo` puts the prompt before the text; a
+   * parameter the backend cannot honour (`suffix` without fill-in-the-middle tokens, `best_of`)
+   * rejects with an `UnsupportedFeatureError` before any output. Without it, the gateway answers
+   * the model's completions calls with a 400.
+   */
+  complete?(request: CompletionRequest, context: ChatCallContext): Promise<CompleteResult>;
   /** Embeddings, for backends that make them. */
   embed?(request: EmbeddingsRequest, context: ChatCallContext): Promise<EmbeddingsResult>;
   /** Frees connections, engines and timers. */

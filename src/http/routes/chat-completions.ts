@@ -5,7 +5,7 @@ import { ClientAbortedError, toSwitchyardError } from '../../errors/errors.js';
 import { validateChatRequest } from '../validation/validate-chat-request.js';
 import { SseWriter } from '../sse-writer.js';
 import { writeRawError } from '../errors-reply.js';
-import { processingMs } from '../request-timing.js';
+import { processingMs, receivedAt } from '../request-timing.js';
 import { randomId } from '../../util/ids.js';
 import type { ChatRequest } from '../../providers/provider.js';
 
@@ -47,7 +47,7 @@ export function registerChatRoutes(app: FastifyInstance, options: ChatRouteOptio
 async function handleChat(request: FastifyRequest, reply: FastifyReply, body: ChatRequest, auditId: string, options: ChatRouteOptions) {
   const { gateway, heartbeatMs } = options;
   const disconnect = clientGone(reply);
-  const callOptions = { requestId: request.id, auditId, caller: request.caller, signal: disconnect.signal };
+  const callOptions = { requestId: request.id, auditId, caller: request.caller, signal: disconnect.signal, receivedAt: receivedAt(reply) };
 
   if (body.stream !== true) {
     try {

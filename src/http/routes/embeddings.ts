@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Gateway } from '../../gateway/gateway.js';
 import { randomId } from '../../util/ids.js';
 import { validateEmbeddingsRequest } from '../validation/embeddings-request.js';
+import { receivedAt } from '../request-timing.js';
 
 /** Float32 little-endian bytes in base64: what OpenAI sends for `encoding_format: "base64"`. */
 function toBase64(vector: Float32Array): string {
@@ -22,7 +23,7 @@ export function registerEmbeddingsRoutes(app: FastifyInstance, gateway: Gateway)
     try {
       const result = await gateway.embed(
         { model: body.model, input: inputs, dimensions: body.dimensions, body: body as Record<string, unknown> },
-        { requestId: request.id, auditId, caller: request.caller, signal: controller.signal },
+        { requestId: request.id, auditId, caller: request.caller, signal: controller.signal, receivedAt: receivedAt(reply) },
       );
       reply.header('x-switchyard-route', result.route);
       if (result.kind === 'relay') return reply.type('application/json').send(result.rawJson);

@@ -3,7 +3,7 @@ import { SwitchyardError } from '../../errors/errors.js';
 
 /** OpenAI API families Switchyard does not serve: a clear 404 rather than a puzzling one. */
 const OPENAI_FAMILIES = new Set([
-  'assistants', 'audio', 'batches', 'chatkit', 'completions', 'containers', 'conversations', 'evals',
+  'assistants', 'audio', 'batches', 'chatkit', 'containers', 'conversations', 'evals',
   'files', 'fine_tuning', 'images', 'moderations', 'organization', 'projects', 'realtime', 'threads',
   'uploads', 'vector_stores', 'videos', 'chat', 'models', 'skills',
 ]);

@@ -36,8 +36,20 @@ const ARTICLES: Record<string, string> = {
   object: 'an object', record: 'an object', null: 'null',
 };
 
+const QUOTE_LIMIT = 200;
+
+/**
+ * A value as an error message shows it, cut short: a client's megabyte string is not echoed back
+ * whole, and a value nested too deeply to serialize (10,000 levels overflow the stack) is described.
+ */
 function quote(value: unknown): string {
-  return typeof value === 'string' ? `'${value}'` : JSON.stringify(value);
+  let text: string;
+  try {
+    text = typeof value === 'string' ? `'${value}'` : (JSON.stringify(value) ?? String(value));
+  } catch {
+    return describeType(value);
+  }
+  return text.length > QUOTE_LIMIT ? `${text.slice(0, QUOTE_LIMIT)}…` : text;
 }
 
 /**

@@ -19,6 +19,9 @@ export interface GenerateOptions {
   /** The output is one JSON value (a grammar holds it): generation ends as soon as the value is
    * complete, and whitespace after it is never emitted. */
   json: boolean;
+  /** Raw text continuation (legacy completions): no reasoning or tool-call markup is read, every
+   * token is content. */
+  raw?: boolean;
   signal: AbortSignal;
 }
 
@@ -80,7 +83,7 @@ export async function* generateChoice(options: GenerateOptions): AsyncGenerator<
   }
 
   const stop = new StopDetector(options.stops);
-  const parser = new ReplyParser({ startInReasoning: options.startsInReasoning, parseToolCalls: options.parseToolCalls });
+  const parser = options.raw ? rawText : new ReplyParser({ startInReasoning: options.startsInReasoning, parseToolCalls: options.parseToolCalls });
   const generated: Token[] = [];
   const pendingLogprobs: ChatCompletionTokenLogprob[] = [];
   let pendingTokens: Token[] = [];
@@ -151,6 +154,13 @@ export async function* generateChoice(options: GenerateOptions): AsyncGenerator<
   if (pendingLogprobs.length > 0) yield { type: 'content', text: '', logprobs: pendingLogprobs.splice(0) };
   return { finishReason, completionTokens: generated.length, reasoningTokens, cachedTokens: keep };
 }
+
+/** The parser of raw text: all of it is content, as it comes. */
+const rawText: Pick<ReplyParser, 'push' | 'end' | 'inReasoning'> = {
+  inReasoning: false,
+  push: (text) => (text ? [{ type: 'content', text }] : []),
+  end: () => [],
+};
 
 function isCompleteJson(text: string): boolean {
   try {

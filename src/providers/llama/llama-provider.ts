@@ -4,11 +4,23 @@ import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
 import type { CompletionUsage } from 'openai/resources/completions';
 import { ClientAbortedError, SwitchyardError } from '../../errors/errors.js';
 import { defaultIdGenerator, type IdGenerator } from '../../util/ids.js';
-import type { ChatCallContext, ChatRequest, ChatResult, EmbeddingsRequest, EmbeddingsResult, ModelInfo, Provider, RelayChunk } from '../provider.js';
+import type {
+  ChatCallContext,
+  ChatRequest,
+  ChatResult,
+  CompleteResult,
+  CompletionRequest,
+  EmbeddingsRequest,
+  EmbeddingsResult,
+  ModelInfo,
+  Provider,
+  RelayChunk,
+} from '../provider.js';
 import type { LlamaProviderConfig } from './llama-config.js';
 import { contextLengthError, LocalModel, type LoadedModel } from './local-model.js';
 import { generateChoice, type GenerationEnd } from './generate-choice.js';
 import { samplingOptions } from './sampling.js';
+import { checkEngineCompletion, prepareTextCompletion, textCompletionChunks } from './text-completion.js';
 import { forcedTools, grammarSchema, toolCallSchema } from './tool-schema.js';
 
 export interface LlamaDependencies {
@@ -88,6 +100,29 @@ export class LlamaProvider implements Provider {
         loaded.pool.release(sequence);
         local.release();
       }) };
+    } catch (error) {
+      local.release();
+      throw error;
+    }
+  }
+
+  /** Raw text completion: each prompt continued as it is, no chat template, through the same token loop. */
+  async complete(request: CompletionRequest, context: ChatCallContext): Promise<CompleteResult> {
+    const local = this.models.get(request.model);
+    if (!local) throw new SwitchyardError('model_not_found', `The model \`${request.model}\` does not exist.`, { param: 'model' });
+    checkEngineCompletion(request);
+    const loaded = await acquired(local);
+    try {
+      const prepared = prepareTextCompletion(request, loaded, local.config.contextSize);
+      const sequence = await loaded.pool.acquire(prepared.prompts[0]!.tokens, context.signal);
+      const frame = { id: this.ids('cmpl-'), created: Math.floor(this.now() / 1000), model: `${this.id}/${request.model}` };
+      return {
+        kind: 'stream',
+        chunks: textCompletionChunks(request, loaded, prepared, sequence, frame, context.signal, () => {
+          loaded.pool.release(sequence);
+          local.release();
+        }),
+      };
     } catch (error) {
       local.release();
       throw error;

@@ -7,7 +7,7 @@ import type { ChatRequest } from '../provider.js';
  * logit_bias by token id (-100 bans a token).
  */
 export async function samplingOptions(
-  request: ChatRequest,
+  request: Pick<ChatRequest, 'temperature' | 'top_p' | 'top_k' | 'min_p' | 'presence_penalty' | 'frequency_penalty' | 'logit_bias'>,
   model: LlamaModel,
   seed: number,
   generated: () => Token[],

@@ -1,8 +1,21 @@
 import { Agent, request as undiciRequest, type Dispatcher } from 'undici';
 import type { ChatCompletion } from 'openai/resources/chat/completions';
+import type { Completion } from 'openai/resources/completions';
 import type { OpenAICompatibleProviderConfig } from '../../config/schema.js';
 import { UpstreamError } from '../../errors/errors.js';
-import type { ChatCallContext, ChatRequest, ChatResult, EmbeddingsRequest, EmbeddingsResult, ModelInfo, Provider } from '../provider.js';
+import type {
+  ChatCallContext,
+  ChatRequest,
+  ChatResult,
+  CompleteResult,
+  CompletionRequest,
+  EmbeddingsRequest,
+  EmbeddingsResult,
+  ModelInfo,
+  Provider,
+  RelayChunk,
+  TextCompletionChunk,
+} from '../provider.js';
 import { errorFromTransport, errorFromUpstreamResponse } from './upstream-errors.js';
 import { readChunkStream } from './sse-chunks.js';
 
@@ -27,6 +40,7 @@ export class OpenAICompatibleProvider implements Provider {
   private readonly ownsDispatcher: boolean;
   private readonly url: string;
   private readonly embeddingsUrl: string;
+  private readonly completionsUrl: string;
   private readonly headers: Record<string, string>;
   private readonly models: ModelInfo[];
 
@@ -44,6 +58,7 @@ export class OpenAICompatibleProvider implements Provider {
       });
     this.url = `${config.baseURL.replace(/\/+$/, '')}/chat/completions`;
     this.embeddingsUrl = `${config.baseURL.replace(/\/+$/, '')}/embeddings`;
+    this.completionsUrl = `${config.baseURL.replace(/\/+$/, '')}/completions`;
     // Fixed headers are built once, not per request.
     this.headers = {
       'content-type': 'application/json',
@@ -69,93 +84,92 @@ export class OpenAICompatibleProvider implements Provider {
     // Usage is always asked of a stream, for accounting; the gateway drops the usage chunk when
     // the client did not ask for it.
     const body = stream ? { ...request, stream_options: { ...request.stream_options, include_usage: true } } : request;
-    let response: Dispatcher.ResponseData;
-    try {
-      response = await undiciRequest(this.url, {
-        dispatcher: this.dispatcher,
-        method: 'POST',
-        headers: stream ? { ...this.headers, accept: 'text/event-stream' } : this.headers,
-        body: JSON.stringify(body),
-        signal: context.signal,
-      });
-    } catch (error) {
-      throw errorFromTransport(this.id, error, context.signal);
-    }
-
-    if (response.statusCode >= 400) {
-      const text = await readBounded(response.body, MAX_ERROR_BODY).catch(() => '');
-      const retryAfter = response.headers['retry-after'];
-      throw errorFromUpstreamResponse(this.id, response.statusCode, text, Array.isArray(retryAfter) ? retryAfter[0] : retryAfter);
-    }
-
-    const contentType = String(response.headers['content-type'] ?? '');
-    if (stream) {
-      if (!contentType.includes('text/event-stream')) {
-        discard(response.body);
-        throw new UpstreamError('upstream_error', `The upstream provider '${this.id}' answered a stream request without a stream.`);
-      }
-      const body = response.body;
-      const chunks = readChunkStream(body, this.id, {
-        stripUsageNull: request.stream_options?.include_usage !== true,
-        mapError: (error) => errorFromTransport(this.id, error, context.signal),
-        // A consumer that stops early (client gone) must free the upstream socket at once.
-        cleanup: () => {
-          if (!body.destroyed && !body.readableEnded) discard(body);
-        },
-      });
-      return { kind: 'stream', chunks };
-    }
-
-    let text: string;
-    try {
-      text = await response.body.text();
-    } catch (error) {
-      throw errorFromTransport(this.id, error, context.signal);
-    }
-    let completion: ChatCompletion;
-    try {
-      completion = JSON.parse(text) as ChatCompletion;
-    } catch {
-      throw new UpstreamError('upstream_error', `The upstream provider '${this.id}' sent a body that is not JSON.`);
-    }
-    if (!completion || !Array.isArray(completion.choices)) {
+    const response = await this.post(this.url, body, stream, context.signal);
+    if (stream) return { kind: 'stream', chunks: this.chunks(response, request.stream_options?.include_usage === true, context.signal) };
+    const { value, text } = await this.json<ChatCompletion>(response, context.signal);
+    if (!value || !Array.isArray(value.choices)) {
       throw new UpstreamError('upstream_error', `The upstream provider '${this.id}' sent a reply without choices.`);
     }
-    return { kind: 'completion', completion, rawJson: text };
+    return { kind: 'completion', completion: value, rawJson: text };
+  }
+
+  /**
+   * Legacy completions, as the chat path: the client's body goes on with the model rewritten; a
+   * reply is relayed as it came, a stream event by event, usage always asked of it.
+   */
+  async complete(request: CompletionRequest, context: ChatCallContext): Promise<CompleteResult> {
+    const stream = request.stream === true;
+    const body = stream ? { ...request, stream_options: { ...request.stream_options, include_usage: true } } : request;
+    const response = await this.post(this.completionsUrl, body, stream, context.signal);
+    if (stream) {
+      return { kind: 'stream', chunks: this.chunks<TextCompletionChunk>(response, request.stream_options?.include_usage === true, context.signal) };
+    }
+    const { value, text } = await this.json<Completion>(response, context.signal);
+    if (!value || !Array.isArray(value.choices)) {
+      throw new UpstreamError('upstream_error', `The upstream provider '${this.id}' sent a reply without choices.`);
+    }
+    return { kind: 'completion', completion: value, rawJson: text };
   }
 
   /** The client's body goes upstream as it came, model rewritten; the answer is relayed as it came. */
   async embed(request: EmbeddingsRequest, context: ChatCallContext): Promise<EmbeddingsResult> {
+    const response = await this.post(this.embeddingsUrl, { ...request.body, model: request.model }, false, context.signal);
+    const { value, text } = await this.json<{ usage?: { prompt_tokens?: number } }>(response, context.signal);
+    return { kind: 'relay', rawJson: text, promptTokens: value?.usage?.prompt_tokens ?? 0 };
+  }
+
+  /** POSTs a body; an error status, or a stream asked and not given, rejects (the first-byte contract). */
+  private async post(url: string, body: unknown, stream: boolean, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
     let response: Dispatcher.ResponseData;
     try {
-      response = await undiciRequest(this.embeddingsUrl, {
+      response = await undiciRequest(url, {
         dispatcher: this.dispatcher,
         method: 'POST',
-        headers: this.headers,
-        body: JSON.stringify({ ...request.body, model: request.model }),
-        signal: context.signal,
+        headers: stream ? { ...this.headers, accept: 'text/event-stream' } : this.headers,
+        body: JSON.stringify(body),
+        signal,
       });
     } catch (error) {
-      throw errorFromTransport(this.id, error, context.signal);
+      throw errorFromTransport(this.id, error, signal);
     }
     if (response.statusCode >= 400) {
       const text = await readBounded(response.body, MAX_ERROR_BODY).catch(() => '');
       const retryAfter = response.headers['retry-after'];
       throw errorFromUpstreamResponse(this.id, response.statusCode, text, Array.isArray(retryAfter) ? retryAfter[0] : retryAfter);
     }
-    let rawJson: string;
-    try {
-      rawJson = await response.body.text();
-    } catch (error) {
-      throw errorFromTransport(this.id, error, context.signal);
+    if (stream && !String(response.headers['content-type'] ?? '').includes('text/event-stream')) {
+      discard(response.body);
+      throw new UpstreamError('upstream_error', `The upstream provider '${this.id}' answered a stream request without a stream.`);
     }
-    let promptTokens = 0;
+    return response;
+  }
+
+  /** A stream's events, each keeping its JSON text; `"usage":null` cut when the client did not ask. */
+  private chunks<T extends TextCompletionChunk | RelayChunk>(response: Dispatcher.ResponseData, includeUsage: boolean, signal: AbortSignal) {
+    const body = response.body;
+    return readChunkStream<T>(body, this.id, {
+      stripUsageNull: !includeUsage,
+      mapError: (error) => errorFromTransport(this.id, error, signal),
+      // A consumer that stops early (client gone) must free the upstream socket at once.
+      cleanup: () => {
+        if (!body.destroyed && !body.readableEnded) discard(body);
+      },
+    });
+  }
+
+  /** A whole JSON body, and its text for a byte-exact relay. */
+  private async json<T>(response: Dispatcher.ResponseData, signal: AbortSignal): Promise<{ value: T; text: string }> {
+    let text: string;
     try {
-      promptTokens = (JSON.parse(rawJson) as { usage?: { prompt_tokens?: number } }).usage?.prompt_tokens ?? 0;
+      text = await response.body.text();
+    } catch (error) {
+      throw errorFromTransport(this.id, error, signal);
+    }
+    try {
+      return { value: JSON.parse(text) as T, text };
     } catch {
       throw new UpstreamError('upstream_error', `The upstream provider '${this.id}' sent a body that is not JSON.`);
     }
-    return { kind: 'relay', rawJson, promptTokens };
   }
 
   async close(): Promise<void> {

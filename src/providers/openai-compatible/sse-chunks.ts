@@ -2,12 +2,19 @@ import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { SwitchyardError, UpstreamError } from '../../errors/errors.js';
 import { RAW_JSON, type RelayChunk } from '../provider.js';
 
+/** What the reader needs of an event: chat chunks and legacy completion events both qualify. */
+interface StreamEvent {
+  choices: ReadonlyArray<{ finish_reason?: string | null }>;
+  usage?: unknown;
+  [RAW_JSON]?: string;
+}
+
 /**
  * Reads an upstream's SSE body into chunks, each keeping its JSON text for a byte-exact relay.
  * An `error` event or error object inside the 200 stream, and a stream cut before `[DONE]` or a
  * finish, are thrown: after the first byte they end the client's stream with an error event.
  */
-export async function* readChunkStream(
+export async function* readChunkStream<T extends StreamEvent = RelayChunk>(
   body: AsyncIterable<Uint8Array>,
   providerId: string,
   options: {
@@ -17,11 +24,11 @@ export async function* readChunkStream(
     /** Runs however the stream ends, also when its consumer stops early. */
     cleanup?: () => void;
   } = {},
-): AsyncGenerator<RelayChunk> {
+): AsyncGenerator<T> {
   // One generator does the reading, the error mapping and the cleanup: every layer of async
   // iteration costs a few microtask hops per chunk on the hottest path of a stream.
   try {
-    yield* readEvents(body, providerId, options.stripUsageNull === true);
+    yield* readEvents<T>(body, providerId, options.stripUsageNull === true);
   } catch (error) {
     throw options.mapError ? options.mapError(error) : error;
   } finally {
@@ -29,9 +36,9 @@ export async function* readChunkStream(
   }
 }
 
-async function* readEvents(body: AsyncIterable<Uint8Array>, providerId: string, stripUsageNull: boolean): AsyncGenerator<RelayChunk> {
+async function* readEvents<T extends StreamEvent>(body: AsyncIterable<Uint8Array>, providerId: string, stripUsageNull: boolean): AsyncGenerator<T> {
   const decoder = new TextDecoder();
-  const ready: RelayChunk[] = [];
+  const ready: T[] = [];
   let done = false;
   let finished = false;
   let failure: SwitchyardError | undefined;
@@ -44,7 +51,7 @@ async function* readEvents(body: AsyncIterable<Uint8Array>, providerId: string, 
         done = true;
         return;
       }
-      let parsed: RelayChunk & { error?: { message?: string; code?: string } };
+      let parsed: T & { error?: { message?: string; code?: string } };
       try {
         parsed = JSON.parse(data);
       } catch {
@@ -84,7 +91,7 @@ const USAGE_NULL = ',"usage":null}';
  * `"usage":null`, there only because Switchyard asked the upstream for usage, is cut when the client
  * did not ask (OpenAI puts it last, so this is a suffix check, not a parse).
  */
-function withRawJson(chunk: RelayChunk & { usage?: unknown }, data: string, stripUsageNull: boolean): RelayChunk {
+function withRawJson<T extends StreamEvent>(chunk: T, data: string, stripUsageNull: boolean): T {
   let raw: string | undefined = data.includes('\n') ? undefined : data;
   if (stripUsageNull && chunk.usage === null) {
     delete chunk.usage;

@@ -3,11 +3,22 @@ import type { SandboxProviderConfig } from '../../config/schema.js';
 import { ClientAbortedError, UnsupportedFeatureError } from '../../errors/errors.js';
 import { countPromptTokens } from '../../chat/token-count.js';
 import { defaultIdGenerator, type IdGenerator } from '../../util/ids.js';
-import type { ChatCallContext, ChatRequest, ChatResult, EmbeddingsRequest, EmbeddingsResult, ModelInfo, Provider, RelayChunk } from '../provider.js';
+import type {
+  ChatCallContext,
+  ChatRequest,
+  ChatResult,
+  CompleteResult,
+  CompletionRequest,
+  EmbeddingsRequest,
+  EmbeddingsResult,
+  ModelInfo,
+  Provider,
+} from '../provider.js';
 import { sandboxEmbedding, sandboxTokens, SANDBOX_EMBEDDING_DIMENSIONS } from './sandbox-embeddings.js';
 import { hashString } from './prng.js';
 import { planChoice, SANDBOX_MODELS, type SandboxModel } from './plan-reply.js';
 import { replyChunks, usageOf } from './reply-chunks.js';
+import { checkSandboxCompletion, planTextCompletion, textCompletionChunks } from './text-completion.js';
 
 export interface SandboxDependencies {
   ids?: IdGenerator;
@@ -67,6 +78,27 @@ export class SandboxProvider implements Provider {
     return { kind: 'stream', chunks: this.pace(chunks, context.signal) };
   }
 
+  /** A deterministic continuation of each prompt (`echo` repeats it, `lorem` writes lorem ipsum). */
+  async complete(request: CompletionRequest, context: ChatCallContext): Promise<CompleteResult> {
+    const model = request.model as SandboxModel;
+    checkSandboxCompletion(request);
+    if (context.signal.aborted) throw new ClientAbortedError();
+    const seed = request.seed != null ? request.seed >>> 0 : hashString(JSON.stringify(request.prompt ?? ''));
+    const { choices, usage } = planTextCompletion(model, request, seed);
+    const chunks = textCompletionChunks(
+      {
+        id: this.ids('cmpl-'),
+        created: Math.floor(this.now() / 1000),
+        model: `${this.id}/${model}`,
+        includeUsage: request.stream === true && request.stream_options?.include_usage === true,
+      },
+      choices,
+      usage,
+      { echo: request.echo === true, logprobs: request.logprobs, seed },
+    );
+    return { kind: 'stream', chunks: this.pace(chunks, context.signal) };
+  }
+
   async embed(request: EmbeddingsRequest): Promise<EmbeddingsResult> {
     const dimensions = request.dimensions ?? SANDBOX_EMBEDDING_DIMENSIONS;
     return {
@@ -78,7 +110,7 @@ export class SandboxProvider implements Provider {
   }
 
   /** Relays chunks with the configured pause between them, stopping the moment the client leaves. */
-  private async *pace(chunks: Iterable<RelayChunk>, signal: AbortSignal): AsyncGenerator<RelayChunk> {
+  private async *pace<T>(chunks: Iterable<T>, signal: AbortSignal): AsyncGenerator<T> {
     const delay = this.config.chunkDelayMs;
     let first = true;
     for (const chunk of chunks) {

@@ -1,0 +1,115 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { OutgoingHttpHeaders } from 'node:http';
+import type { Gateway } from '../../gateway/gateway.js';
+import { ClientAbortedError, toSwitchyardError } from '../../errors/errors.js';
+import { promptsOf } from '../../completions/completion-prompts.js';
+import type { ChatRequest, CompletionRequest } from '../../providers/provider.js';
+import { randomId } from '../../util/ids.js';
+import { SseWriter } from '../sse-writer.js';
+import { writeRawError } from '../errors-reply.js';
+import { processingMs, receivedAt } from '../request-timing.js';
+import { validateCompletionsRequest } from '../validation/completions-request.js';
+import type { ChatRouteOptions } from './chat-completions.js';
+
+export interface CompletionsRouteOptions {
+  gateway: Gateway;
+  heartbeatMs: number;
+  /** The platform's checks before a call (model permissions, rate limits), as for chat. */
+  admit?: ChatRouteOptions['admit'];
+}
+
+/**
+ * The call as the platform's admission sees it: the model, the output budget, and the prompts as
+ * one user message (what a tokens-per-minute limit estimates from).
+ */
+function admissionView(body: CompletionRequest): ChatRequest {
+  const text = promptsOf(body)
+    .map((prompt) => (typeof prompt === 'string' ? prompt : ' x'.repeat(prompt.length)))
+    .join('\n');
+  return { model: body.model, messages: [{ role: 'user', content: text }], max_tokens: body.max_tokens ?? 16, n: (body.n ?? 1) * promptsOf(body).length };
+}
+
+/** `POST /completions`: legacy text completion along the same gateway path as chat. */
+export function registerCompletionsRoutes(app: FastifyInstance, options: CompletionsRouteOptions): void {
+  app.post('/completions', async (request, reply) => {
+    const body = validateCompletionsRequest(request.body);
+    const auditId = randomId('aud_');
+    reply.header('x-switchyard-audit-id', auditId);
+    const release = options.admit ? await options.admit(request, reply, admissionView(body), auditId) : undefined;
+    try {
+      return await handleCompletion(request, reply, body, auditId, options);
+    } finally {
+      release?.();
+    }
+  });
+}
+
+async function handleCompletion(request: FastifyRequest, reply: FastifyReply, body: CompletionRequest, auditId: string, options: CompletionsRouteOptions) {
+  const controller = new AbortController();
+  const onClose = () => {
+    if (!reply.raw.writableFinished) controller.abort();
+  };
+  reply.raw.on('close', onClose);
+  const callOptions = { requestId: request.id, auditId, caller: request.caller, signal: controller.signal, receivedAt: receivedAt(reply) };
+  try {
+    if (body.stream !== true) {
+      const result = await options.gateway.complete(body, callOptions);
+      if (result.kind !== 'completion') throw new Error('A non-streaming call answered with a stream.');
+      reply.header('x-switchyard-route', result.route);
+      return reply.type('application/json').send(result.rawJson ?? JSON.stringify(result.completion));
+    }
+    // Streams write to the raw socket: nothing between an event and the client.
+    reply.hijack();
+    await streamCompletion(request, reply, options.gateway.complete(body, callOptions), options.heartbeatMs, controller.signal);
+    return reply;
+  } finally {
+    reply.raw.off('close', onClose);
+  }
+}
+
+async function streamCompletion(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  pending: ReturnType<Gateway['complete']>,
+  heartbeatMs: number,
+  signal: AbortSignal,
+): Promise<void> {
+  const sse = new SseWriter(reply.raw);
+  const headers = (): OutgoingHttpHeaders => ({ ...(reply.getHeaders() as OutgoingHttpHeaders), 'openai-processing-ms': processingMs(reply) });
+  // A slow first token (a model loading): commit to the stream and keep the connection alive.
+  const heartbeat = setInterval(() => {
+    sse.start(headers());
+    void sse.heartbeat();
+  }, heartbeatMs);
+
+  let result: Awaited<typeof pending>;
+  try {
+    result = await pending;
+  } catch (error) {
+    clearInterval(heartbeat);
+    const failure = toSwitchyardError(error);
+    if (failure instanceof ClientAbortedError || signal.aborted) return;
+    if (sse.headersSent) sse.fail(failure);
+    else writeRawError(reply.raw, failure, headers());
+    if (failure.status >= 500) request.log.warn({ err: failure, cause: failure.cause }, 'completion stream failed before its first event');
+    return;
+  }
+  clearInterval(heartbeat);
+  if (result.kind !== 'stream') throw new Error('A streaming call answered without a stream.');
+
+  sse.start({ ...headers(), 'x-switchyard-route': result.route });
+  try {
+    for await (const chunk of result.chunks) {
+      const backpressure = sse.chunk(chunk);
+      if (backpressure) await backpressure;
+      if (sse.closed) break;
+    }
+    sse.done();
+  } catch (error) {
+    const failure = toSwitchyardError(error);
+    if (!(failure instanceof ClientAbortedError) && !signal.aborted) {
+      request.log.warn({ err: failure, cause: failure.cause }, 'completion stream failed after its first event');
+    }
+    sse.fail(failure);
+  }
+}
