@@ -34,7 +34,9 @@ export class SseWriter {
     if (this.started) return;
     this.started = true;
     this.response.writeHead(200, { ...headers, ...SSE_HEADERS });
-    // Headers go out at once, not with the first chunk.
+    // The headers leave at the end of this turn of the event loop, together with whatever is
+    // written in it (the first chunk, a heartbeat): one socket write instead of two.
+    this.coalesce();
     this.response.flushHeaders();
   }
 
@@ -87,8 +89,9 @@ export class SseWriter {
   /** Ends the stream without `[DONE]` (the Responses API ends with its terminal event). */
   end(): void {
     if (this.closed) return;
-    this.flush();
+    this.coalesce();
     this.response.end();
+    this.flush();
   }
 
   heartbeat(): Promise<void> {
@@ -99,16 +102,19 @@ export class SseWriter {
     return this.write(`: ${text.replace(/[\r\n]+/g, ' ')}\n\n`);
   }
 
+  /** `[DONE]` and the end of the response leave in the same socket write as the last chunks. */
   done(): void {
     if (this.closed) return;
-    this.flush();
+    this.coalesce();
     this.response.end('data: [DONE]\n\n');
+    this.flush();
   }
 
   /** OpenAI's SDKs raise an `APIError` on a data event that carries `error`. */
   fail(error: SwitchyardError): void {
     if (this.closed) return;
-    this.flush();
+    this.coalesce();
     this.response.end(`data: ${JSON.stringify(error.toBody())}\n\n`);
+    this.flush();
   }
 }
