@@ -86,7 +86,7 @@ export async function* generateChoice(options: GenerateOptions): AsyncGenerator<
   const parser = options.raw ? rawText : new ReplyParser({ startInReasoning: options.startsInReasoning, parseToolCalls: options.parseToolCalls });
   const generated: Token[] = [];
   const pendingLogprobs: ChatCompletionTokenLogprob[] = [];
-  let pendingTokens: Token[] = [];
+  const utf8 = new TextDecoder('utf-8');
   let reasoningTokens = 0;
   let jsonText = '';
   let jsonEmitted = 0;
@@ -118,11 +118,11 @@ export async function* generateChoice(options: GenerateOptions): AsyncGenerator<
       }
       const before = generated.slice(-4);
       generated.push(token);
-      pendingTokens.push(token);
-      // A character split over byte tokens waits until it is whole (at most 4 bytes in UTF-8).
-      const text = model.detokenize(pendingTokens, false, before.length > 0 ? before : undefined);
-      if (text.endsWith('\uFFFD') && pendingTokens.length < 4) continue;
-      pendingTokens = [];
+      // Text is decoded from the tokens' bytes by a streaming UTF-8 decoder: a character spelled
+      // over byte tokens waits until it is whole, and a broken byte never swallows the next one.
+      const piece = model.detokenize([token], false, before.length > 0 ? before : undefined);
+      const text = utf8.decode(Uint8Array.from(tokenBytes(model, token, piece)), { stream: true });
+      if (text === '') continue;
       if (parser.inReasoning) reasoningTokens++;
       if (options.json) {
         jsonText += text;
@@ -148,7 +148,8 @@ export async function* generateChoice(options: GenerateOptions): AsyncGenerator<
     await iterator.return(undefined);
   }
   if (signal.aborted) throw new ClientAbortedError();
-  if (pendingTokens.length > 0 && !options.json) yield* deliver(parser.push(stop.push(model.detokenize(pendingTokens, false))));
+  const rest = utf8.decode();
+  if (rest && !options.json) yield* deliver(parser.push(stop.push(rest)));
   yield* deliver(parser.push(stop.flush()));
   yield* deliver(parser.end());
   if (pendingLogprobs.length > 0) yield { type: 'content', text: '', logprobs: pendingLogprobs.splice(0) };
