@@ -310,7 +310,9 @@ function setAt(target: Body, path: Path, value: unknown): void {
     if (node === null || typeof node !== 'object') return;
     node = (node as Record<string | number, unknown>)[key];
   }
-  if (node !== null && typeof node === 'object') (node as Record<string | number, unknown>)[path.at(-1)!] = value;
+  // A copy: the constant values below are shared between runs, and an edit that nests one inside
+  // itself (`messages[0] = v`, then `messages[0].content = v`) would otherwise leave it cyclic for good.
+  if (node !== null && typeof node === 'object') (node as Record<string | number, unknown>)[path.at(-1)!] = structuredClone(value);
 }
 
 /** Values a client might send: any JSON, plus near-misses of the values the fields expect. */
