@@ -4,6 +4,9 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import { RAW_JSON, type RelayChunk, type TextCompletionChunk } from '../providers/provider.js';
 import type { SwitchyardError } from '../errors/errors.js';
 
+/** What the writer streams: chat chunks and text-completion chunks. */
+export type SseChunk = RelayChunk | TextCompletionChunk;
+
 const SSE_HEADERS: OutgoingHttpHeaders = {
   'content-type': 'text/event-stream; charset=utf-8',
   'cache-control': 'no-cache',
@@ -49,7 +52,7 @@ export class SseWriter {
   }
 
   /** One event of an OpenAI stream: a chat chunk, or a legacy completion event. */
-  chunk(chunk: RelayChunk | TextCompletionChunk): Promise<void> | void {
+  chunk(chunk: SseChunk): Promise<void> | void {
     const json = chunk[RAW_JSON] ?? JSON.stringify(chunk);
     if (this.closed) return;
     this.coalesce();

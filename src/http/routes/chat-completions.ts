@@ -1,11 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { OutgoingHttpHeaders } from 'node:http';
 import type { Gateway } from '../../gateway/gateway.js';
-import { ClientAbortedError, toSwitchyardError } from '../../errors/errors.js';
 import { validateChatRequest } from '../validation/validate-chat-request.js';
-import { SseWriter } from '../sse-writer.js';
-import { writeRawError } from '../errors-reply.js';
-import { processingMs, receivedAt } from '../request-timing.js';
+import { streamReply } from '../stream-reply.js';
+import { receivedAt } from '../request-timing.js';
 import { randomId } from '../../util/ids.js';
 import type { ChatRequest } from '../../providers/provider.js';
 
@@ -62,53 +59,6 @@ async function handleChat(request: FastifyRequest, reply: FastifyReply, body: Ch
 
   // Streams write to the raw socket: nothing between a chunk and the client.
   reply.hijack();
-  await streamChat(request, reply, gateway.chat(body, callOptions), heartbeatMs, disconnect.signal).finally(disconnect.release);
+  await streamReply(request, reply, gateway.chat(body, callOptions), heartbeatMs, disconnect.signal, 'chat').finally(disconnect.release);
   return reply;
-}
-
-async function streamChat(
-  request: FastifyRequest,
-  reply: FastifyReply,
-  pending: ReturnType<Gateway['chat']>,
-  heartbeatMs: number,
-  signal: AbortSignal,
-): Promise<void> {
-  const sse = new SseWriter(reply.raw);
-  const headers = (): OutgoingHttpHeaders => ({ ...(reply.getHeaders() as OutgoingHttpHeaders), 'openai-processing-ms': processingMs(reply) });
-  // A slow first token: commit to the stream and keep the connection alive with SSE comments.
-  const heartbeat = setInterval(() => {
-    sse.start(headers());
-    void sse.heartbeat();
-  }, heartbeatMs);
-
-  let result: Awaited<typeof pending>;
-  try {
-    result = await pending;
-  } catch (error) {
-    clearInterval(heartbeat);
-    const failure = toSwitchyardError(error);
-    if (failure instanceof ClientAbortedError || signal.aborted) return;
-    if (sse.headersSent) sse.fail(failure);
-    else writeRawError(reply.raw, failure, headers());
-    if (failure.status >= 500) request.log.warn({ err: failure, cause: failure.cause }, 'chat stream failed before its first chunk');
-    return;
-  }
-  clearInterval(heartbeat);
-  if (result.kind !== 'stream') throw new Error('A streaming call answered without a stream.');
-
-  sse.start({ ...headers(), 'x-switchyard-route': result.route });
-  try {
-    for await (const chunk of result.chunks) {
-      const backpressure = sse.chunk(chunk);
-      if (backpressure) await backpressure;
-      if (sse.closed) break;
-    }
-    sse.done();
-  } catch (error) {
-    const failure = toSwitchyardError(error);
-    if (!(failure instanceof ClientAbortedError) && !signal.aborted) {
-      request.log.warn({ err: failure, cause: failure.cause }, 'chat stream failed after its first chunk');
-    }
-    sse.fail(failure);
-  }
 }

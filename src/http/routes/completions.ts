@@ -1,13 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { OutgoingHttpHeaders } from 'node:http';
 import type { Gateway } from '../../gateway/gateway.js';
-import { ClientAbortedError, toSwitchyardError } from '../../errors/errors.js';
 import { promptsOf } from '../../completions/completion-prompts.js';
 import type { ChatRequest, CompletionRequest } from '../../providers/provider.js';
 import { randomId } from '../../util/ids.js';
-import { SseWriter } from '../sse-writer.js';
-import { writeRawError } from '../errors-reply.js';
-import { processingMs, receivedAt } from '../request-timing.js';
+import { streamReply } from '../stream-reply.js';
+import { receivedAt } from '../request-timing.js';
 import { validateCompletionsRequest } from '../validation/completions-request.js';
 import type { ChatRouteOptions } from './chat-completions.js';
 
@@ -60,56 +57,9 @@ async function handleCompletion(request: FastifyRequest, reply: FastifyReply, bo
     }
     // Streams write to the raw socket: nothing between an event and the client.
     reply.hijack();
-    await streamCompletion(request, reply, options.gateway.complete(body, callOptions), options.heartbeatMs, controller.signal);
+    await streamReply(request, reply, options.gateway.complete(body, callOptions), options.heartbeatMs, controller.signal, 'completion');
     return reply;
   } finally {
     reply.raw.off('close', onClose);
-  }
-}
-
-async function streamCompletion(
-  request: FastifyRequest,
-  reply: FastifyReply,
-  pending: ReturnType<Gateway['complete']>,
-  heartbeatMs: number,
-  signal: AbortSignal,
-): Promise<void> {
-  const sse = new SseWriter(reply.raw);
-  const headers = (): OutgoingHttpHeaders => ({ ...(reply.getHeaders() as OutgoingHttpHeaders), 'openai-processing-ms': processingMs(reply) });
-  // A slow first token (a model loading): commit to the stream and keep the connection alive.
-  const heartbeat = setInterval(() => {
-    sse.start(headers());
-    void sse.heartbeat();
-  }, heartbeatMs);
-
-  let result: Awaited<typeof pending>;
-  try {
-    result = await pending;
-  } catch (error) {
-    clearInterval(heartbeat);
-    const failure = toSwitchyardError(error);
-    if (failure instanceof ClientAbortedError || signal.aborted) return;
-    if (sse.headersSent) sse.fail(failure);
-    else writeRawError(reply.raw, failure, headers());
-    if (failure.status >= 500) request.log.warn({ err: failure, cause: failure.cause }, 'completion stream failed before its first event');
-    return;
-  }
-  clearInterval(heartbeat);
-  if (result.kind !== 'stream') throw new Error('A streaming call answered without a stream.');
-
-  sse.start({ ...headers(), 'x-switchyard-route': result.route });
-  try {
-    for await (const chunk of result.chunks) {
-      const backpressure = sse.chunk(chunk);
-      if (backpressure) await backpressure;
-      if (sse.closed) break;
-    }
-    sse.done();
-  } catch (error) {
-    const failure = toSwitchyardError(error);
-    if (!(failure instanceof ClientAbortedError) && !signal.aborted) {
-      request.log.warn({ err: failure, cause: failure.cause }, 'completion stream failed after its first event');
-    }
-    sse.fail(failure);
   }
 }
