@@ -129,28 +129,8 @@ export class Gateway {
     const started = this.now();
     const stream = request.stream === true;
     // Route and provider are filled in once resolved: a call that fails to resolve is reported too.
-    const summary: CallSummary = {
-      requestId: options.requestId,
-      auditId: options.auditId,
-      caller: options.caller,
-      modelAsked: request.model,
-      route: '',
-      providerId: '',
-      stream,
-      usage: undefined,
-      timeToFirstChunkMs: undefined,
-      durationMs: 0,
-      status: 'completed',
-      error: undefined,
-    };
-    const end = (error?: unknown) => {
-      summary.durationMs = this.now() - started;
-      if (error !== undefined) {
-        summary.error = toSwitchyardError(error);
-        summary.status = error instanceof ClientAbortedError || options.signal.aborted ? 'aborted' : 'failed';
-      }
-      this.onCallEnd?.(summary);
-    };
+    const summary = newSummary(options, request.model, stream);
+    const end = (error?: unknown) => this.endCall(summary, started, options.signal, error);
 
     try {
       const plan = this.planner.plan(request.model, options.caller);
@@ -202,14 +182,7 @@ export class Gateway {
     const started = this.now();
     const stream = request.stream === true;
     const summary = newSummary(options, request.model, stream);
-    const end = (error?: unknown) => {
-      summary.durationMs = this.now() - started;
-      if (error !== undefined) {
-        summary.error = toSwitchyardError(error);
-        summary.status = error instanceof ClientAbortedError || options.signal.aborted ? 'aborted' : 'failed';
-      }
-      this.onCallEnd?.(summary);
-    };
+    const end = (error?: unknown) => this.endCall(summary, started, options.signal, error);
     try {
       const planned = this.planner.plan(request.model, options.caller);
       const targets = planned.targets.filter((target) => target.resolved.provider.complete !== undefined);
@@ -347,20 +320,7 @@ export class Gateway {
   /** Embeddings: resolve, call the provider's `embed`, and report the call like any other. */
   async embed(request: Omit<EmbeddingsRequest, 'model'> & { model: string }, options: CallOptions): Promise<EmbeddingsResult & { route: string }> {
     const started = this.now();
-    const summary: CallSummary = {
-      requestId: options.requestId,
-      auditId: options.auditId,
-      caller: options.caller,
-      modelAsked: request.model,
-      route: '',
-      providerId: '',
-      stream: false,
-      usage: undefined,
-      timeToFirstChunkMs: undefined,
-      durationMs: 0,
-      status: 'completed',
-      error: undefined,
-    };
+    const summary = newSummary(options, request.model, false);
     try {
       const resolved = this.planner.plan(request.model, options.caller).targets[0]!.resolved;
       summary.route = resolved.publicId;
@@ -374,16 +334,22 @@ export class Gateway {
       summary.timeToFirstChunkMs = this.now() - started;
       summary.overheadMs = overhead(started, options.receivedAt, summary);
       summary.usage = { prompt_tokens: result.promptTokens, completion_tokens: 0, total_tokens: result.promptTokens };
+      this.endCall(summary, started, options.signal);
       return { ...result, route: resolved.publicId };
     } catch (error) {
-      summary.error = toSwitchyardError(error);
-      summary.status = options.signal.aborted ? 'aborted' : 'failed';
-      throw summary.error;
-    } finally {
-      summary.durationMs = this.now() - started;
-      summary.timeToFirstChunkMs = summary.durationMs;
-      this.onCallEnd?.(summary);
+      this.endCall(summary, started, options.signal, error);
+      throw toSwitchyardError(error);
     }
+  }
+
+  /** Closes a call's summary — duration, and the error and status when it failed — and reports it. */
+  private endCall(summary: CallSummary, started: number, signal: AbortSignal, error?: unknown): void {
+    summary.durationMs = this.now() - started;
+    if (error !== undefined) {
+      summary.error = toSwitchyardError(error);
+      summary.status = error instanceof ClientAbortedError || signal.aborted ? 'aborted' : 'failed';
+    }
+    this.onCallEnd?.(summary);
   }
 }
 
