@@ -108,9 +108,19 @@ export async function* generateChoice(options: GenerateOptions): AsyncGenerator<
     { probabilities: wantLogprobs },
     options.evaluate,
   );
+  // The next token is asked for before this one's events are delivered, so that llama.cpp
+  // evaluates it (on its own thread) while the consumer turns the events into chunks and writes
+  // them: the JS work per token overlaps the engine's instead of adding to it. It is asked for only
+  // when generation goes on, so the last chunk never waits for a token nobody wants.
+  let pending: ReturnType<typeof iterator.next> | undefined = iterator.next();
   try {
-    for await (const output of iterator) {
+    for (;;) {
+      // Set on every turn that goes on: the loop ends (break) on each path that leaves it unset.
+      const result = await pending!;
+      pending = undefined;
+      if (result.done) break;
       if (signal.aborted) throw new ClientAbortedError();
+      const output = result.value;
       const token = output.token;
       if (model.isEogToken(token)) break;
       if (wantLogprobs && 'probabilities' in output) {
@@ -122,29 +132,33 @@ export async function* generateChoice(options: GenerateOptions): AsyncGenerator<
       // over byte tokens waits until it is whole, and a broken byte never swallows the next one.
       const piece = model.detokenize([token], false, before.length > 0 ? before : undefined);
       const text = utf8.decode(Uint8Array.from(tokenBytes(model, token, piece)), { stream: true });
-      if (text === '') continue;
-      if (parser.inReasoning) reasoningTokens++;
-      if (options.json) {
-        jsonText += text;
-        // Whitespace waits until something follows it: trailing whitespace is dropped.
-        const visible = jsonText.trimEnd();
-        yield* deliver(parser.push(stop.push(visible.slice(jsonEmitted))));
-        jsonEmitted = visible.length;
-        if (/[}\]]$/.test(visible) && isCompleteJson(visible)) break;
-      } else {
-        yield* deliver(parser.push(stop.push(text)));
+      let events: ReplyEvent[] = [];
+      let finished = false;
+      if (text !== '') {
+        if (parser.inReasoning) reasoningTokens++;
+        if (options.json) {
+          jsonText += text;
+          // Whitespace waits until something follows it: trailing whitespace is dropped.
+          const visible = jsonText.trimEnd();
+          events = parser.push(stop.push(visible.slice(jsonEmitted)));
+          jsonEmitted = visible.length;
+          if (/[}\]]$/.test(visible) && isCompleteJson(visible)) finished = true;
+        } else {
+          events = parser.push(stop.push(text));
+        }
+        if (stop.stopped) finished = true;
       }
-      if (stop.stopped) break;
-      if (generated.length >= options.maxTokens) {
+      if (!finished && (generated.length >= options.maxTokens || sequence.nextTokenIndex >= sequence.contextSize)) {
         finishReason = 'length';
-        break;
+        finished = true;
       }
-      if (sequence.nextTokenIndex >= sequence.contextSize) {
-        finishReason = 'length';
-        break;
-      }
+      if (!finished) pending = iterator.next();
+      yield* deliver(events);
+      if (finished) break;
     }
   } finally {
+    // A token asked for ahead (the consumer stopped early) is let finish before the sequence is released.
+    if (pending) await pending.catch(() => undefined);
     await iterator.return(undefined);
   }
   if (signal.aborted) throw new ClientAbortedError();
