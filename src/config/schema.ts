@@ -15,6 +15,8 @@ export const ModelDeclarationSchema = z.union([
     maxOutputTokens: z.number().int().positive().optional(),
     /** Context window in tokens, where known. */
     contextLength: z.number().int().positive().optional(),
+    /** `false` for a text-only model: an image sent to it is a 400 instead of an upstream error. */
+    vision: z.boolean().optional(),
   }),
 ]);
 export type ModelDeclaration = z.output<typeof ModelDeclarationSchema>;
@@ -50,7 +52,29 @@ export const OpenAICompatibleProviderSchema = z.strictObject({
   connectTimeoutMs: z.number().int().positive().default(10_000),
   /** Keep-alive connections kept open to this upstream. */
   maxConnections: z.number().int().positive().default(128),
+  /**
+   * How the upstream takes http(s) image URLs: `url` passes them on (OpenAI, vLLM); `bytes` for
+   * upstreams that need the image inline (Ollama, llama-server): downloaded by Switchyard when
+   * `images.fetchRemote` is on, else refused with a 400.
+   */
+  remoteImages: z.enum(['url', 'bytes']).default('url'),
 });
+
+/** Image inputs (`image_url` content parts). */
+export const ImagesConfigSchema = z.strictObject({
+  /** Largest image accepted, decoded, inline or downloaded (OpenAI documents 20 MB). */
+  maxBytes: z.number().int().positive().default(20 * 1024 * 1024),
+  /** Download http(s) image URLs for backends that take bytes only; off, those requests are a 400. */
+  fetchRemote: z.boolean().default(false),
+  /** Time allowed for one download. */
+  fetchTimeoutMs: z.number().int().positive().default(10_000),
+  /**
+   * Hosts that may be downloaded from although they resolve to private, loopback or link-local
+   * addresses (an internal image server). Everything else on those addresses is refused.
+   */
+  allowPrivateHosts: z.array(z.string().min(1)).default([]),
+});
+export type ImagesConfig = z.output<typeof ImagesConfigSchema>;
 
 export const ProviderConfigSchema = z.discriminatedUnion('kind', [
   SandboxProviderSchema,
@@ -86,6 +110,7 @@ export const ConfigSchema = z.strictObject({
   /** Backends. A sandbox provider is added when none is declared, unless `sandbox: false`. */
   providers: z.array(ProviderConfigSchema).default([]),
   sandbox: z.boolean().default(true),
+  images: ImagesConfigSchema.default(ImagesConfigSchema.parse({})),
   ...PlatformConfigShape,
   ...RoutingConfigShape,
   ...ObservabilityConfigShape,

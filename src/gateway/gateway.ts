@@ -8,6 +8,7 @@ import type { ModelRegistry, ResolvedModel } from './model-registry.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RoutingSchema, type AliasConfig, type RoutingConfig } from '../config/routing-schema.js';
 import { CircuitBreakers, type BreakerState } from './circuit-breaker.js';
+import { prepareImages, type ImageRules } from './images/prepare-images.js';
 import { defaultAliases, RoutePlanner, type AliasRoute, type PlannedTarget, type RoutePlan } from './route-planner.js';
 
 /** Who is calling. The platform's key store fills in more; the core needs only an identity. */
@@ -91,7 +92,11 @@ export interface GatewayOptions {
   /** Called once per call after it ends, off the response path. */
   onCallEnd?: (summary: CallSummary) => void;
   now?: () => number;
+  /** Rules for image inputs; defaults: 20 MB, no downloads. */
+  images?: ImageRules;
 }
+
+const DEFAULT_IMAGE_RULES: ImageRules = { maxBytes: 20 * 1024 * 1024, fetchRemote: false, timeoutMs: 10_000, allowPrivateHosts: new Set() };
 
 /**
  * The core of a call, knowing nothing of HTTP: resolve the model, check what only the model can
@@ -105,8 +110,10 @@ export class Gateway {
   private readonly planner: RoutePlanner;
   private readonly breakers: CircuitBreakers;
   private readonly routing: RoutingConfig;
+  private readonly imageRules: ImageRules;
 
   constructor(options: GatewayOptions) {
+    this.imageRules = options.images ?? DEFAULT_IMAGE_RULES;
     this.registry = options.registry;
     this.onCallEnd = options.onCallEnd;
     this.now = options.now ?? performance.now.bind(performance);
@@ -133,14 +140,18 @@ export class Gateway {
     const end = (error?: unknown) => this.endCall(summary, started, options.signal, error);
 
     try {
-      const plan = this.planner.plan(request.model, options.caller);
+      const planned = this.planner.plan(request.model, options.caller);
+      // Targets that cannot take the request's images are set aside (or the request refused).
+      const images = await prepareImages(request, planned.targets, this.imageRules, options.signal);
+      const plan: RoutePlan = images ? { ...planned, targets: images.targets } : planned;
       // Limits are checked against every target before any is called: a 400 is the request's fault.
       for (const target of plan.targets) checkOutputLimit(request, target.resolved);
       const includeUsage = request.stream_options?.include_usage === true;
       const deadline = (target: PlannedTarget) => (stream ? (target.firstChunkTimeoutMs ?? target.timeoutMs) : target.timeoutMs);
       const outcome = await this.attempt(plan, summary, options.signal, deadline, async (target, signal) => {
         const resolved = target.resolved;
-        const result = await resolved.provider.chat({ ...request, model: resolved.model }, { signal, requestId: options.requestId });
+        const sent = images ? images.requestFor(target) : request;
+        const result = await resolved.provider.chat({ ...sent, model: resolved.model }, { signal, requestId: options.requestId });
         if (!stream) {
           const completion = result.kind === 'completion' ? result.completion : await aggregateChunks(result.chunks);
           return { kind: 'completion' as const, completion, rawJson: result.kind === 'completion' ? result.rawJson : undefined };

@@ -99,6 +99,12 @@ export async function buildServer(options: BuildServerOptions): Promise<Server> 
     registry,
     aliases: config.aliases,
     routing: config.routing,
+    images: {
+      maxBytes: config.images.maxBytes,
+      fetchRemote: config.images.fetchRemote,
+      timeoutMs: config.images.fetchTimeoutMs,
+      allowPrivateHosts: new Set(config.images.allowPrivateHosts.map((host) => host.toLowerCase())),
+    },
     onCallEnd,
     ...(options.random ? { random: options.random } : {}),
   });

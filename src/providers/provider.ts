@@ -52,6 +52,8 @@ export interface ModelInfo {
   ownedBy: string;
   maxOutputTokens?: number | undefined;
   contextLength?: number | undefined;
+  /** False when the model takes no image inputs (a 400 names the image); unknown means it may. */
+  vision?: boolean | undefined;
 }
 
 /** An embeddings call as the gateway hands it to a provider (`model` is the backend's name). */
@@ -103,6 +105,14 @@ export interface Provider {
   listModels(): ModelInfo[];
   /** True when a model name it does not declare may still be tried (an upstream decides). */
   readonly acceptsUndeclaredModels: boolean;
+  /** False when none of its models take images. */
+  readonly vision?: boolean;
+  /**
+   * How it takes an http(s) image URL: passed on (`url`, the default: OpenAI, Anthropic, vLLM fetch
+   * it themselves) or only as bytes (`bytes`: the gateway downloads it under its SSRF guard when
+   * allowed, or refuses the request).
+   */
+  readonly remoteImages?: 'url' | 'bytes';
   chat(request: ChatRequest, context: ChatCallContext): Promise<ChatResult>;
   /**
    * Legacy text completion (`POST /v1/completions`), for backends that can continue raw text:

@@ -586,8 +586,9 @@ describe('images', () => {
   const PNG_1X1 = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=';
 
   test('echo describes each image of a base64 data URL by MIME type and byte count', async () => {
-    const jpegTen = Buffer.from('0123456789').toString('base64'); // "==" padding
-    const webpEleven = Buffer.from('0123456789A').toString('base64'); // "=" padding
+    // First bytes as the types' own (the gateway checks them), then filler; sizes chosen for the padding.
+    const jpegTen = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3, 4, 5, 6]).toString('base64'); // "==" padding
+    const webpFourteen = Buffer.concat([Buffer.from('RIFF'), Buffer.from([6, 0, 0, 0]), Buffer.from('WEBPVP')]).toString('base64'); // "=" padding
     const completion = await create({
       messages: [
         {
@@ -596,7 +597,7 @@ describe('images', () => {
             { type: 'text', text: 'What is in these?' },
             { type: 'image_url', image_url: { url: `data:image/png;base64,${PNG_1X1}` } },
             { type: 'image_url', image_url: { url: `data:image/jpeg;base64,${jpegTen}`, detail: 'low' } },
-            { type: 'image_url', image_url: { url: `data:image/webp;base64,${webpEleven}` } },
+            { type: 'image_url', image_url: { url: `data:image/webp;base64,${webpFourteen}` } },
           ],
         },
       ],
@@ -605,6 +606,6 @@ describe('images', () => {
     assert.ok(content.startsWith('What is in these?'), content);
     assert.ok(content.includes(`image/png ${Buffer.from(PNG_1X1, 'base64').length} bytes`), content);
     assert.ok(content.includes('image/jpeg 10 bytes'), content);
-    assert.ok(content.includes('image/webp 11 bytes'), content);
+    assert.ok(content.includes('image/webp 14 bytes'), content);
   });
 });

@@ -92,7 +92,8 @@ describe('responses.create', () => {
   });
 
   test('takes messages with input_text and input_image parts', async () => {
-    const png = Buffer.from('not really a png but bytes').toString('base64');
+    // A PNG's signature then filler: the gateway checks an image's first bytes against its type.
+    const png = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.from('then bytes')]).toString('base64');
     const response = await client.responses.create({
       model: 'sandbox/echo',
       input: [

@@ -39,6 +39,8 @@ const ARGUMENT_FRAGMENT = 16;
 export class LlamaProvider implements Provider {
   readonly kind = 'llama';
   readonly acceptsUndeclaredModels = false;
+  /** node-llama-cpp serves text models here: no multimodal projector is loaded. */
+  readonly vision = false;
   readonly id: string;
   private readonly models = new Map<string, LocalModel>();
   private readonly ids: IdGenerator;

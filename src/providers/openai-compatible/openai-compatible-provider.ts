@@ -35,6 +35,7 @@ const MAX_ERROR_BODY = 64 * 1024;
 export class OpenAICompatibleProvider implements Provider {
   readonly kind = 'openai-compatible';
   readonly acceptsUndeclaredModels = true;
+  readonly remoteImages: 'url' | 'bytes';
   readonly id: string;
   private readonly dispatcher: Dispatcher;
   private readonly ownsDispatcher: boolean;
@@ -72,7 +73,9 @@ export class OpenAICompatibleProvider implements Provider {
       ownedBy: config.id,
       maxOutputTokens: 'maxOutputTokens' in model ? model.maxOutputTokens : undefined,
       contextLength: 'contextLength' in model ? model.contextLength : undefined,
+      vision: 'vision' in model ? model.vision : undefined,
     }));
+    this.remoteImages = config.remoteImages;
   }
 
   listModels(): ModelInfo[] {
