@@ -11,7 +11,7 @@ import { withDefaultModel, withModelFile } from './default-model.js';
 const HELP = `switchyard — a self-hosted OpenAI-compatible API server
 
 Usage:
-  switchyard serve [--config FILE] [--model FILE.gguf] [--host HOST] [--port PORT] [--insecure-no-auth]
+  switchyard serve [--config FILE] [--model FILE.gguf] [--host HOST] [--port PORT] [--tls-cert PEM --tls-key PEM] [--insecure-no-auth]
       Serve the OpenAI API (default http://127.0.0.1:8080/v1). With no config file it serves
       the sandbox models and a small local model (pulled in the background on first start),
       and runs without API keys on loopback. --model serves one GGUF file as local/<file name>.
@@ -27,6 +27,8 @@ Options:
       --cache-dir DIR    where pulled models are kept
       --host HOST        address to bind (default 127.0.0.1)
   -p, --port PORT        port to listen on (default 8080)
+      --tls-cert FILE    serve HTTPS (and wss:// for Realtime) with this PEM certificate...
+      --tls-key FILE     ...and this PEM private key (both, or neither)
       --insecure-no-auth serve a non-loopback address with no API keys
       --json             machine-readable output
   -h, --help             this help
@@ -67,6 +69,8 @@ export async function main(argv: string[]): Promise<void> {
         'cache-dir': { type: 'string' },
         host: { type: 'string' },
         port: { type: 'string', short: 'p' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
         'insecure-no-auth': { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
@@ -98,6 +102,10 @@ export async function main(argv: string[]): Promise<void> {
       const port = Number(values.port);
       if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new ConfigError(`--port: not a port number: ${values.port}`);
       config.server.port = port;
+    }
+    if (values['tls-cert'] || values['tls-key']) {
+      if (!values['tls-cert'] || !values['tls-key']) throw new ConfigError('--tls-cert and --tls-key go together: give both.');
+      config.server.tls = { cert: values['tls-cert'], key: values['tls-key'] };
     }
 
     if (command === 'serve') {

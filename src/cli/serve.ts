@@ -33,7 +33,8 @@ export async function serve(options: ServeOptions): Promise<() => Promise<void>>
   const address = server.app.server.address();
   const actualPort = typeof address === 'object' && address ? address.port : port;
   const shownHost = host.includes(':') ? `[${host}]` : host;
-  const base = `http://${shownHost}:${actualPort}/v1`;
+  const scheme = config.server.tls ? 'https' : 'http';
+  const base = `${scheme}://${shownHost}:${actualPort}/v1`;
   const models = server.registry.list().map((model) => model.publicId);
   const example = models[0] ?? 'sandbox/echo';
   const key = server.authenticator.open ? 'any' : 'YOUR_KEY';
@@ -46,7 +47,7 @@ export async function serve(options: ServeOptions): Promise<() => Promise<void>>
       : 'Auth: API key required (Authorization: Bearer <key>).',
   );
   print(`Store: ${platform.store.location}; limits: ${platform.limiter.kind === 'redis' ? 'Redis' : 'in memory'}`);
-  print(`Admin UI: http://${shownHost}:${actualPort}/ui (sign in with the admin key)`);
+  print(`Admin UI: ${scheme}://${shownHost}:${actualPort}/ui (sign in with the admin key)`);
   // A cheap freshness check; a missing or stale build is made in the background (Vite, seconds).
   void packageUiAssets().ensureBuilt(print);
   print('Try:');

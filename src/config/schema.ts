@@ -97,6 +97,19 @@ export const ServerConfigSchema = z.strictObject({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** On SIGTERM/SIGINT, in-flight requests and streams get this long to finish before they are cut. */
   shutdownTimeoutMs: z.number().int().min(0).default(10_000),
+  /** Serve HTTPS (and wss:// for Realtime) with this PEM certificate and key (file paths). */
+  tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
+});
+
+/** The Realtime WebSocket's limits per socket. */
+export const RealtimeConfigSchema = z.strictObject({
+  /** Largest client message; a bigger one closes the socket (1009), as OpenAI's does. */
+  maxMessageBytes: z.number().int().positive().default(4 * 1024 * 1024),
+  /** Client events per second on average, and in a burst; beyond, each is dropped with an error event. */
+  eventsPerSecond: z.number().positive().default(50),
+  eventBurst: z.number().int().positive().default(100),
+  /** A socket with no client event for this long is closed. */
+  idleTimeoutMs: z.number().int().positive().default(15 * 60_000),
 });
 
 export const ConfigSchema = z.strictObject({
@@ -111,6 +124,7 @@ export const ConfigSchema = z.strictObject({
   providers: z.array(ProviderConfigSchema).default([]),
   sandbox: z.boolean().default(true),
   images: ImagesConfigSchema.default(ImagesConfigSchema.parse({})),
+  realtime: RealtimeConfigSchema.default(RealtimeConfigSchema.parse({})),
   ...PlatformConfigShape,
   ...RoutingConfigShape,
   ...ObservabilityConfigShape,

@@ -314,6 +314,11 @@ export class Gateway {
     return this.breakers.targets().map((target) => ({ target, ...this.breakers.state(target) }));
   }
 
+  /** Throws `model_not_found` unless `name` routes somewhere for this caller (a model, an alias, a prefix). */
+  checkModel(name: string, caller: Caller): void {
+    this.planner.plan(name, caller);
+  }
+
   aliasNames(): string[] {
     return this.planner.aliasNames();
   }

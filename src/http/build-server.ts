@@ -20,6 +20,9 @@ import { registerAdminRoutes } from './routes/admin.js';
 import { registerAdminConsoleRoutes } from './routes/admin-console.js';
 import { packageUiAssets, type UiAssets } from './ui/ui-assets.js';
 import { registerUiRoutes } from './ui/ui-routes.js';
+import { readFileSync } from 'node:fs';
+import websocket from '@fastify/websocket';
+import { registerRealtimeRoutes, selectProtocol, withSubprotocolKey } from './routes/realtime.js';
 import { UiSessions } from './ui/ui-session.js';
 import { ServerMetrics } from '../observability/metrics.js';
 import { callLogger, loggerOptions } from '../observability/logging.js';
@@ -118,6 +121,8 @@ export async function buildServer(options: BuildServerOptions): Promise<Server> 
     // No log line per request: the hot path stays quiet; failures are logged where they happen.
     logController: new LogController({ disableRequestLogging: true }),
     genReqId: () => randomId('req_'),
+    // HTTPS for every route when given a certificate (the SDK's Realtime client dials wss:// only).
+    ...(config.server.tls ? { https: { cert: readFileSync(config.server.tls.cert), key: readFileSync(config.server.tls.key) } } : {}),
     requestIdHeader: false,
     return503OnClosing: true,
   });
@@ -175,13 +180,15 @@ export async function buildServer(options: BuildServerOptions): Promise<Server> 
   });
   platform?.attach(gateway, app.log);
 
+  await app.register(websocket, { options: { maxPayload: config.realtime.maxMessageBytes, handleProtocols: selectProtocol } });
+
   // The OpenAI API, also under /v1/openai for clients that expect a provider segment.
   const responsesStore = responsesStoreFor(platform);
   for (const prefix of ['/v1', '/v1/openai']) {
     await app.register(
       async (scope) => {
         scope.addHook('onRequest', async (request, reply) => {
-          request.caller = await authenticator.authenticate(request.headers);
+          request.caller = await authenticator.authenticate(withSubprotocolKey(request.headers));
           // Chat calls set the rate-limit headers when they take from the limits; other routes show them.
           if (platform && !request.routeOptions.url?.endsWith('/chat/completions')) await platform.peekHeaders(request.caller, reply);
         });
@@ -194,6 +201,7 @@ export async function buildServer(options: BuildServerOptions): Promise<Server> 
         registerEmbeddingsRoutes(scope, gateway);
         registerCompletionsRoutes(scope, { gateway, heartbeatMs: config.server.heartbeatMs, ...(platform ? { admit: platform.admit.bind(platform) } : {}) });
         registerResponsesRoutes(scope, { gateway, heartbeatMs: config.server.heartbeatMs, store: responsesStore, ...(platform ? { admit: platform.admit.bind(platform) } : {}) });
+        registerRealtimeRoutes(scope, { gateway, limits: config.realtime, ...(platform ? { admit: platform.admit.bind(platform) } : {}) });
       },
       { prefix },
     );

@@ -22,7 +22,7 @@ export async function startServer(
   await server.app.listen({ host: '127.0.0.1', port: 0 });
   const address = server.app.server.address();
   if (!address || typeof address !== 'object') throw new Error('server did not bind');
-  const origin = `http://127.0.0.1:${address.port}`;
+  const origin = `${parsed.server.tls ? 'https' : 'http'}://127.0.0.1:${address.port}`;
   const baseURL = `${origin}/v1`;
   return {
     ...server,

@@ -1,0 +1,136 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { WebSocket } from 'ws';
+// Brings in the `websocket: true` route option's types.
+import type {} from '@fastify/websocket';
+import type { Gateway } from '../../gateway/gateway.js';
+import { SwitchyardError } from '../../errors/errors.js';
+import type { ChatRequest } from '../../providers/provider.js';
+import { RealtimeSession } from '../../protocols/realtime/realtime-session.js';
+import { randomId } from '../../util/ids.js';
+
+export interface RealtimeLimits {
+  /** Client events per second a socket may send on average, and in a burst; beyond, error events. */
+  eventsPerSecond: number;
+  eventBurst: number;
+  /** A socket with no client event for this long is closed. */
+  idleTimeoutMs: number;
+}
+
+export interface RealtimeRouteOptions {
+  gateway: Gateway;
+  limits: RealtimeLimits;
+  admit?: (request: FastifyRequest, reply: FastifyReply, body: ChatRequest, auditId: string) => Promise<() => void>;
+}
+
+const KEY_PROTOCOL = 'openai-insecure-api-key.';
+
+/**
+ * Browsers cannot set headers on a WebSocket, so OpenAI's browser clients put the key in a
+ * subprotocol (`openai-insecure-api-key.<key>`); it is read as a bearer token when no
+ * Authorization header came. The key-bearing protocol is never echoed.
+ */
+export function withSubprotocolKey(headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  if (headers.authorization || headers.upgrade?.toLowerCase() !== 'websocket') return headers;
+  const offered = headers['sec-websocket-protocol']?.split(',').map((protocol) => protocol.trim()) ?? [];
+  const key = offered.find((protocol) => protocol.startsWith(KEY_PROTOCOL))?.slice(KEY_PROTOCOL.length);
+  return key ? { ...headers, authorization: `Bearer ${key}` } : headers;
+}
+
+/** The subprotocol the server selects: `realtime` when offered (a client that offered some and got none aborts). */
+export function selectProtocol(offered: Set<string>): string | false {
+  return offered.has('realtime') ? 'realtime' : false;
+}
+
+/** The platform's admission wants a reply to put rate-limit headers on; a socket has none after the upgrade. */
+function headerSink(): FastifyReply {
+  const sink = { header: () => sink, headers: () => sink, getHeader: () => undefined };
+  return sink as unknown as FastifyReply;
+}
+
+/**
+ * `GET /realtime?model=…`: the Realtime API over a WebSocket, text only. Auth and the model are
+ * checked before the upgrade (a plain HTTP error is clearer than a closed socket); each
+ * `response.create` is admitted by the platform like a chat call and runs through the gateway.
+ */
+export function registerRealtimeRoutes(app: FastifyInstance, options: RealtimeRouteOptions): void {
+  const { gateway, limits } = options;
+  app.route({
+    method: 'GET',
+    url: '/realtime',
+    preHandler: async (request) => {
+      const model = (request.query as { model?: unknown }).model;
+      if (typeof model !== 'string' || model === '') {
+        throw new SwitchyardError('missing_required_parameter', "Missing required parameter: 'model'.", { param: 'model' });
+      }
+      gateway.checkModel(model, request.caller);
+    },
+    // A plain GET (no Upgrade header) gets an answer in OpenAI's shape rather than a bare 404.
+    handler: async () => {
+      throw new SwitchyardError('websocket_upgrade_required', 'The Realtime API is a WebSocket: connect with `Upgrade: websocket` (wss:// when served over TLS).', { param: null });
+    },
+    wsHandler: (socket: WebSocket, request: FastifyRequest) => {
+      const model = (request.query as { model: string }).model;
+      const beta = /realtime=v1/.test(String(request.headers['openai-beta'] ?? '')) || /openai-beta\.realtime-v1/.test(String(request.headers['sec-websocket-protocol'] ?? ''));
+      const session = new RealtimeSession({
+        model,
+        beta,
+        send: (event) => {
+          if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(event));
+        },
+        runChat: async (body, signal) => {
+          const auditId = randomId('aud_');
+          const release = options.admit ? await options.admit(request, headerSink(), body, auditId) : () => {};
+          try {
+            const reply = await gateway.chat(body, { requestId: request.id, auditId, caller: request.caller, signal });
+            if (reply.kind !== 'stream') throw new Error('A streaming call answered without a stream.');
+            return { chunks: reply.chunks, release };
+          } catch (error) {
+            release();
+            throw error;
+          }
+        },
+      });
+
+      // A token bucket per socket: a flood gets error events, and a socket that keeps flooding is closed.
+      let tokens = limits.eventBurst;
+      let refilled = performance.now();
+      let refusedInARow = 0;
+      let idle = setTimeout(() => closeIdle(), limits.idleTimeoutMs);
+      const closeIdle = () => {
+        session.error(new SwitchyardError('session_idle_timeout', `No client event for ${Math.round(limits.idleTimeoutMs / 1000)} s: the session is closed.`, { param: null }));
+        socket.close(1000, 'idle timeout');
+      };
+
+      socket.on('message', (data, isBinary) => {
+        clearTimeout(idle);
+        idle = setTimeout(closeIdle, limits.idleTimeoutMs);
+        const now = performance.now();
+        tokens = Math.min(limits.eventBurst, tokens + ((now - refilled) / 1000) * limits.eventsPerSecond);
+        refilled = now;
+        if (tokens < 1) {
+          refusedInARow += 1;
+          if (refusedInARow > limits.eventBurst) {
+            socket.close(1008, 'event rate limit exceeded');
+            return;
+          }
+          session.error(new SwitchyardError('rate_limit_exceeded', `Too many client events: at most ${limits.eventsPerSecond} per second (bursts of ${limits.eventBurst}). This event was dropped.`, { param: null }));
+          return;
+        }
+        tokens -= 1;
+        refusedInARow = 0;
+        if (isBinary) {
+          session.error(new SwitchyardError('invalid_value', 'Client events are JSON text messages; a binary message was dropped.', { param: null }));
+          return;
+        }
+        session.handle(data.toString());
+      });
+      socket.on('close', () => {
+        clearTimeout(idle);
+        void session.close();
+      });
+      socket.on('error', () => socket.terminate());
+      session.start();
+    },
+  });
+}
