@@ -125,6 +125,19 @@ export const ConfigSchema = z.strictObject({
   sandbox: z.boolean().default(true),
   images: ImagesConfigSchema.default(ImagesConfigSchema.parse({})),
   realtime: RealtimeConfigSchema.default(RealtimeConfigSchema.parse({})),
+  /** Personas seeded at start (created or replaced by id), in the admin API's shape: `{ id: persona_…, name, base_model, system_prompt, … }`. */
+  personas: z.array(z.looseObject({ id: z.string().regex(/^persona_[A-Za-z0-9_-]{1,64}$/, 'a seeded persona needs an id like persona_support') })).default([]),
+  /** Drift scoring of persona replies. */
+  drift: z
+    .strictObject({
+      /** A reply scoring above this alerts, and runs its persona's recovery. */
+      threshold: z.number().min(0).max(1).default(0.5),
+      /** Per-workspace thresholds, by workspace id. */
+      workspaceThresholds: z.record(z.string(), z.number().min(0).max(1)).default({}),
+      /** An embedding model (`local/…`, `openai/text-embedding-3-small`) for the similarity rule; without it that rule is not scored. */
+      embeddingModel: z.string().min(1).optional(),
+    })
+    .default({ threshold: 0.5, workspaceThresholds: {} }),
   ...PlatformConfigShape,
   ...RoutingConfigShape,
   ...ObservabilityConfigShape,

@@ -9,6 +9,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { RoutingSchema, type AliasConfig, type RoutingConfig } from '../config/routing-schema.js';
 import { CircuitBreakers, type BreakerState } from './circuit-breaker.js';
 import { prepareImages, type ImageRules } from './images/prepare-images.js';
+import { PERSONA_PREFIX, type Persona } from './personas/persona.js';
+import type { PersonaCatalog } from './personas/persona-catalog.js';
+import { applyPersona, reinforcement } from './personas/apply-persona.js';
+import type { DriftJudge, DriftVerdict } from './drift/drift-judge.js';
 import { defaultAliases, RoutePlanner, type AliasRoute, type PlannedTarget, type RoutePlan } from './route-planner.js';
 
 /** Who is calling. The platform's key store fills in more; the core needs only an identity. */
@@ -47,6 +51,8 @@ export interface CallSummary {
    * arrival (`CallOptions.receivedAt`, else the gateway's start) minus `upstreamMs`.
    */
   overheadMs?: number;
+  /** Persona calls: the reply's drift, the layers that shaped it, and the recovery that ran. */
+  drift?: { score: number; alert: boolean; layers: string[]; recovery: string | undefined } | undefined;
 }
 
 export interface CallOptions {
@@ -62,11 +68,15 @@ interface ReplyBase {
   /** The chain taken, for `x-switchyard-route`. */
   route: string;
   resolved: ResolvedModel;
+  /** Persona calls: what their drift headers show (non-streaming replies; streams carry `trailer`). */
+  persona?: { drift: DriftVerdict; layers: string[]; recovery: string | undefined } | undefined;
 }
 export interface StreamReply extends ReplyBase {
   kind: 'stream';
   /** Starts with a chunk already received: a failure before it rejected `chat()` instead. */
   chunks: AsyncIterable<RelayChunk>;
+  /** An SSE comment to write after the last chunk (a persona stream's drift score), read once the chunks are done. */
+  trailer?: () => string | undefined;
 }
 export interface CompletionReply extends ReplyBase {
   kind: 'completion';
@@ -94,6 +104,16 @@ export interface GatewayOptions {
   now?: () => number;
   /** Rules for image inputs; defaults: 20 MB, no downloads. */
   images?: ImageRules;
+  /** Personas (`persona://<id>`) and the judge of their replies' drift; without them such names are unknown models. */
+  personas?: { catalog: PersonaCatalog; judge: DriftJudge };
+}
+
+/** How a persona call shapes the one chat path: names in the summary and route, and the reply's judge. */
+interface PersonaCall {
+  persona: Persona;
+  modelAsked: string;
+  layers: string[];
+  recovery: string | undefined;
 }
 
 const DEFAULT_IMAGE_RULES: ImageRules = { maxBytes: 20 * 1024 * 1024, fetchRemote: false, timeoutMs: 10_000, allowPrivateHosts: new Set() };
@@ -111,8 +131,10 @@ export class Gateway {
   private readonly breakers: CircuitBreakers;
   private readonly routing: RoutingConfig;
   private readonly imageRules: ImageRules;
+  private readonly personas: GatewayOptions['personas'];
 
   constructor(options: GatewayOptions) {
+    this.personas = options.personas;
     this.imageRules = options.images ?? DEFAULT_IMAGE_RULES;
     this.registry = options.registry;
     this.onCallEnd = options.onCallEnd;
@@ -133,14 +155,67 @@ export class Gateway {
   }
 
   async chat(request: ChatRequest, options: CallOptions): Promise<StreamReply | CompletionReply> {
+    if (this.personas && request.model.startsWith(PERSONA_PREFIX)) return this.personaChat(request, options);
+    return this.chatOnce(request, options, undefined);
+  }
+
+  /** The persona catalog, for the admin API. */
+  personaCatalog(): PersonaCatalog | undefined {
+    return this.personas?.catalog;
+  }
+
+  /** Whether `name` names a persona this gateway knows (for model listings and permission checks). */
+  async persona(name: string): Promise<Persona | undefined> {
+    if (!this.personas || !name.startsWith(PERSONA_PREFIX)) return undefined;
+    return this.personas.catalog.get(name.slice(PERSONA_PREFIX.length));
+  }
+
+  /**
+   * A persona call: the persona shapes the request, its base model routes it (aliases and
+   * fallbacks apply), and the reply is judged for drift. A non-streaming reply above the threshold
+   * runs the persona's recovery before it ships: one regeneration with a reinforced prompt, or the
+   * fallback model; the reply that drifted least ships. Each call is accounted on its own.
+   */
+  private async personaChat(request: ChatRequest, options: CallOptions): Promise<StreamReply | CompletionReply> {
+    const id = request.model.slice(PERSONA_PREFIX.length);
+    const persona = await this.personas!.catalog.get(id);
+    if (!persona) {
+      throw new SwitchyardError('model_not_found', `The model \`${request.model}\` does not exist or you do not have access to it.`, { param: 'model' });
+    }
+    const applied = applyPersona(request, persona);
+    const call: PersonaCall = { persona, modelAsked: request.model, layers: applied.layers, recovery: undefined };
+    const first = await this.chatOnce(applied.request, options, call);
+    if (first.kind === 'stream' || !first.persona?.drift.alert || persona.recovery.policy === 'off' || options.signal.aborted) return first;
+
+    const recovery = persona.recovery.policy;
+    const retry =
+      recovery === 'regenerate'
+        ? applyPersona(request, persona, reinforcement(persona, first.persona.drift.reasons)).request
+        : { ...applied.request, model: persona.recovery.fallback_model! };
+    try {
+      // Its own audit record: the recovery costs tokens of its own, and the first call's record keeps its score.
+      const recoveryOptions = { ...options, ...(options.auditId ? { auditId: `${options.auditId}_recovery` } : {}) };
+      const second = await this.chatOnce({ ...retry, stream: false }, recoveryOptions, { ...call, recovery });
+      if (second.kind !== 'completion' || !second.persona) return first;
+      // The recovered reply ships unless it drifted further; either way the headers say recovery ran.
+      const better = second.persona.drift.score <= first.persona.drift.score ? second : first;
+      return { ...better, persona: { ...better.persona!, recovery } };
+    } catch {
+      // Recovery is best effort: the first reply is still a reply.
+      return { ...first, persona: { ...first.persona, recovery: `${recovery} (failed)` } };
+    }
+  }
+
+  private async chatOnce(request: ChatRequest, options: CallOptions, personaCall: PersonaCall | undefined): Promise<StreamReply | CompletionReply> {
     const started = this.now();
     const stream = request.stream === true;
     // Route and provider are filled in once resolved: a call that fails to resolve is reported too.
-    const summary = newSummary(options, request.model, stream);
+    const summary = newSummary(options, personaCall?.modelAsked ?? request.model, stream);
     const end = (error?: unknown) => this.endCall(summary, started, options.signal, error);
 
     try {
-      const planned = this.planner.plan(request.model, options.caller);
+      const plannedBase = this.planner.plan(request.model, options.caller);
+      const planned = personaCall ? { ...plannedBase, layers: [`persona:${personaCall.persona.id}`, ...plannedBase.layers] } : plannedBase;
       // Targets that cannot take the request's images are set aside (or the request refused).
       const images = await prepareImages(request, planned.targets, this.imageRules, options.signal);
       const plan: RoutePlan = images ? { ...planned, targets: images.targets } : planned;
@@ -173,15 +248,39 @@ export class Gateway {
       const resolved = outcome.target.resolved;
       if (outcome.value.kind === 'completion') {
         summary.usage = outcome.value.completion.usage;
+        const persona = personaCall ? await this.judgeReply(personaCall, summary, outcome.value.completion.choices[0]?.message.content ?? '', resolved, options) : undefined;
         end();
-        return { kind: 'completion', route: summary.route, resolved, completion: outcome.value.completion, rawJson: outcome.value.rawJson };
+        // A persona's reply is re-serialized: its headers describe this body, not the upstream's bytes.
+        return { kind: 'completion', route: summary.route, resolved, completion: outcome.value.completion, rawJson: persona ? undefined : outcome.value.rawJson, persona };
       }
       const { first, iterator } = outcome.value;
-      return { kind: 'stream', route: summary.route, resolved, chunks: relay(first, iterator, includeUsage, summary, end) };
+      if (!personaCall) return { kind: 'stream', route: summary.route, resolved, chunks: relay(first, iterator, includeUsage, summary, end) };
+      // The reply is judged as it passes and before the call ends, so its audit record has the score.
+      let verdict: DriftVerdict | undefined;
+      const judged = judgedStream(first, iterator, async (text) => {
+        verdict = (await this.judgeReply(personaCall, summary, text, resolved, options)).drift;
+      });
+      const trailer = () => (verdict ? `x-switchyard-drift-score=${verdict.score} alert=${verdict.alert}` : undefined);
+      return { kind: 'stream', route: summary.route, resolved, chunks: relay(await judged.next(), judged, includeUsage, summary, end), trailer };
     } catch (error) {
       end(error);
       throw toSwitchyardError(error);
     }
+  }
+
+  /** Scores a persona reply and notes it on the call's summary (for the audit record). */
+  private async judgeReply(call: PersonaCall, summary: CallSummary, text: string, resolved: ResolvedModel, options: CallOptions) {
+    const layers = [...call.layers, ...summary.route.split(' > ').filter((layer) => layer.startsWith('alias:')), `provider:${resolved.provider.id}`];
+    if (call.recovery) layers.push(`recovery:${call.recovery}`);
+    let drift: DriftVerdict;
+    try {
+      drift = await this.personas!.judge.judge(text, call.persona, options.caller.workspaceId);
+    } catch {
+      // A judge that fails (the embedding model down) must not fail the reply: the rules alone decide.
+      drift = { score: 0, reasons: ['drift could not be scored'], alert: false, threshold: this.personas!.judge.thresholdFor(options.caller.workspaceId) };
+    }
+    summary.drift = { score: drift.score, alert: drift.alert, layers, recovery: call.recovery };
+    return { drift, layers, recovery: call.recovery };
   }
 
   /**
@@ -441,6 +540,26 @@ async function* relay<T extends { choices: readonly unknown[]; usage?: Completio
       await iterator.return?.();
     }
   }
+}
+
+/**
+ * A stream passed through unchanged while its text is collected; once it ends, `onEnd` runs with
+ * the whole text before the end is passed on (so what it learns reaches the call's summary).
+ */
+async function* judgedStream(first: IteratorResult<RelayChunk>, iterator: AsyncIterator<RelayChunk>, onEnd: (text: string) => Promise<void>): AsyncGenerator<RelayChunk> {
+  let text = '';
+  let next = first;
+  try {
+    while (!next.done) {
+      const content = next.value.choices[0]?.delta.content;
+      if (content) text += content;
+      yield next.value;
+      next = await iterator.next();
+    }
+  } finally {
+    if (!next.done) await iterator.return?.();
+  }
+  await onEnd(text);
 }
 
 /** `alias:fast > openai/gpt-4o-mini (after 1 fallback)`: the chain a call took, for `x-switchyard-route`. */

@@ -21,6 +21,8 @@ import { registerAdminConsoleRoutes } from './routes/admin-console.js';
 import { packageUiAssets, type UiAssets } from './ui/ui-assets.js';
 import { registerUiRoutes } from './ui/ui-routes.js';
 import { readFileSync } from 'node:fs';
+import { openPersonas } from '../gateway/personas/open-personas.js';
+import { PersonaStore } from '../store/persona-store.js';
 import websocket from '@fastify/websocket';
 import { registerRealtimeRoutes, selectProtocol, withSubprotocolKey } from './routes/realtime.js';
 import { UiSessions } from './ui/ui-session.js';
@@ -98,8 +100,10 @@ export async function buildServer(options: BuildServerOptions): Promise<Server> 
   const onCallEnd = (summary: CallSummary) => {
     for (const listener of callListeners) listener(summary);
   };
+  const personas = await openPersonas(config, registry, platform ? new PersonaStore(platform.store.db) : undefined);
   const gateway = new Gateway({
     registry,
+    personas,
     aliases: config.aliases,
     routing: config.routing,
     images: {
@@ -197,7 +201,7 @@ export async function buildServer(options: BuildServerOptions): Promise<Server> 
           heartbeatMs: config.server.heartbeatMs,
           ...(platform ? { admit: platform.admit.bind(platform) } : {}),
         });
-        registerModelRoutes(scope, registry, gateway.aliasNames());
+        registerModelRoutes(scope, registry, gateway.aliasNames(), personas.catalog);
         registerEmbeddingsRoutes(scope, gateway);
         registerCompletionsRoutes(scope, { gateway, heartbeatMs: config.server.heartbeatMs, ...(platform ? { admit: platform.admit.bind(platform) } : {}) });
         registerResponsesRoutes(scope, { gateway, heartbeatMs: config.server.heartbeatMs, store: responsesStore, ...(platform ? { admit: platform.admit.bind(platform) } : {}) });

@@ -6,7 +6,7 @@ import { writeRawError } from './errors-reply.js';
 import { processingMs } from './request-timing.js';
 
 /** What a gateway call resolves to when the client asked for a stream. */
-export type PendingStream = Promise<{ kind: 'stream'; route: string; chunks: AsyncIterable<SseChunk> } | { kind: string }>;
+export type PendingStream = Promise<{ kind: 'stream'; route: string; chunks: AsyncIterable<SseChunk>; trailer?: () => string | undefined } | { kind: string }>;
 
 /**
  * Writes a gateway stream to a hijacked response, the one way every chunk-streaming route does:
@@ -51,6 +51,9 @@ export async function streamReply(
       if (backpressure) await backpressure;
       if (sse.closed) break;
     }
+    // A persona stream's drift score, as a comment line OpenAI clients skip.
+    const trailer = result.trailer?.();
+    if (trailer && !sse.closed) await sse.comment(trailer);
     sse.done();
   } catch (error) {
     const failure = toSwitchyardError(error);

@@ -295,6 +295,9 @@ export class Platform {
       ttft_ms: summary.timeToFirstChunkMs === undefined ? null : Math.round(summary.timeToFirstChunkMs * 1000) / 1000,
       status: summary.status,
       error_code: summary.error ? String(summary.error.code) : null,
+      ...(summary.drift
+        ? { drift_score: summary.drift.score, drift_alert: summary.drift.alert ? 1 : 0, layers: summary.drift.layers.join(', '), recovery: summary.drift.recovery ?? null }
+        : {}),
     });
   }
 

@@ -111,6 +111,22 @@ const MIGRATIONS: Record<string, Migration> = {
       await db.schema.createIndex('responses_workspace').on('responses').columns(['workspace_id', 'created_at']).execute();
     },
   },
+  '0003_personas': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('personas')
+        .addColumn('id', 'text', (column) => column.primaryKey())
+        .addColumn('definition', 'text', (column) => column.notNull())
+        .addColumn('created_at', 'bigint', (column) => column.notNull())
+        .addColumn('updated_at', 'bigint', (column) => column.notNull())
+        .execute();
+      // The audit record of a persona call: its drift score, whether it alerted, the layers that shaped it, the recovery that ran.
+      await db.schema.alterTable('usage_records').addColumn('drift_score', 'double precision').execute();
+      await db.schema.alterTable('usage_records').addColumn('drift_alert', 'integer').execute();
+      await db.schema.alterTable('usage_records').addColumn('layers', 'text').execute();
+      await db.schema.alterTable('usage_records').addColumn('recovery', 'text').execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -10,6 +10,7 @@ export interface Database {
   settings: SettingTable;
   counters: CounterTable;
   responses: ResponseTable;
+  personas: PersonaTable;
 }
 
 export interface WorkspaceTable {
@@ -68,6 +69,11 @@ export interface UsageRecordTable {
   /** completed | failed | aborted | rejected */
   status: string;
   error_code: string | null;
+  /** Persona calls: the reply's drift score in [0, 1], whether it passed the threshold, the layers, the recovery run (`regenerate`, `fallback`). */
+  drift_score?: number | null;
+  drift_alert?: number | null;
+  layers?: string | null;
+  recovery?: string | null;
 }
 
 /** One row per day, workspace, key and route ('' where there is none). */
@@ -110,4 +116,12 @@ export interface ResponseTable {
   input_items: string;
   /** Its stream events for replay, JSON array. */
   events: string;
+}
+
+/** A persona (src/gateway/personas): its definition as the admin API takes it, JSON. */
+export interface PersonaTable {
+  id: string;
+  definition: string;
+  created_at: number;
+  updated_at: number;
 }

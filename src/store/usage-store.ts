@@ -78,6 +78,8 @@ export class UsageStore {
         await transaction
           .insertInto('usage_records')
           .values(records.slice(start, start + INSERT_CHUNK) as UsageRecord[])
+          // A record already written (an audit id seen twice) must not stall every record queued behind it.
+          .onConflict((conflict) => conflict.column('audit_id').doNothing())
           .execute();
       }
       for (const entry of rollup.values()) {

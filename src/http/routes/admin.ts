@@ -74,6 +74,10 @@ export function usageRecordJson(record: UsageRecord) {
     time_to_first_token_ms: record.ttft_ms,
     status: record.status,
     error_code: record.error_code,
+    drift:
+      record.drift_score === null || record.drift_score === undefined
+        ? null
+        : { score: Number(record.drift_score), alert: Number(record.drift_alert) === 1, layers: record.layers ? record.layers.split(', ') : [], recovery: record.recovery ?? null },
   };
 }
 
@@ -154,6 +158,8 @@ export function routeJson(route: ReturnType<Gateway['routes']>[number]) {
  * `/admin/v1/…`: workspaces, keys, usage, the request log, routes and their health. Only the admin
  * key gets in; an API key gets a 403 (it is valid, just not for this), anything else a 401.
  */
+import { registerPersonaAdminRoutes } from './admin-personas.js';
+
 export function registerAdminRoutes(app: FastifyInstance, platform: Platform, gateway: Gateway, options: { sessions?: UiSessions } = {}): void {
   const { store } = platform;
   const { sessions } = options;
@@ -287,6 +293,8 @@ export function registerAdminRoutes(app: FastifyInstance, platform: Platform, ga
     });
     return list(records.map(usageRecordJson));
   });
+  registerPersonaAdminRoutes(app, gateway);
+
   app.get('/requests/:id', async (request) => {
     const { id } = parse(Id, request.params);
     const record = await store.usage.byAuditId(id);

@@ -51,6 +51,12 @@ async function handleChat(request: FastifyRequest, reply: FastifyReply, body: Ch
       const result = await gateway.chat(body, callOptions);
       if (result.kind !== 'completion') throw new Error('A non-streaming call answered with a stream.');
       reply.header('x-switchyard-route', result.route);
+      if (result.persona) {
+        reply.header('x-switchyard-drift-score', String(result.persona.drift.score));
+        if (result.persona.drift.alert) reply.header('x-switchyard-drift-alert', 'true');
+        reply.header('x-switchyard-layers', result.persona.layers.join(', '));
+        if (result.persona.recovery) reply.header('x-switchyard-drift-recovery', result.persona.recovery);
+      }
       return reply.type('application/json').send(result.rawJson ?? JSON.stringify(result.completion));
     } finally {
       disconnect.release();

@@ -13,7 +13,13 @@ interface ModelObject {
 }
 
 /** `GET /models` and `GET /models/{id}`; ids may hold slashes (`sandbox/echo`, `org/model`). */
-export function registerModelRoutes(app: FastifyInstance, registry: ModelRegistry, aliases: readonly string[] = []): void {
+export function registerModelRoutes(
+  app: FastifyInstance,
+  registry: ModelRegistry,
+  aliases: readonly string[] = [],
+  /** Personas, listed after the aliases as `persona://<id>` (read per listing: they change at run time). */
+  personas?: { list(): Promise<Array<{ id: string; created_at: number }>> },
+): void {
   const objects = new Map<string, ModelObject>();
   // Aliases first: they are the names most callers should use.
   for (const alias of aliases) objects.set(alias, { id: alias, object: 'model', created: ALIAS_CREATED, owned_by: 'switchyard' });
@@ -23,10 +29,26 @@ export function registerModelRoutes(app: FastifyInstance, registry: ModelRegistr
   // The list does not change while the server runs: serialize it once.
   const listBody = JSON.stringify({ object: 'list', data: [...objects.values()] });
 
-  app.get('/models', async (_request, reply) => reply.type('application/json').send(listBody));
+  const personaObject = (persona: { id: string; created_at: number }): ModelObject => ({
+    id: `persona://${persona.id}`,
+    object: 'model',
+    created: Math.floor(persona.created_at / 1000),
+    owned_by: 'switchyard',
+  });
+
+  app.get('/models', async (_request, reply) => {
+    const listed = personas ? await personas.list() : [];
+    if (listed.length === 0) return reply.type('application/json').send(listBody);
+    const data = [...aliases.map((alias) => objects.get(alias)!), ...listed.map(personaObject), ...[...objects.values()].slice(aliases.length)];
+    return reply.type('application/json').send(JSON.stringify({ object: 'list', data }));
+  });
 
   app.get('/models/*', async (request, reply) => {
     const id = decodeURIComponent((request.params as { '*': string })['*']);
+    if (personas && id.startsWith('persona://')) {
+      const persona = (await personas.list()).find((candidate) => `persona://${candidate.id}` === id);
+      if (persona) return reply.type('application/json').send(JSON.stringify(personaObject(persona)));
+    }
     const resolved = registry.resolve(id);
     const found = objects.get(id) ?? (resolved?.info ? objects.get(resolved.publicId) : undefined);
     if (!found) {

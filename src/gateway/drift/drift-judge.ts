@@ -1,0 +1,46 @@
+import type { Persona } from '../personas/persona.js';
+import { scoreDrift, type DriftScore, type Embed } from './score-drift.js';
+
+export interface DriftSettings {
+  /** A score above this alerts (and runs the persona's recovery), per workspace or by default. */
+  threshold: number;
+  workspaceThresholds: Record<string, number>;
+  /** Embeds texts for the similarity rule; absent when no embedding model is configured. */
+  embed: Embed | undefined;
+}
+
+export interface DriftVerdict extends DriftScore {
+  alert: boolean;
+  threshold: number;
+}
+
+/**
+ * Scores persona replies against their rules and the workspace's threshold. The style examples'
+ * embeddings are made once per persona version and kept.
+ */
+export class DriftJudge {
+  private readonly examples = new Map<string, Promise<number[][]>>();
+
+  constructor(private readonly settings: DriftSettings) {}
+
+  thresholdFor(workspaceId: string | undefined): number {
+    return (workspaceId !== undefined ? this.settings.workspaceThresholds[workspaceId] : undefined) ?? this.settings.threshold;
+  }
+
+  async judge(reply: string, persona: Persona, workspaceId: string | undefined): Promise<DriftVerdict> {
+    const embed = this.settings.embed;
+    const exampleVectors = () => {
+      const key = `${persona.id}@${persona.updated_at}`;
+      let vectors = this.examples.get(key);
+      if (!vectors) {
+        vectors = embed!(persona.style_examples);
+        vectors.catch(() => this.examples.delete(key));
+        this.examples.set(key, vectors);
+      }
+      return vectors;
+    };
+    const score = await scoreDrift(reply, persona, embed, exampleVectors);
+    const threshold = this.thresholdFor(workspaceId);
+    return { ...score, alert: score.score > threshold, threshold };
+  }
+}

@@ -1,0 +1,58 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { SwitchyardError, ValidationError } from '../../errors/errors.js';
+import type { Gateway } from '../../gateway/gateway.js';
+import { PersonaInputSchema, type Persona } from '../../gateway/personas/persona.js';
+
+function personaJson(persona: Persona) {
+  return { object: 'persona', model: `persona://${persona.id}`, ...persona, created_at: persona.created_at / 1000, updated_at: persona.updated_at / 1000 };
+}
+
+/** A persona body's first problem as a 400 naming the field, as every admin route does. */
+function validated(body: unknown): z.output<typeof PersonaInputSchema> {
+  const result = PersonaInputSchema.safeParse(body ?? {});
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  if (issue.code === 'unrecognized_keys') {
+    const unknown = [...issue.path.map(String), issue.keys[0]!].join('.');
+    throw new ValidationError(`Unrecognized request argument supplied: ${unknown}`, unknown, 'unknown_parameter');
+  }
+  const param = issue.path.map(String).join('.') || null;
+  throw new ValidationError(`Invalid ${param ?? 'request'}: ${issue.message}`, param, issue.code === 'invalid_type' && issue.input === undefined ? 'missing_required_parameter' : 'invalid_value');
+}
+
+/** `/admin/v1/personas`: list, create, read, replace or patch, delete. Registered inside the admin scope (admin key only). */
+export function registerPersonaAdminRoutes(app: FastifyInstance, gateway: Gateway): void {
+  const catalog = gateway.personaCatalog();
+  if (!catalog) return;
+  const find = async (id: string) => {
+    const persona = await catalog.get(id);
+    if (!persona) throw new SwitchyardError('not_found', `No persona with id '${id}'.`, { param: 'id' });
+    return persona;
+  };
+
+  app.get('/personas', async () => ({ object: 'list', data: (await catalog.list()).map(personaJson) }));
+  app.post('/personas', async (request) => {
+    const body = validated(request.body);
+    if (body.id && (await catalog.get(body.id))) throw new ValidationError(`A persona with id '${body.id}' already exists.`, 'id');
+    return personaJson(await catalog.save(body));
+  });
+  app.get('/personas/:id', async (request) => personaJson(await find((request.params as { id: string }).id)));
+  // PATCH merges the given fields over the persona; PUT replaces it whole.
+  app.patch('/personas/:id', async (request) => {
+    const existing = await find((request.params as { id: string }).id);
+    const { id, created_at: _created, updated_at: _updated, ...current } = existing;
+    const merged = { ...current, ...(request.body as object | null) };
+    return personaJson(await catalog.save(validated({ ...merged, id }), id));
+  });
+  app.put('/personas/:id', async (request) => {
+    const id = (request.params as { id: string }).id;
+    await find(id);
+    return personaJson(await catalog.save(validated({ ...(request.body as object | null), id }), id));
+  });
+  app.delete('/personas/:id', async (request) => {
+    const id = (request.params as { id: string }).id;
+    if (!(await catalog.delete(id))) throw new SwitchyardError('not_found', `No persona with id '${id}'.`, { param: 'id' });
+    return { id, object: 'persona.deleted', deleted: true };
+  });
+}
