@@ -4,6 +4,12 @@ import type { Config } from '../config/schema.js';
 import { keyJson, toKeyLimits, usageRecordJson, workspaceJson } from '../http/routes/admin.js';
 import { Store } from '../store/store.js';
 import type { UsageGroup } from '../store/usage-store.js';
+import { readFile } from 'node:fs/promises';
+import YAML from 'yaml';
+import { z } from 'zod';
+import { PersonaCatalog } from '../gateway/personas/persona-catalog.js';
+import type { Persona } from '../gateway/personas/persona.js';
+import { PersonaStore } from '../store/persona-store.js';
 
 export const PLATFORM_HELP = `  switchyard keys create [--name NAME] [--workspace ID] [--test] [--models a,b] [--expires-in DAYS]
                          [--rpm N] [--tpm N] [--concurrency N]
@@ -15,10 +21,12 @@ export const PLATFORM_HELP = `  switchyard keys create [--name NAME] [--workspac
   switchyard workspaces list | create NAME [--tier TIER] [--sandboxed] | set-tier ID TIER
   switchyard usage [--by key,model,day,workspace] [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--workspace ID]
   switchyard requests [--workspace ID] [--key KEY_ID] [--limit N]
+  switchyard personas list | show ID | delete ID | create --file PERSONA.json|yaml
+      Personas (called as persona://ID); the file holds the admin API's body (name, base_model, system_prompt, ...).
       These open the store directly (store.dataDir, or DATABASE_URL) and take --config and --json.
 `;
 
-export const PLATFORM_COMMANDS = new Set(['keys', 'workspaces', 'usage', 'requests']);
+export const PLATFORM_COMMANDS = new Set(['keys', 'workspaces', 'usage', 'requests', 'personas']);
 
 class UsageError extends Error {}
 
@@ -61,6 +69,7 @@ export async function platformCommand(argv: string[], print: (text: string) => v
       from: { type: 'string' },
       to: { type: 'string' },
       limit: { type: 'string' },
+      file: { type: 'string' },
     },
   });
   const [command, action, ...rest] = positionals;
@@ -130,6 +139,39 @@ export async function platformCommand(argv: string[], print: (text: string) => v
         checkTier(rest[1]);
         const workspace = await store.updateWorkspace(rest[0], { tier: rest[1] });
         out(workspaceJson(workspace), `Workspace ${workspace.id} is now on tier ${workspace.tier}.\n`);
+        return 0;
+      }
+    }
+    if (command === 'personas') {
+      const catalog = new PersonaCatalog(new PersonaStore(store.db));
+      const personaRow = (persona: Persona) => ({ id: persona.id, model: `persona://${persona.id}`, name: persona.name, base_model: persona.base_model, recovery: persona.recovery.policy });
+      if (action === 'list' || action === undefined) {
+        const personas = await catalog.list();
+        out({ object: 'list', data: personas }, table(personas.map(personaRow), ['model', 'name', 'base_model', 'recovery']));
+        return 0;
+      }
+      if (action === 'show' && rest[0]) {
+        const persona = await catalog.get(rest[0]);
+        if (!persona) throw new UsageError(`No persona with id '${rest[0]}'.`);
+        out(persona, `${YAML.stringify(persona)}`);
+        return 0;
+      }
+      if (action === 'delete' && rest[0]) {
+        if (!(await catalog.delete(rest[0]))) throw new UsageError(`No persona with id '${rest[0]}'.`);
+        out({ id: rest[0], deleted: true }, `Deleted ${rest[0]}.\n`);
+        return 0;
+      }
+      if (action === 'create' && values.file) {
+        const body: unknown = YAML.parse(await readFile(values.file, 'utf8'));
+        let persona: Persona;
+        try {
+          persona = await catalog.save(body);
+        } catch (error) {
+          if (!(error instanceof z.ZodError)) throw error;
+          const issue = error.issues[0]!;
+          throw new UsageError(`${values.file}: ${issue.path.join('.') || '(body)'}: ${issue.message}`);
+        }
+        out(persona, `Persona ${persona.id}: call it as persona://${persona.id}.\n`);
         return 0;
       }
     }
