@@ -1,3 +1,4 @@
+import { doctorCommand } from './doctor/doctor-command.js';
 import { parseArgs } from 'node:util';
 import { loadConfigFile, parseConfig, ConfigError } from '../config/load-config.js';
 import type { Config } from '../config/schema.js';
@@ -19,6 +20,11 @@ Usage:
       Download a GGUF model into the cache (~/.cache/switchyard/models), with progress; resumable.
   switchyard models [--config FILE] [--json]
       List the models the config serves.
+  switchyard doctor <base-url> [--key KEY] [--model MODEL] [--embedding-model MODEL] [--json]
+      Probe any OpenAI-compatible endpoint (an upstream to add, or Switchyard itself) and print what
+      works: chat, streaming, include_usage, tool calls, json_schema, images, reasoning, embeddings,
+      responses, error shapes. --key defaults to OPENAI_API_KEY; --model to the first listed.
+      Exit code 0 when chat works, 1 otherwise.
 ${PLATFORM_HELP}  switchyard --help
 
 Options:
@@ -70,6 +76,8 @@ export async function main(argv: string[]): Promise<void> {
         host: { type: 'string' },
         port: { type: 'string', short: 'p' },
         'tls-cert': { type: 'string' },
+        key: { type: 'string' },
+        'embedding-model': { type: 'string' },
         'tls-key': { type: 'string' },
         'insecure-no-auth': { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
@@ -91,6 +99,10 @@ export async function main(argv: string[]): Promise<void> {
   try {
     if (command === 'pull') {
       await pullCommand(positionals[1], values['cache-dir'], values.json);
+      return;
+    }
+    if (command === 'doctor') {
+      process.exitCode = await doctorCommand(positionals[1], { key: values.key, model: values.model, 'embedding-model': values['embedding-model'], json: values.json });
       return;
     }
     const explicit = values.config ?? process.env.SWITCHYARD_CONFIG;

@@ -58,6 +58,8 @@ export const OpenAICompatibleProviderSchema = z.strictObject({
    * `images.fetchRemote` is on, else refused with a 400.
    */
   remoteImages: z.enum(['url', 'bytes']).default('url'),
+  /** Features the upstream lacks, refused with a 400 before the network (others are learned from its refusals). */
+  unsupported: z.array(z.enum(['tools', 'response_format', 'images', 'logprobs', 'reasoning_effort'])).default([]),
 });
 
 /** Image inputs (`image_url` content parts). */

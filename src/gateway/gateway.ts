@@ -389,6 +389,12 @@ export class Gateway {
           const failure = toSwitchyardError(error);
           // Neither the client leaving nor the request's own fault says anything of the target's
           // health; a half-open probe that ends so must not hold the circuit (no other probe could go).
+          // A target that lacks a feature the request uses: the next target of an alias may have it.
+          if (!signal.aborted && (failure as { targetLacksFeature?: boolean }).targetLacksFeature === true && index < plan.targets.length - 1) {
+            this.breakers.release(id);
+            lastError = failure;
+            break;
+          }
           if (signal.aborted || !failure.retryable) {
             this.breakers.release(id);
             throw signal.aborted ? new ClientAbortedError() : failure;

@@ -1,8 +1,9 @@
+import { CapabilityMemory } from './capability-memory.js';
 import { Agent, request as undiciRequest, type Dispatcher } from 'undici';
 import type { ChatCompletion } from 'openai/resources/chat/completions';
 import type { Completion } from 'openai/resources/completions';
 import type { OpenAICompatibleProviderConfig } from '../../config/schema.js';
-import { UpstreamError } from '../../errors/errors.js';
+import { SwitchyardError, UpstreamError } from '../../errors/errors.js';
 import type {
   ChatCallContext,
   ChatRequest,
@@ -36,6 +37,7 @@ export class OpenAICompatibleProvider implements Provider {
   readonly kind = 'openai-compatible';
   readonly acceptsUndeclaredModels = true;
   readonly remoteImages: 'url' | 'bytes';
+  private readonly capabilities: CapabilityMemory;
   readonly id: string;
   private readonly dispatcher: Dispatcher;
   private readonly ownsDispatcher: boolean;
@@ -76,6 +78,7 @@ export class OpenAICompatibleProvider implements Provider {
       vision: 'vision' in model ? model.vision : undefined,
     }));
     this.remoteImages = config.remoteImages;
+    this.capabilities = new CapabilityMemory(config.id, new Set(config.unsupported));
   }
 
   listModels(): ModelInfo[] {
@@ -84,10 +87,16 @@ export class OpenAICompatibleProvider implements Provider {
 
   async chat(request: ChatRequest, context: ChatCallContext): Promise<ChatResult> {
     const stream = request.stream === true;
+    this.capabilities.check(request.model, request);
     // Usage is always asked of a stream, for accounting; the gateway drops the usage chunk when
     // the client did not ask for it.
     const body = stream ? { ...request, stream_options: { ...request.stream_options, include_usage: true } } : request;
-    const response = await this.post(this.url, body, stream, context.signal);
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await this.post(this.url, body, stream, context.signal);
+    } catch (error) {
+      throw (error instanceof SwitchyardError && this.capabilities.learn(request.model, request, error)) || error;
+    }
     if (stream) return { kind: 'stream', chunks: this.chunks(response, request.stream_options?.include_usage === true, context.signal) };
     const { value, text } = await this.json<ChatCompletion>(response, context.signal);
     if (!value || !Array.isArray(value.choices)) {
