@@ -1,4 +1,5 @@
 import { doctorCommand } from './doctor/doctor-command.js';
+import { Gateway } from '../gateway/gateway.js';
 import { parseArgs } from 'node:util';
 import { loadConfigFile, parseConfig, ConfigError } from '../config/load-config.js';
 import type { Config } from '../config/schema.js';
@@ -132,11 +133,17 @@ export async function main(argv: string[]): Promise<void> {
     }
     if (command === 'models') {
       const providers = providersFromConfig(config);
-      const models = new ModelRegistry(providers).list();
+      const registry = new ModelRegistry(providers);
+      // As /v1/models lists them: aliases, then personas (the config's seeds; the store's are in /v1/models), then provider models.
+      const entries = [
+        ...new Gateway({ registry, aliases: config.aliases }).aliasNames().map((id) => ({ id, owned_by: 'switchyard', max_output_tokens: null })),
+        ...config.personas.map((persona) => ({ id: `persona://${persona.id}`, owned_by: 'switchyard', max_output_tokens: null })),
+        ...registry.list().map((m) => ({ id: m.publicId, owned_by: m.info.ownedBy, max_output_tokens: m.info.maxOutputTokens ?? null })),
+      ];
       if (values.json) {
-        process.stdout.write(`${JSON.stringify(models.map((m) => ({ id: m.publicId, owned_by: m.info.ownedBy, max_output_tokens: m.info.maxOutputTokens ?? null })), null, 2)}\n`);
+        process.stdout.write(`${JSON.stringify(entries, null, 2)}\n`);
       } else {
-        for (const model of models) process.stdout.write(`${model.publicId}\t${model.info.ownedBy}\n`);
+        for (const entry of entries) process.stdout.write(`${entry.id}\t${entry.owned_by}\n`);
       }
       await Promise.all(providers.map((provider) => provider.close?.()));
       return;

@@ -201,7 +201,13 @@ export async function buildServer(options: BuildServerOptions): Promise<Server> 
           heartbeatMs: config.server.heartbeatMs,
           ...(platform ? { admit: platform.admit.bind(platform) } : {}),
         });
-        registerModelRoutes(scope, registry, gateway.aliasNames(), personas.catalog);
+        registerModelRoutes(
+          scope,
+          registry,
+          gateway.aliasNames(),
+          personas.catalog,
+          platform ? { limited: (request) => platform.limitsModels(request.caller), mayUse: (request, id) => platform.mayUseModel(request.caller, [id]) } : undefined,
+        );
         registerEmbeddingsRoutes(scope, gateway);
         registerCompletionsRoutes(scope, { gateway, heartbeatMs: config.server.heartbeatMs, ...(platform ? { admit: platform.admit.bind(platform) } : {}) });
         registerResponsesRoutes(scope, { gateway, heartbeatMs: config.server.heartbeatMs, store: responsesStore, ...(platform ? { admit: platform.admit.bind(platform) } : {}) });

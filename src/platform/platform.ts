@@ -167,6 +167,19 @@ export class Platform {
     return tier;
   }
 
+  /** Whether the caller's key or tier limits the models it may call (else every model is listed). */
+  limitsModels(caller: Caller): boolean {
+    if (!isPlatformCaller(caller)) return false;
+    return caller.identity.key.allowedModels != null || (caller.sandboxed !== true && this.tierOf(caller).allowedModels != null);
+  }
+
+  /** Whether the caller's key and tier allow a model known by any of `names` (its listing in /v1/models). */
+  mayUseModel(caller: Caller, names: string[]): boolean {
+    if (!isPlatformCaller(caller)) return true;
+    const { key } = caller.identity;
+    return this.allows(key.allowedModels, names) && (caller.sandboxed === true || this.allows(this.tierOf(caller).allowedModels, names));
+  }
+
   private allows(patterns: readonly string[] | null | undefined, names: string[]): boolean {
     if (!patterns) return true;
     let matcher = this.matchers.get(patterns);

@@ -193,6 +193,12 @@ describe('personas', () => {
     });
   });
 
+  test('/v1/models lists only what a key limited to some models may call', async () => {
+    const limited = (await server.admin('POST', '/keys', { name: 'limited', allowed_models: ['persona://persona_support', 'sandbox/*'] })).body.value as string;
+    const ids = (await server.client(limited).models.list()).data.map((model) => model.id).sort();
+    assert.deepEqual(ids, ['persona://persona_support', 'sandbox/echo', 'sandbox/lorem']);
+  });
+
   test('the admin API: create, read, patch, delete, with 400s naming the field', async () => {
     const created = await server.admin('POST', '/personas', { name: 'Pirate', base_model: 'sandbox/echo', system_prompt: 'Talk like a pirate.', drift_rules: { forbidden_phrases: ['sir'] } });
     assert.equal(created.status, 200);

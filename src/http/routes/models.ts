@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { SwitchyardError } from '../../errors/errors.js';
 import type { ModelRegistry } from '../../gateway/model-registry.js';
 
@@ -19,6 +19,8 @@ export function registerModelRoutes(
   aliases: readonly string[] = [],
   /** Personas, listed after the aliases as `persona://<id>` (read per listing: they change at run time). */
   personas?: { list(): Promise<Array<{ id: string; created_at: number }>> },
+  /** The caller's permissions: a key limited to some models sees only those listed. */
+  permissions?: { limited(request: FastifyRequest): boolean; mayUse(request: FastifyRequest, id: string): boolean },
 ): void {
   const objects = new Map<string, ModelObject>();
   // Aliases first: they are the names most callers should use.
@@ -36,10 +38,12 @@ export function registerModelRoutes(
     owned_by: 'switchyard',
   });
 
-  app.get('/models', async (_request, reply) => {
+  app.get('/models', async (request, reply) => {
     const listed = personas ? await personas.list() : [];
-    if (listed.length === 0) return reply.type('application/json').send(listBody);
-    const data = [...aliases.map((alias) => objects.get(alias)!), ...listed.map(personaObject), ...[...objects.values()].slice(aliases.length)];
+    const limited = permissions?.limited(request) === true;
+    if (listed.length === 0 && !limited) return reply.type('application/json').send(listBody);
+    let data = [...aliases.map((alias) => objects.get(alias)!), ...listed.map(personaObject), ...[...objects.values()].slice(aliases.length)];
+    if (limited) data = data.filter((model) => permissions!.mayUse(request, model.id));
     return reply.type('application/json').send(JSON.stringify({ object: 'list', data }));
   });
 
