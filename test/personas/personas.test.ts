@@ -242,3 +242,33 @@ describe('personas', () => {
     );
   });
 });
+
+describe('the similarity rule through a configured embedding model', () => {
+  test('a reply unlike the style examples alerts; the examples themselves do not', async () => {
+    const { startServer } = await import('../helpers/start-server.js');
+    const server = await startServer({
+      personas: [
+        {
+          id: 'persona_echo',
+          name: 'Echo',
+          base_model: 'sandbox/echo',
+          system_prompt: 'Repeat.',
+          style_examples: ['The quick brown fox jumps over the lazy dog.'],
+          drift_rules: { min_similarity: 0.99 },
+        },
+      ],
+      drift: { embeddingModel: 'sandbox/echo', threshold: 0.001 },
+    });
+    try {
+      const ask = (content: string) => server.client().chat.completions.create({ model: 'persona://persona_echo', messages: [{ role: 'user', content }] }).withResponse();
+      // The sandbox echo repeats the user's text: the same text as the example is as similar as can be.
+      const same = await ask('The quick brown fox jumps over the lazy dog.');
+      assert.equal(same.response.headers.get('x-switchyard-drift-alert'), null, same.data.choices[0]!.message.content!);
+      const other = await ask('Quarterly revenue figures, tabulated by region.');
+      assert.equal(other.response.headers.get('x-switchyard-drift-alert'), 'true');
+      assert.ok(Number(other.response.headers.get('x-switchyard-drift-score')) > 0);
+    } finally {
+      await server.close();
+    }
+  });
+});
