@@ -58,6 +58,12 @@ export const OpenAICompatibleProviderSchema = z.strictObject({
    * `images.fetchRemote` is on, else refused with a 400.
    */
   remoteImages: z.enum(['url', 'bytes']).default('url'),
+  /**
+   * `native`: the upstream serves the Responses API itself (OpenAI): `/v1/responses` calls routed
+   * only to such targets are passed through (bytes relayed, the upstream stores them). Default
+   * `translate`: Responses calls become chat calls, as for every other backend.
+   */
+  responses: z.enum(['translate', 'native']).default('translate'),
   /** Features the upstream lacks, refused with a 400 before the network (others are learned from its refusals). */
   unsupported: z.array(z.enum(['tools', 'response_format', 'images', 'logprobs', 'reasoning_effort'])).default([]),
 });

@@ -159,6 +159,50 @@ export class Gateway {
     return this.chatOnce(request, options, undefined);
   }
 
+  /**
+   * The plan of a Responses API call when it can be passed through: every target's backend serves
+   * the Responses API itself (a plan that mixes in other backends is translated, so that its
+   * fallbacks still work). Undefined otherwise.
+   */
+  nativeResponsesPlan(model: string, caller: Caller): RoutePlan | undefined {
+    if (model.startsWith(PERSONA_PREFIX)) return undefined;
+    const plan = this.planner.plan(model, caller);
+    return plan.targets.every((target) => target.resolved.provider.nativeResponses === true) ? plan : undefined;
+  }
+
+  /**
+   * A Responses API call passed through to backends that serve it: the same targets, retries,
+   * fallbacks and first-byte contract as chat; the caller relays the answer and calls `end` with
+   * the usage it read from it (or the error that cut it), which reports the call like any other.
+   */
+  async passThroughResponses<T>(
+    plan: RoutePlan,
+    model: string,
+    stream: boolean,
+    options: CallOptions,
+    call: (resolved: ResolvedModel, signal: AbortSignal) => Promise<T>,
+  ): Promise<{ value: T; route: string; resolved: ResolvedModel; end: (usage?: CompletionUsage, error?: unknown) => void }> {
+    const started = this.now();
+    const summary = newSummary(options, model, stream);
+    try {
+      const deadline = (target: PlannedTarget) => (stream ? (target.firstChunkTimeoutMs ?? target.timeoutMs) : target.timeoutMs);
+      const outcome = await this.attempt(plan, summary, options.signal, deadline, (target, signal) => call(target.resolved, signal));
+      summary.timeToFirstChunkMs = this.now() - started;
+      summary.overheadMs = overhead(started, options.receivedAt, summary);
+      let ended = false;
+      const end = (usage?: CompletionUsage, error?: unknown) => {
+        if (ended) return;
+        ended = true;
+        summary.usage = usage;
+        this.endCall(summary, started, options.signal, error);
+      };
+      return { value: outcome.value, route: summary.route, resolved: outcome.target.resolved, end };
+    } catch (error) {
+      this.endCall(summary, started, options.signal, error);
+      throw toSwitchyardError(error);
+    }
+  }
+
   /** The persona catalog, for the admin API. */
   personaCatalog(): PersonaCatalog | undefined {
     return this.personas?.catalog;

@@ -12,7 +12,7 @@ import { registerChatRoutes } from './routes/chat-completions.js';
 import { registerModelRoutes } from './routes/models.js';
 import { registerEmbeddingsRoutes } from './routes/embeddings.js';
 import { registerCompletionsRoutes } from './routes/completions.js';
-import { registerResponsesRoutes, responsesStoreFor } from './routes/responses.js';
+import { registerResponsesRoutes, responseRoutesFor, responsesStoreFor } from './routes/responses.js';
 import { notFoundError, notFoundHandler } from './routes/not-served.js';
 import { processingMs } from './request-timing.js';
 import type { Platform } from '../platform/platform.js';
@@ -188,6 +188,9 @@ export async function buildServer(options: BuildServerOptions): Promise<Server> 
 
   // The OpenAI API, also under /v1/openai for clients that expect a provider segment.
   const responsesStore = responsesStoreFor(platform);
+  const passThrough = registry.allProviders().some((provider) => provider.nativeResponses)
+    ? { routes: responseRoutesFor(platform), provider: (id: string) => registry.allProviders().find((provider) => provider.id === id) }
+    : undefined;
   for (const prefix of ['/v1', '/v1/openai']) {
     await app.register(
       async (scope) => {
@@ -210,7 +213,13 @@ export async function buildServer(options: BuildServerOptions): Promise<Server> 
         );
         registerEmbeddingsRoutes(scope, gateway);
         registerCompletionsRoutes(scope, { gateway, heartbeatMs: config.server.heartbeatMs, ...(platform ? { admit: platform.admit.bind(platform) } : {}) });
-        registerResponsesRoutes(scope, { gateway, heartbeatMs: config.server.heartbeatMs, store: responsesStore, ...(platform ? { admit: platform.admit.bind(platform) } : {}) });
+        registerResponsesRoutes(scope, {
+          gateway,
+          heartbeatMs: config.server.heartbeatMs,
+          store: responsesStore,
+          ...(passThrough ? { passThrough } : {}),
+          ...(platform ? { admit: platform.admit.bind(platform) } : {}),
+        });
         registerRealtimeRoutes(scope, { gateway, limits: config.realtime, ...(platform ? { admit: platform.admit.bind(platform) } : {}) });
       },
       { prefix },

@@ -122,8 +122,21 @@ export interface Provider {
    * the model's completions calls with a 400.
    */
   complete?(request: CompletionRequest, context: ChatCallContext): Promise<CompleteResult>;
+  /** True when the backend serves the Responses API itself, so `/v1/responses` may be passed through. */
+  readonly nativeResponses?: boolean;
+  /** `POST /responses` passed through (body as the client sent it, model rewritten); rejects before the first byte as `chat` does. */
+  createResponse?(body: Record<string, unknown>, stream: boolean, signal: AbortSignal): Promise<RawUpstreamResponse>;
+  /** `GET`/`DELETE` of a response the backend stored (`/responses/{id}…`), answered as it came. */
+  forwardResponses?(method: 'GET' | 'DELETE', path: string, signal: AbortSignal): Promise<RawUpstreamResponse>;
   /** Embeddings, for backends that make them. */
   embed?(request: EmbeddingsRequest, context: ChatCallContext): Promise<EmbeddingsResult>;
   /** Frees connections, engines and timers. */
   close?(): Promise<void>;
+}
+
+/** An upstream's answer relayed as it came: status, headers, and the body as a byte stream. */
+export interface RawUpstreamResponse {
+  statusCode: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: AsyncIterable<Uint8Array> & { text(): Promise<string> };
 }

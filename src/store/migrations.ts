@@ -127,6 +127,18 @@ const MIGRATIONS: Record<string, Migration> = {
       await db.schema.alterTable('usage_records').addColumn('recovery', 'text').execute();
     },
   },
+  '0004_response_routes': {
+    async up(db: Kysely<any>) {
+      // Responses passed through to an upstream that speaks the Responses API: which one holds each.
+      await db.schema
+        .createTable('response_routes')
+        .addColumn('id', 'text', (column) => column.primaryKey())
+        .addColumn('workspace_id', 'text', (column) => column.notNull())
+        .addColumn('provider_id', 'text', (column) => column.notNull())
+        .addColumn('created_at', 'bigint', (column) => column.notNull())
+        .execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -11,6 +11,7 @@ export interface Database {
   counters: CounterTable;
   responses: ResponseTable;
   personas: PersonaTable;
+  response_routes: ResponseRouteTable;
 }
 
 export interface WorkspaceTable {
@@ -124,4 +125,12 @@ export interface PersonaTable {
   definition: string;
   created_at: number;
   updated_at: number;
+}
+
+/** A response passed through to an upstream: which provider holds it (src/protocols/responses/response-routes.ts). */
+export interface ResponseRouteTable {
+  id: string;
+  workspace_id: string;
+  provider_id: string;
+  created_at: number;
 }

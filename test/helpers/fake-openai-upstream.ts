@@ -382,8 +382,12 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
     };
 
     const isChat = record.method === 'POST' && /\/chat\/completions$/.test(record.path.split('?')[0]!);
+    // The Responses API is served only by a test's own script (the Responses pass-through tests).
+    const isResponses = /\/responses(\/|$)/.test(record.path.split('?')[0]!) && (queued.length > 0 || scripted !== undefined);
     try {
-      if (!isChat) {
+      if (isResponses) {
+        await (queued.shift() ?? scripted!)(exchange);
+      } else if (!isChat) {
         await errorReply(404, openAIError(`Invalid URL (${record.method} ${record.path})`, 'invalid_request_error', null, null))(exchange);
       } else if (body === undefined) {
         await errorReply(400, openAIError('We could not parse the JSON body of your request.', 'invalid_request_error', null, null))(exchange);

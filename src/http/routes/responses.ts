@@ -21,6 +21,8 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../../store/tables.js';
 import type { ResponsesRequest } from '../../protocols/responses/request-schema.js';
 import type { ServerEvent } from '../../protocols/responses/types.js';
+import { passThroughCreate, passThroughRead, type PassThroughOptions } from './responses-pass-through.js';
+import { KyselyResponseRoutes, MemoryResponseRoutes, type ResponseRoutes } from '../../protocols/responses/response-routes.js';
 
 export interface ResponsesRouteOptions {
   gateway: Gateway;
@@ -29,6 +31,8 @@ export interface ResponsesRouteOptions {
   store: ResponsesStore;
   /** The platform's checks before a call, as for chat completions. */
   admit?: ChatRouteOptions['admit'];
+  /** Pass-through to backends that serve the Responses API (`responses: native`): which upstream holds which response, and the providers by id. */
+  passThrough?: Omit<PassThroughOptions, 'gateway' | 'admit'>;
   ids?: IdGenerator;
 }
 
@@ -82,7 +86,16 @@ function clientGone(reply: FastifyReply): { signal: AbortSignal; release: () => 
 export function registerResponsesRoutes(app: FastifyInstance, options: ResponsesRouteOptions): void {
   const ids = options.ids ?? defaultIdGenerator;
 
+  const passThrough = options.passThrough ? { ...options.passThrough, gateway: options.gateway, ...(options.admit ? { admit: options.admit } : {}) } : undefined;
+
   app.post('/responses', async (request, reply) => {
+    // Routed only to backends that speak the Responses API: passed through untouched, before
+    // Switchyard's own validation (which refuses what it cannot translate, e.g. hosted tools).
+    const raw = request.body as Record<string, unknown> | null;
+    if (passThrough && raw && typeof raw === 'object' && !Array.isArray(raw) && typeof raw.model === 'string') {
+      const plan = options.gateway.nativeResponsesPlan(raw.model, request.caller);
+      if (plan) return passThroughCreate(request, reply, raw, plan, passThrough);
+    }
     const body = validateResponsesRequest(request.body);
     const workspaceId = workspaceOf(request);
     const previousId = body.previous_response_id;
@@ -111,6 +124,7 @@ export function registerResponsesRoutes(app: FastifyInstance, options: Responses
   app.get<{ Params: { id: string } }>('/responses/:id', async (request, reply) => {
     const query = parseQuery(retrieveQuerySchema, request.query);
     const stored = await options.store.get(workspaceOf(request), request.params.id);
+    if (!stored && passThrough && (await passThroughRead(request, reply, 'GET', request.params.id, '', passThrough))) return reply;
     if (!stored) throw responseNotFound(request.params.id);
     if (query.stream !== 'true') return reply.type('application/json').send(JSON.stringify(stored.response));
     // A replay of the stored events, from after `starting_after` when given.
@@ -130,7 +144,10 @@ export function registerResponsesRoutes(app: FastifyInstance, options: Responses
 
   app.delete<{ Params: { id: string } }>('/responses/:id', async (request, reply) => {
     const id = request.params.id;
-    if (!(await options.store.delete(workspaceOf(request), id))) throw responseNotFound(id);
+    if (!(await options.store.delete(workspaceOf(request), id))) {
+      if (passThrough && (await passThroughRead(request, reply, 'DELETE', id, '', passThrough))) return reply;
+      throw responseNotFound(id);
+    }
     return reply.type('application/json').send(JSON.stringify({ id, object: 'response', deleted: true }));
   });
 
@@ -141,6 +158,7 @@ export function registerResponsesRoutes(app: FastifyInstance, options: Responses
       limit: query.limit ?? 20,
       order: query.order ?? 'desc',
     });
+    if (!page && passThrough && (await passThroughRead(request, reply, 'GET', request.params.id, '/input_items', passThrough))) return reply;
     if (!page) throw responseNotFound(request.params.id);
     const list = {
       object: 'list',
@@ -262,4 +280,9 @@ async function streamResponse(call: Call): Promise<FastifyReply> {
 /** Where responses are kept: the platform's database when there is one, else this process's memory. */
 export function responsesStoreFor(platform: { store: { db: Kysely<Database> } } | undefined): ResponsesStore {
   return platform ? new KyselyResponsesStore(platform.store.db) : new MemoryResponsesStore();
+}
+
+/** Where passed-through responses are traced to their upstream: the platform's database, else memory. */
+export function responseRoutesFor(platform: { store: { db: Kysely<Database> } } | undefined): ResponseRoutes {
+  return platform ? new KyselyResponseRoutes(platform.store.db) : new MemoryResponseRoutes();
 }

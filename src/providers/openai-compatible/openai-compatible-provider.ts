@@ -37,6 +37,9 @@ export class OpenAICompatibleProvider implements Provider {
   readonly kind = 'openai-compatible';
   readonly acceptsUndeclaredModels = true;
   readonly remoteImages: 'url' | 'bytes';
+  /** The upstream serves `/responses` itself, and Responses calls may be passed through to it. */
+  readonly nativeResponses: boolean;
+  private readonly baseURL: string;
   private readonly capabilities: CapabilityMemory;
   readonly id: string;
   private readonly dispatcher: Dispatcher;
@@ -59,7 +62,8 @@ export class OpenAICompatibleProvider implements Provider {
         bodyTimeout: config.timeoutMs,
         connect: { timeout: config.connectTimeoutMs },
       });
-    this.url = `${config.baseURL.replace(/\/+$/, '')}/chat/completions`;
+    this.baseURL = config.baseURL.replace(/\/+$/, '');
+    this.url = `${this.baseURL}/chat/completions`;
     this.embeddingsUrl = `${config.baseURL.replace(/\/+$/, '')}/embeddings`;
     this.completionsUrl = `${config.baseURL.replace(/\/+$/, '')}/completions`;
     // Fixed headers are built once, not per request.
@@ -78,6 +82,7 @@ export class OpenAICompatibleProvider implements Provider {
       vision: 'vision' in model ? model.vision : undefined,
     }));
     this.remoteImages = config.remoteImages;
+    this.nativeResponses = config.responses === 'native';
     this.capabilities = new CapabilityMemory(config.id, new Set(config.unsupported));
   }
 
@@ -128,6 +133,23 @@ export class OpenAICompatibleProvider implements Provider {
     const response = await this.post(this.embeddingsUrl, { ...request.body, model: request.model }, false, context.signal);
     const { value, text } = await this.json<{ usage?: { prompt_tokens?: number } }>(response, context.signal);
     return { kind: 'relay', rawJson: text, promptTokens: value?.usage?.prompt_tokens ?? 0 };
+  }
+
+  /**
+   * The Responses API passed through: `POST /responses` (model rewritten by the caller) with the
+   * same error and first-byte contract as chat, answered as it came.
+   */
+  createResponse(body: Record<string, unknown>, stream: boolean, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
+    return this.post(`${this.baseURL}/responses`, body, stream, signal);
+  }
+
+  /** `GET` / `DELETE` of a passed-through response (`/responses/{id}…`), relayed as the upstream answers. */
+  async forwardResponses(method: 'GET' | 'DELETE', path: string, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
+    try {
+      return await undiciRequest(`${this.baseURL}${path}`, { dispatcher: this.dispatcher, method, headers: this.headers, signal });
+    } catch (error) {
+      throw errorFromTransport(this.id, error, signal);
+    }
   }
 
   /** POSTs a body; an error status, or a stream asked and not given, rejects (the first-byte contract). */
