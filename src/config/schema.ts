@@ -105,6 +105,17 @@ export const ServerConfigSchema = z.strictObject({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** On SIGTERM/SIGINT, in-flight requests and streams get this long to finish before they are cut. */
   shutdownTimeoutMs: z.number().int().min(0).default(10_000),
+  /** A client has this long to send its request headers; slower ones are cut (slowloris). */
+  headersTimeoutMs: z.number().int().positive().default(15_000),
+  /**
+   * A client has this long to send its whole request (headers and body); slower ones get a 408.
+   * It bounds the upload only: a long streamed *response* is never cut by it.
+   */
+  requestTimeoutMs: z.number().int().positive().default(60_000),
+  /** Open connections at most; beyond, new ones are closed at once. */
+  maxConnections: z.number().int().positive().default(10_000),
+  /** Browser origins allowed to call the API (CORS); none by default. `["*"]` allows any origin. */
+  corsOrigins: z.array(z.string().min(1)).default([]),
   /** Serve HTTPS (and wss:// for Realtime) with this PEM certificate and key (file paths). */
   tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
 });

@@ -21,6 +21,7 @@ import { registerAdminConsoleRoutes } from './routes/admin-console.js';
 import { packageUiAssets, type UiAssets } from './ui/ui-assets.js';
 import { registerUiRoutes } from './ui/ui-routes.js';
 import { readFileSync } from 'node:fs';
+import { registerCors } from './cors.js';
 import { openPersonas } from '../gateway/personas/open-personas.js';
 import { PersonaStore } from '../store/persona-store.js';
 import websocket from '@fastify/websocket';
@@ -118,6 +119,12 @@ export async function buildServer(options: BuildServerOptions): Promise<Server> 
   const authenticator =
     options.authenticator ?? platform?.authenticator ?? new StaticKeyAuthenticator([...config.auth.keys, ...keysFromEnv(env)]);
 
+  // Node checks these deadlines on an interval (30 s by default): often enough that they hold.
+  const slowClientLimits = {
+    headersTimeout: config.server.headersTimeoutMs,
+    requestTimeout: config.server.requestTimeoutMs,
+    connectionsCheckingInterval: Math.min(1_000, Math.floor(config.server.headersTimeoutMs / 2)),
+  };
   const app = Fastify({
     // Secrets never reach a log line, whatever gets logged; nor prompts, unless `logging.prompts`.
     logger: loggerOptions({ level: config.server.logLevel, logging: config.logging, stream: options.logStream }),
@@ -125,8 +132,12 @@ export async function buildServer(options: BuildServerOptions): Promise<Server> 
     // No log line per request: the hot path stays quiet; failures are logged where they happen.
     logController: new LogController({ disableRequestLogging: true }),
     genReqId: () => randomId('req_'),
+    // Slow clients: headers and the whole request must arrive in time; responses (streams) are not bounded.
+    requestTimeout: config.server.requestTimeoutMs,
     // HTTPS for every route when given a certificate (the SDK's Realtime client dials wss:// only).
-    ...(config.server.tls ? { https: { cert: readFileSync(config.server.tls.cert), key: readFileSync(config.server.tls.key) } } : {}),
+    ...(config.server.tls
+      ? { https: { ...slowClientLimits, cert: readFileSync(config.server.tls.cert), key: readFileSync(config.server.tls.key) } }
+      : { http: slowClientLimits }),
     requestIdHeader: false,
     return503OnClosing: true,
   });
@@ -134,6 +145,9 @@ export async function buildServer(options: BuildServerOptions): Promise<Server> 
   // Any content type is read as JSON: curl users forget the header, and a wrong body is a clear 400.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'ignore'));
+
+  app.server.maxConnections = config.server.maxConnections;
+  if (config.server.corsOrigins.length > 0) registerCors(app, config.server.corsOrigins);
 
   app.decorateRequest('caller', null as unknown as Caller);
   app.addHook('onRequest', async (request, reply) => {

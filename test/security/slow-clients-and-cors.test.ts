@@ -1,0 +1,144 @@
+// Slow clients, floods and browser origins, against the real server over raw sockets.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect, type Socket } from 'node:net';
+import { startServer, type RunningServer } from '../helpers/start-server.js';
+
+/** Everything the server sends until it closes the connection (or `timeoutMs` passes). */
+function collect(socket: Socket, timeoutMs: number): Promise<{ text: string; closed: boolean; ms: number }> {
+  const started = performance.now();
+  return new Promise((resolve) => {
+    let text = '';
+    const done = (closed: boolean) => {
+      clearTimeout(timer);
+      resolve({ text, closed, ms: performance.now() - started });
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    socket.on('data', (chunk) => (text += chunk.toString()));
+    socket.on('close', () => done(true));
+    socket.on('error', () => undefined);
+  });
+}
+
+const open = (port: number) =>
+  new Promise<Socket>((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => resolve(socket));
+    socket.once('error', reject);
+  });
+
+describe('slow clients and floods', () => {
+  let server: RunningServer;
+  let port: number;
+  before(async () => {
+    server = await startServer({ server: { headersTimeoutMs: 500, requestTimeoutMs: 1_000, maxConnections: 20, bodyLimitBytes: 64 * 1024 }, providers: [{ id: 'sandbox', kind: 'sandbox', chunkDelayMs: 200 }] });
+    port = Number(new URL(server.origin).port);
+  });
+  after(() => server.close());
+
+  test('headers sent byte by byte are cut after the header timeout', async () => {
+    const socket = await open(port);
+    const result = collect(socket, 5_000);
+    const request = 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n';
+    let index = 0;
+    const drip = setInterval(() => {
+      if (index < request.length && !socket.destroyed) socket.write(request[index++]!);
+    }, 100);
+    const { closed, ms, text } = await result;
+    clearInterval(drip);
+    assert.ok(closed, 'the server closed the connection');
+    assert.ok(ms < 3_000, `cut after ${Math.round(ms)} ms`);
+    assert.match(text, /^(HTTP\/1.1 408|)/, 'a 408 or a plain close');
+  });
+
+  test('a body sent too slowly gets a 408 within the request timeout', async () => {
+    const socket = await open(port);
+    const result = collect(socket, 5_000);
+    socket.write('POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"model":');
+    const { closed, ms, text } = await result;
+    assert.ok(closed);
+    assert.ok(ms >= 900 && ms < 4_000, `cut after ${Math.round(ms)} ms`);
+    assert.match(text, /^HTTP\/1.1 408/);
+  });
+
+  test('a long streamed response is not cut by the request timeout', async () => {
+    // 200 ms per chunk: several seconds of stream, well past the 1 s request timeout.
+    const response = await fetch(`${server.baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'sandbox/lorem', stream: true, max_tokens: 12, messages: [{ role: 'user', content: 'x' }] }),
+    });
+    const started = performance.now();
+    const text = await response.text();
+    assert.ok(performance.now() - started > 1_500, 'the stream outlived the request timeout');
+    assert.match(text, /data: \[DONE\]\n\n$/);
+  });
+
+  test('a chunked body over the limit is refused with a 413 before it is all sent', async () => {
+    const socket = await open(port);
+    const result = collect(socket, 5_000);
+    socket.write('POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n');
+    const piece = 'a'.repeat(16 * 1024);
+    let sent = 0;
+    // 10 MB offered, 16 KB at a time, while the server has a say.
+    for (let i = 0; i < 640 && !socket.destroyed; i++) {
+      socket.write(`${piece.length.toString(16)}\r\n${piece}\r\n`);
+      sent += piece.length;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const { text } = await result;
+    assert.match(text, /^HTTP\/1.1 413/);
+    assert.match(text, /request_too_large/);
+    console.log(`# 413 after ${Math.round(sent / 1024)} KB offered of 10240 KB`);
+  });
+
+  test('connections beyond the cap are closed at once', async () => {
+    const sockets = await Promise.all(Array.from({ length: 20 }, () => open(port)));
+    const extra = await open(port);
+    const { closed } = await collect(extra, 2_000);
+    assert.ok(closed, 'the 21st connection was closed');
+    for (const socket of sockets) socket.destroy();
+  });
+
+  test('no framework banner headers', async () => {
+    const response = await fetch(`${server.baseURL}/models`);
+    assert.equal(response.headers.get('x-powered-by'), null);
+    assert.equal(response.headers.get('server'), null);
+  });
+});
+
+describe('CORS', () => {
+  test('off by default: no CORS headers, a preflight is not answered with permissions', async () => {
+    const server = await startServer({});
+    try {
+      const response = await fetch(`${server.baseURL}/models`, { headers: { origin: 'https://app.example' } });
+      assert.equal(response.headers.get('access-control-allow-origin'), null);
+      const preflight = await fetch(`${server.baseURL}/chat/completions`, { method: 'OPTIONS', headers: { origin: 'https://app.example', 'access-control-request-method': 'POST' } });
+      assert.equal(preflight.headers.get('access-control-allow-origin'), null);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('configured origins get CORS on /v1, others do not; never on the admin API', async () => {
+    const server = await startServer({ server: { corsOrigins: ['https://app.example'] } });
+    try {
+      const preflight = await fetch(`${server.baseURL}/chat/completions`, {
+        method: 'OPTIONS',
+        headers: { origin: 'https://app.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' },
+      });
+      assert.equal(preflight.status, 204);
+      assert.equal(preflight.headers.get('access-control-allow-origin'), 'https://app.example');
+      assert.match(preflight.headers.get('access-control-allow-headers')!, /authorization/);
+      assert.equal(preflight.headers.get('access-control-allow-credentials'), null, 'credentials never allowed');
+      const call = await fetch(`${server.baseURL}/models`, { headers: { origin: 'https://app.example' } });
+      assert.equal(call.headers.get('access-control-allow-origin'), 'https://app.example');
+      assert.match(call.headers.get('access-control-expose-headers')!, /x-request-id/);
+      const stranger = await fetch(`${server.baseURL}/models`, { headers: { origin: 'https://evil.example' } });
+      assert.equal(stranger.headers.get('access-control-allow-origin'), null);
+      const admin = await fetch(`${server.origin}/admin/v1/keys`, { headers: { origin: 'https://app.example' } });
+      assert.equal(admin.headers.get('access-control-allow-origin'), null);
+    } finally {
+      await server.close();
+    }
+  });
+});
