@@ -54,6 +54,11 @@ export const PriceSchema = z.strictObject({
 export const UsageConfigSchema = z.strictObject({
   /** Usage records are written in batches this often (and at shutdown). */
   flushIntervalMs: z.number().int().positive().default(1_000),
+  /**
+   * Each record is appended to a journal in the data directory before its call's answer completes,
+   * and the journal is replayed at start: a killed process loses no usage (docs/architecture.md).
+   */
+  journal: z.boolean().default(true),
   /** A batch is written at once when it reaches this size. */
   batchSize: z.number().int().positive().default(500),
   /** Prices by model: `provider/model` or a bare model name. Unpriced models cost 0. */

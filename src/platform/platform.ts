@@ -17,6 +17,8 @@ import { newSecret } from '../store/key-secrets.js';
 import { Store } from '../store/store.js';
 import type { UsageRecord } from '../store/usage-store.js';
 import { UsageRecorder } from './usage-recorder.js';
+import { UsageJournal } from './usage-journal.js';
+import path from 'node:path';
 
 export interface OpenPlatformOptions {
   config: Config;
@@ -103,7 +105,16 @@ export class Platform {
       onError,
       ...(options.fallback ? { fallback: options.fallback } : {}),
     });
-    const recorder = new UsageRecorder(store.usage, { flushIntervalMs: config.usage.flushIntervalMs, batchSize: config.usage.batchSize, onError });
+    // Records a killed process had made durable are written before anything else is served.
+    const journal = config.usage.journal ? new UsageJournal(path.join(config.store.dataDir, 'journal')) : undefined;
+    if (journal) {
+      const pending = journal.pending();
+      if (pending.length > 0) {
+        await store.usage.insertBatch(pending);
+        journal.written(journal.rotate());
+      }
+    }
+    const recorder = new UsageRecorder(store.usage, { flushIntervalMs: config.usage.flushIntervalMs, batchSize: config.usage.batchSize, onError, ...(journal ? { journal } : {}) });
     const platform = new Platform(config, store, authenticator, limiter, recorder);
     created.platform = platform;
     try {
@@ -359,6 +370,7 @@ export class Platform {
     while (this.inFlight.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
     await this.authenticator.close();
     await this.recorder.close();
+    this.recorder.closeJournal();
     await this.limiter.close();
     await this.store.close();
   }

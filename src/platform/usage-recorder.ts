@@ -1,9 +1,12 @@
 import type { UsageRecord, UsageStore } from '../store/usage-store.js';
+import type { UsageJournal } from './usage-journal.js';
 
 export interface UsageRecorderOptions {
   flushIntervalMs: number;
   batchSize: number;
   onError?: (error: unknown, what: string) => void;
+  /** Where each record is made durable before its call's answer completes (see usage-journal.ts). */
+  journal?: UsageJournal;
 }
 
 /** Records kept when the store cannot be written, before the oldest are dropped (and said so). */
@@ -28,6 +31,7 @@ export class UsageRecorder {
   }
 
   record(record: UsageRecord): void {
+    this.options.journal?.append(record);
     this.queue.push(record);
     if (this.queue.length >= this.options.batchSize && !this.writing) void this.flush();
   }
@@ -47,10 +51,13 @@ export class UsageRecorder {
     if (this.queue.length === 0) return;
     const batch = this.queue;
     this.queue = [];
+    const sequence = this.options.journal?.rotate();
     this.writing = this.store
       .insertBatch(batch)
       .then(
-        () => {},
+        () => {
+          if (sequence !== undefined) this.options.journal?.written(sequence);
+        },
         (error: unknown) => {
           this.queue = [...batch, ...this.queue];
           if (this.queue.length > MAX_BACKLOG) {
@@ -63,6 +70,10 @@ export class UsageRecorder {
       )
       .finally(() => (this.writing = undefined));
     await this.writing;
+  }
+
+  closeJournal(): void {
+    this.options.journal?.close();
   }
 
   /** Stops the timer and writes what is left, trying a few times. */

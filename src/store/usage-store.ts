@@ -51,37 +51,20 @@ export class UsageStore {
   /** Writes records and folds them into the daily rollup, in one transaction. */
   async insertBatch(records: readonly UsageRecord[]): Promise<void> {
     if (records.length === 0) return;
-    const rollup = new Map<string, Database['usage_daily']>();
-    for (const record of records) {
-      const row = {
-        day: record.day,
-        workspace_id: record.workspace_id ?? '',
-        key_id: record.key_id ?? '',
-        model: record.route || record.model_asked,
-      };
-      const id = `${row.day}\u0000${row.workspace_id}\u0000${row.key_id}\u0000${row.model}`;
-      let entry = rollup.get(id);
-      if (!entry) {
-        entry = { ...row, sandboxed: record.sandboxed, requests: 0, errors: 0, prompt_tokens: 0, completion_tokens: 0, reasoning_tokens: 0, cached_tokens: 0, cost_usd: 0 };
-        rollup.set(id, entry);
-      }
-      entry.requests += 1;
-      if (record.status !== 'completed') entry.errors += 1;
-      entry.prompt_tokens += record.prompt_tokens;
-      entry.completion_tokens += record.completion_tokens;
-      entry.reasoning_tokens += record.reasoning_tokens;
-      entry.cached_tokens += record.cached_tokens;
-      entry.cost_usd += record.cost_usd;
-    }
     await this.db.transaction().execute(async (transaction) => {
+      // A record already written (a journal replayed after a crash, an audit id seen twice) is
+      // skipped, and only the records inserted now count in the daily rollup: replays are idempotent.
+      const inserted = new Set<string>();
       for (let start = 0; start < records.length; start += INSERT_CHUNK) {
-        await transaction
+        const rows = await transaction
           .insertInto('usage_records')
           .values(records.slice(start, start + INSERT_CHUNK) as UsageRecord[])
-          // A record already written (an audit id seen twice) must not stall every record queued behind it.
           .onConflict((conflict) => conflict.column('audit_id').doNothing())
+          .returning('audit_id')
           .execute();
+        for (const row of rows) inserted.add(row.audit_id);
       }
+      const rollup = dailyRollup(records.filter((record) => inserted.has(record.audit_id)));
       for (const entry of rollup.values()) {
         await transaction
           .insertInto('usage_daily')
@@ -174,4 +157,31 @@ export class UsageStore {
     const row = await this.db.selectFrom('usage_records').select((eb) => eb.fn.countAll<number>().as('count')).executeTakeFirstOrThrow();
     return Number(row.count);
   }
+}
+
+/** One row per day, workspace, key and route ('' where there is none), summed over `records`. */
+function dailyRollup(records: readonly UsageRecord[]): Map<string, Database['usage_daily']> {
+  const rollup = new Map<string, Database['usage_daily']>();
+  for (const record of records) {
+    const row = {
+      day: record.day,
+      workspace_id: record.workspace_id ?? '',
+      key_id: record.key_id ?? '',
+      model: record.route || record.model_asked,
+    };
+    const id = `${row.day}\u0000${row.workspace_id}\u0000${row.key_id}\u0000${row.model}`;
+    let entry = rollup.get(id);
+    if (!entry) {
+      entry = { ...row, sandboxed: record.sandboxed, requests: 0, errors: 0, prompt_tokens: 0, completion_tokens: 0, reasoning_tokens: 0, cached_tokens: 0, cost_usd: 0 };
+      rollup.set(id, entry);
+    }
+    entry.requests += 1;
+    if (record.status !== 'completed') entry.errors += 1;
+    entry.prompt_tokens += record.prompt_tokens;
+    entry.completion_tokens += record.completion_tokens;
+    entry.reasoning_tokens += record.reasoning_tokens;
+    entry.cached_tokens += record.cached_tokens;
+    entry.cost_usd += record.cost_usd;
+  }
+  return rollup;
 }
