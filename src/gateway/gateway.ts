@@ -51,6 +51,14 @@ export interface CallSummary {
    * arrival (`CallOptions.receivedAt`, else the gateway's start) minus `upstreamMs`.
    */
   overheadMs?: number;
+  /** What kind of call: chat (and Responses, Realtime), a legacy completion, embeddings. */
+  kind?: 'chat' | 'completion' | 'embeddings';
+  /** When the call started (`performance.now()` time). */
+  startedAt?: number;
+  /** With `detailedSummaries` (tracing on): every attempt, the sampling asked, what answered. */
+  attempts?: Array<{ target: string; startedAt: number; endedAt?: number | undefined; errorCode?: string | undefined }>;
+  request?: { maxTokens?: number | undefined; temperature?: number | undefined; topP?: number | undefined };
+  response?: { model?: string | undefined; id?: string | undefined; finishReasons?: string[] | undefined };
   /** Persona calls: the reply's drift, the layers that shaped it, and the recovery that ran. */
   drift?: { score: number; alert: boolean; layers: string[]; recovery: string | undefined } | undefined;
 }
@@ -104,6 +112,8 @@ export interface GatewayOptions {
   now?: () => number;
   /** Rules for image inputs; defaults: 20 MB, no downloads. */
   images?: ImageRules;
+  /** Record attempts, sampling and response details on summaries (for tracing); off, none of it is paid for. */
+  detailedSummaries?: boolean;
   /** Personas (`persona://<id>`) and the judge of their replies' drift; without them such names are unknown models. */
   personas?: { catalog: PersonaCatalog; judge: DriftJudge };
 }
@@ -132,8 +142,10 @@ export class Gateway {
   private readonly routing: RoutingConfig;
   private readonly imageRules: ImageRules;
   private readonly personas: GatewayOptions['personas'];
+  private readonly detailed: boolean;
 
   constructor(options: GatewayOptions) {
+    this.detailed = options.detailedSummaries === true;
     this.personas = options.personas;
     this.imageRules = options.images ?? DEFAULT_IMAGE_RULES;
     this.registry = options.registry;
@@ -256,6 +268,10 @@ export class Gateway {
     // Route and provider are filled in once resolved: a call that fails to resolve is reported too.
     const summary = newSummary(options, personaCall?.modelAsked ?? request.model, stream);
     const end = (error?: unknown) => this.endCall(summary, started, options.signal, error);
+    if (this.detailed) {
+      summary.startedAt = started;
+      summary.request = { maxTokens: request.max_completion_tokens ?? request.max_tokens ?? undefined, temperature: request.temperature ?? undefined, topP: request.top_p ?? undefined };
+    }
 
     try {
       const plannedBase = this.planner.plan(request.model, options.caller);
@@ -292,12 +308,17 @@ export class Gateway {
       const resolved = outcome.target.resolved;
       if (outcome.value.kind === 'completion') {
         summary.usage = outcome.value.completion.usage;
+        if (this.detailed) {
+          const completion = outcome.value.completion;
+          summary.response = { model: completion.model, id: completion.id, finishReasons: completion.choices.map((choice) => choice.finish_reason) };
+        }
         const persona = personaCall ? await this.judgeReply(personaCall, summary, outcome.value.completion.choices[0]?.message.content ?? '', resolved, options) : undefined;
         end();
         // A persona's reply is re-serialized: its headers describe this body, not the upstream's bytes.
         return { kind: 'completion', route: summary.route, resolved, completion: outcome.value.completion, rawJson: persona ? undefined : outcome.value.rawJson, persona };
       }
       const { first, iterator } = outcome.value;
+      if (this.detailed && !first.done) summary.response = { model: first.value.model, id: first.value.id };
       if (!personaCall) return { kind: 'stream', route: summary.route, resolved, chunks: relay(first, iterator, includeUsage, summary, end) };
       // The reply is judged as it passes and before the call ends, so its audit record has the score.
       let verdict: DriftVerdict | undefined;
@@ -336,6 +357,7 @@ export class Gateway {
     const started = this.now();
     const stream = request.stream === true;
     const summary = newSummary(options, request.model, stream);
+    summary.kind = 'completion';
     const end = (error?: unknown) => this.endCall(summary, started, options.signal, error);
     try {
       const planned = this.planner.plan(request.model, options.caller);
@@ -421,6 +443,8 @@ export class Gateway {
         const cancel = () => attemptController?.abort();
         if (attemptController) signal.addEventListener('abort', cancel, { once: true });
         const calledAt = this.now();
+        const attemptRecord = this.detailed ? { target: summary.route, startedAt: calledAt, endedAt: undefined as number | undefined, errorCode: undefined as string | undefined } : undefined;
+        if (attemptRecord) (summary.attempts ??= []).push(attemptRecord);
         try {
           const value = await withDeadline(call(target, attemptController?.signal ?? signal), deadline(target), id);
           summary.upstreamMs = (summary.upstreamMs ?? 0) + (this.now() - calledAt);
@@ -431,6 +455,10 @@ export class Gateway {
           attemptController?.abort();
           signal.removeEventListener('abort', cancel);
           const failure = toSwitchyardError(error);
+          if (attemptRecord) {
+            attemptRecord.endedAt = this.now();
+            attemptRecord.errorCode = String(failure.code);
+          }
           // Neither the client leaving nor the request's own fault says anything of the target's
           // health; a half-open probe that ends so must not hold the circuit (no other probe could go).
           // A target that lacks a feature the request uses: the next target of an alias may have it.
@@ -486,6 +514,8 @@ export class Gateway {
   async embed(request: Omit<EmbeddingsRequest, 'model'> & { model: string }, options: CallOptions): Promise<EmbeddingsResult & { route: string }> {
     const started = this.now();
     const summary = newSummary(options, request.model, false);
+    summary.kind = 'embeddings';
+    if (this.detailed) summary.startedAt = started;
     try {
       const resolved = this.planner.plan(request.model, options.caller).targets[0]!.resolved;
       summary.route = resolved.publicId;

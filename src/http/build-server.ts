@@ -22,6 +22,7 @@ import { packageUiAssets, type UiAssets } from './ui/ui-assets.js';
 import { registerUiRoutes } from './ui/ui-routes.js';
 import { readFileSync } from 'node:fs';
 import { registerCors } from './cors.js';
+import { createTracing } from '../observability/tracing.js';
 import { openPersonas } from '../gateway/personas/open-personas.js';
 import { PersonaStore } from '../store/persona-store.js';
 import websocket from '@fastify/websocket';
@@ -101,10 +102,13 @@ export async function buildServer(options: BuildServerOptions): Promise<Server> 
   const onCallEnd = (summary: CallSummary) => {
     for (const listener of callListeners) listener(summary);
   };
+  const tracing = createTracing(config.tracing, env);
+  if (tracing) callListeners.push(tracing.onCallEnd.bind(tracing));
   const personas = await openPersonas(config, registry, platform ? new PersonaStore(platform.store.db) : undefined);
   const gateway = new Gateway({
     registry,
     personas,
+    detailedSummaries: tracing !== undefined,
     aliases: config.aliases,
     routing: config.routing,
     images: {
@@ -147,6 +151,7 @@ export async function buildServer(options: BuildServerOptions): Promise<Server> 
   app.addContentTypeParser('*', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'ignore'));
 
   app.server.maxConnections = config.server.maxConnections;
+  tracing?.attach(app);
   if (config.server.corsOrigins.length > 0) registerCors(app, config.server.corsOrigins);
 
   app.decorateRequest('caller', null as unknown as Caller);
@@ -268,6 +273,7 @@ export async function buildServer(options: BuildServerOptions): Promise<Server> 
       await Promise.all(providers.map((provider) => provider.close?.()));
       // Last: the calls cut above still report their usage, which is flushed here.
       await platform?.close();
+      await tracing?.shutdown();
     },
   };
 }

@@ -26,10 +26,24 @@ export const LoggingConfigSchema = z.strictObject({
   calls: z.boolean().default(false),
 });
 
+/** OpenTelemetry traces over OTLP/HTTP (JSON). Off by default, and then free. */
+export const TracingConfigSchema = z.strictObject({
+  enabled: z.boolean().default(false),
+  /** The collector's traces URL; default `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, `$OTEL_EXPORTER_OTLP_ENDPOINT/v1/traces`, or http://127.0.0.1:4318/v1/traces. */
+  endpoint: z.url().optional(),
+  serviceName: z.string().min(1).default('switchyard'),
+  /** Share of traces kept (by trace id). */
+  sampleRatio: z.number().min(0).max(1).default(1),
+  /** Spans are sent in batches this often. */
+  flushIntervalMs: z.number().int().positive().default(5_000),
+});
+export type TracingConfig = z.output<typeof TracingConfigSchema>;
+
 /** The observability parts of the config file, spread into the top-level schema. */
 export const ObservabilityConfigShape = {
   metrics: MetricsConfigSchema.default(MetricsConfigSchema.parse({})),
   logging: LoggingConfigSchema.default(LoggingConfigSchema.parse({})),
+  tracing: TracingConfigSchema.default(TracingConfigSchema.parse({})),
 };
 export type MetricsConfig = z.output<typeof MetricsConfigSchema>;
 export type LoggingConfig = z.output<typeof LoggingConfigSchema>;

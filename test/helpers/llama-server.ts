@@ -191,9 +191,10 @@ export function toolCallsOf(chunks: readonly ChatCompletionChunk[], index = 0): 
 
 /** Waits until `predicate` holds or `ms` pass. */
 export async function waitFor(predicate: () => boolean, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
+  // The monotonic clock: an NTP step of the wall clock must not cut the wait short.
+  const deadline = performance.now() + ms;
   while (!predicate()) {
-    if (Date.now() > deadline) return false;
+    if (performance.now() > deadline) return false;
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
   return true;

@@ -151,8 +151,9 @@ export async function startPlatformServer(config: ConfigInput = {}, options: Pla
 
 /** Polls until `check` holds or the time is up. */
 export async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = 5000): Promise<boolean> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
+  // The monotonic clock: a wall clock stepped by NTP mid-test (seen on CI machines) must not end the wait early.
+  const end = performance.now() + timeoutMs;
+  while (performance.now() < end) {
     if (await check()) return true;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
