@@ -245,11 +245,37 @@ e2e('playground: a streamed reply renders as it arrives; reasoning folded; tool 
   await shot('14-playground-tool-call');
 });
 
+e2e('personas: create one, test it side by side with its base model, see its drift score', async () => {
+  await go('personas');
+  await page.getByRole('button', { name: 'New persona' }).click();
+  await page.getByLabel('Name').fill('Echo pirate');
+  await page.getByLabel('Base model').fill('sandbox/echo');
+  await page.getByLabel('System prompt').fill('Talk like a pirate.');
+  await page.getByLabel('Forbidden phrases').fill('landlubber\nahoy');
+  await page.getByLabel('When a reply drifts').selectOption('regenerate');
+  await page.getByRole('button', { name: 'Create persona' }).click();
+  const row = page.getByRole('row').filter({ hasText: 'Echo pirate' });
+  await row.waitFor();
+  assert.match(await row.innerText(), /persona:\/\/persona_/);
+  assert.match(await row.innerText(), /2 forbidden phrases/);
+
+  // The echo model repeats the message: two forbidden phrases in it drift it past the threshold.
+  await page.getByLabel('Message').fill('Ahoy there, landlubber!');
+  await page.getByRole('button', { name: 'Send to both' }).click();
+  await page.getByTestId('persona-reply').waitFor();
+  assert.match(await page.getByTestId('persona-reply').innerText(), /Ahoy there, landlubber!/);
+  assert.match(await page.getByTestId('base-reply').innerText(), /Ahoy there, landlubber!/);
+  const heading = await page.getByRole('heading', { name: /Echo pirate/, level: 3 }).innerText();
+  assert.match(heading, /drift 1 · alert/);
+  assert.match(await page.locator('section').filter({ hasText: 'Layers:' }).first().innerText(), /persona-prompt, provider:sandbox.*recovery: regenerate/s);
+  await shot('07-personas');
+});
+
 e2e('narrow screen: pages stay usable at phone width', async () => {
   const phone = await browser.newPage({ viewport: { width: 390, height: 844 } });
   try {
     await phone.context().addCookies(await page.context().cookies());
-    for (const [route, name] of [['overview', '15-narrow-overview'], ['keys', '16-narrow-keys'], ['requests', '17-narrow-requests'], ['playground', '18-narrow-playground']] as const) {
+    for (const [route, name] of [['overview', '15-narrow-overview'], ['keys', '16-narrow-keys'], ['requests', '17-narrow-requests'], ['playground', '18-narrow-playground'], ['personas', '19-narrow-personas']] as const) {
       await phone.goto(`${server.origin}/ui/#/${route}`);
       await phone.locator('#page-title').waitFor();
       await phone.waitForTimeout(300);

@@ -7,6 +7,7 @@ import { WorkspacesPage } from './pages/workspaces.js';
 import { RequestsPage } from './pages/requests.js';
 import { ModelsPage } from './pages/models.js';
 import { PlaygroundPage } from './pages/playground.js';
+import { PersonasPage } from './pages/personas.js';
 import './styles.css';
 
 const PAGES = [
@@ -15,6 +16,7 @@ const PAGES = [
   { path: 'workspaces', label: 'Workspaces & tiers', group: 'Settings' },
   { path: 'requests', label: 'Requests' },
   { path: 'models', label: 'Models & routes' },
+  { path: 'personas', label: 'Personas' },
   { path: 'playground', label: 'Playground' },
 ] as const;
 
@@ -122,6 +124,7 @@ function App() {
         {page === 'workspaces' ? <WorkspacesPage /> : null}
         {page === 'requests' ? <RequestsPage auditId={route[1]} /> : null}
         {page === 'models' ? <ModelsPage /> : null}
+        {page === 'personas' ? <PersonasPage /> : null}
         {page === 'playground' ? <PlaygroundPage /> : null}
         {!PAGES.some((entry) => entry.path === page) ? <h1 id="page-title" tabIndex={-1}>Page not found</h1> : null}
       </main>

@@ -50,6 +50,32 @@ export function registerPersonaAdminRoutes(app: FastifyInstance, gateway: Gatewa
     await find(id);
     return personaJson(await catalog.save(validated({ ...(request.body as object | null), id }), id));
   });
+  /**
+   * The UI's side-by-side test: one message to the persona and to its base model, as the admin
+   * (accounted like the playground), with the persona reply's drift and layers.
+   */
+  app.post('/personas/:id/test', async (request) => {
+    const persona = await find((request.params as { id: string }).id);
+    const body = (request.body ?? {}) as { message?: unknown };
+    if (typeof body.message !== 'string' || body.message.trim() === '') throw new ValidationError("Missing required parameter: 'message'.", 'message', 'missing_required_parameter');
+    const messages = [{ role: 'user' as const, content: body.message }];
+    const call = (model: string) => gateway.chat({ model, messages }, { requestId: request.id, caller: { keyId: null }, signal: AbortSignal.timeout(120_000) });
+    const [asPersona, asBase] = await Promise.all([call(`persona://${persona.id}`), call(persona.base_model).catch((error: Error) => error)]);
+    if (asPersona.kind !== 'completion') throw new Error('A non-streaming call answered with a stream.');
+    return {
+      persona: {
+        reply: asPersona.completion.choices[0]?.message.content ?? '',
+        route: asPersona.route,
+        drift: asPersona.persona ? { score: asPersona.persona.drift.score, alert: asPersona.persona.drift.alert, reasons: asPersona.persona.drift.reasons, threshold: asPersona.persona.drift.threshold } : null,
+        layers: asPersona.persona?.layers ?? [],
+        recovery: asPersona.persona?.recovery ?? null,
+      },
+      base:
+        asBase instanceof Error
+          ? { error: asBase.message }
+          : { reply: asBase.kind === 'completion' ? (asBase.completion.choices[0]?.message.content ?? '') : '', route: asBase.route },
+    };
+  });
   app.delete('/personas/:id', async (request) => {
     const id = (request.params as { id: string }).id;
     if (!(await catalog.delete(id))) throw new SwitchyardError('not_found', `No persona with id '${id}'.`, { param: 'id' });

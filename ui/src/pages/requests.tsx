@@ -122,8 +122,9 @@ export function RequestsPage({ auditId }: { auditId: string | undefined }) {
 function AuditRecord({ auditId, keyName }: { auditId: string; keyName: Map<string, string> }) {
   const record = useLoad(() => api<RequestRecord>('GET', `/requests/${encodeURIComponent(auditId)}`), [auditId]);
   const value = record.data;
-  const drift = value?.drift_score as number | undefined;
-  const layers = value?.layers as string[] | undefined;
+  const recorded = (value as { drift?: { score: number; alert: boolean; layers: string[]; recovery: string | null } | null } | undefined)?.drift ?? undefined;
+  const drift = recorded?.score;
+  const layers = recorded?.layers;
   return (
     <section class="card audit" aria-labelledby="audit-title">
       <div class="audit-head">
@@ -168,7 +169,16 @@ function AuditRecord({ auditId, keyName }: { auditId: string; keyName: Map<strin
           <dt>Stream</dt>
           <dd>{value.stream ? 'yes' : 'no'}</dd>
           <dt>Drift score</dt>
-          <dd>{drift === undefined ? <span class="hint">not recorded (no persona on this call)</span> : drift.toFixed(3)}</dd>
+          <dd>
+            {drift === undefined ? (
+              <span class="hint">not recorded (no persona on this call)</span>
+            ) : (
+              <>
+                {drift.toFixed(3)} {recorded?.alert ? <Badge tone="bad">alert</Badge> : null}
+                {recorded?.recovery ? <span class="hint"> · recovery: {recorded.recovery}</span> : null}
+              </>
+            )}
+          </dd>
           <dt>Layers</dt>
           <dd>{layers && layers.length > 0 ? layers.join(' → ') : <span class="hint">none</span>}</dd>
         </dl>
