@@ -2,9 +2,38 @@ import { useMemo, useRef, useState } from 'preact/hooks';
 import { api, playgroundStream, type ModelState } from '../api.js';
 import { ErrorNote, PageHeader, useLoad } from '../components.js';
 
+type Part = { type: 'text'; text: string } | { type: 'image_url'; image_url: { url: string } };
+
 interface Message {
   role: 'system' | 'user' | 'assistant';
-  content: string;
+  content: string | Part[];
+}
+
+interface Attached {
+  name: string;
+  url: string;
+  bytes: number;
+}
+
+const IMAGE_TYPES = 'image/png,image/jpeg,image/webp,image/gif';
+/** OpenAI's documented limit per image; the server enforces its own (`images.maxBytes`) anyway. */
+const MAX_IMAGE_BYTES = 20 * 1024 * 1024;
+
+const readAsDataUrl = (file: File) =>
+  new Promise<string>((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(String(reader.result));
+    reader.onerror = () => reject(reader.error ?? new Error(`could not read ${file.name}`));
+    reader.readAsDataURL(file);
+  });
+
+/** The text of a message, whatever its shape. */
+const textOf = (content: Message['content']) => (typeof content === 'string' ? content : content.map((part) => (part.type === 'text' ? part.text : '')).join(''));
+const imagesOf = (content: Message['content']) => (typeof content === 'string' ? [] : content.flatMap((part) => (part.type === 'image_url' ? [part.image_url.url] : [])));
+
+/** The request as code shows it: base64 image data elided, so the snippet stays readable. */
+function elideImages(request: Record<string, unknown>): Record<string, unknown> {
+  return JSON.parse(JSON.stringify(request, (_key, value: unknown) => (typeof value === 'string' && value.startsWith('data:image/') ? `${value.slice(0, value.indexOf(',') + 1)}…(${Math.round((value.length * 3) / 4 / 1024)} KB of base64)` : value))) as Record<string, unknown>;
 }
 
 interface Reply {
@@ -54,7 +83,11 @@ async function readEvents(body: ReadableStream<Uint8Array>, onData: (data: strin
 }
 
 export function PlaygroundPage() {
-  const models = useLoad(() => api<{ data: ModelState[]; aliases: string[] }>('GET', '/models'), []);
+  const models = useLoad(async () => {
+    const [listed, personas] = await Promise.all([api<{ data: ModelState[]; aliases: string[] }>('GET', '/models'), api<{ data: Array<{ model: string; name: string }> }>('GET', '/personas').catch(() => ({ data: [] }))]);
+    return { ...listed, personas: personas.data };
+  }, []);
+  const [images, setImages] = useState<Attached[]>([]);
   const [model, setModel] = useState('');
   const [system, setSystem] = useState('');
   const [input, setInput] = useState('');
@@ -69,7 +102,8 @@ export function PlaygroundPage() {
 
   const chosen = model || models.data?.aliases[0] || models.data?.data[0]?.id || 'sandbox/echo';
   const request = useMemo(() => {
-    const messages: Message[] = [...(system.trim() ? [{ role: 'system' as const, content: system.trim() }] : []), ...history, ...(input.trim() ? [{ role: 'user' as const, content: input.trim() }] : [])];
+    const turn: Message['content'] = images.length > 0 ? [{ type: 'text', text: input.trim() }, ...images.map((image): Part => ({ type: 'image_url', image_url: { url: image.url } }))] : input.trim();
+    const messages: Message[] = [...(system.trim() ? [{ role: 'system' as const, content: system.trim() }] : []), ...history, ...(input.trim() ? [{ role: 'user' as const, content: turn }] : [])];
     return {
       model: chosen,
       messages,
@@ -77,16 +111,17 @@ export function PlaygroundPage() {
       ...(reasoning ? { reasoning_effort: 'low' } : {}),
       ...(tools ? { tools: [SAMPLE_TOOL] } : {}),
     };
-  }, [chosen, system, history, input, reasoning, tools]);
+  }, [chosen, system, history, input, images, reasoning, tools]);
 
   const send = async () => {
     if (!input.trim() || reply?.streaming) return;
     setError(undefined);
     const body = request;
     setLastSent(body);
-    const userMessage: Message = { role: 'user', content: input.trim() };
+    const userMessage = body.messages[body.messages.length - 1]!;
     setHistory((previous) => [...previous, userMessage]);
     setInput('');
+    setImages([]);
     const controller = new AbortController();
     abort.current = controller;
     let current: Reply = { content: '', reasoning: '', toolCalls: [], finish: null, route: null, auditId: null, error: null, streaming: true };
@@ -133,7 +168,23 @@ export function PlaygroundPage() {
   };
 
   const shownRequest = input.trim() || !lastSent ? request : lastSent;
-  const code = useMemo(() => snippet(language, shownRequest), [language, shownRequest]);
+  const code = useMemo(() => snippet(language, elideImages(shownRequest)), [language, shownRequest]);
+
+  const attach = async (files: FileList | null) => {
+    setError(undefined);
+    for (const file of Array.from(files ?? [])) {
+      if (!IMAGE_TYPES.split(',').includes(file.type)) {
+        setError(new Error(`${file.name}: not a PNG, JPEG, WebP or GIF image.`));
+        continue;
+      }
+      if (file.size > MAX_IMAGE_BYTES) {
+        setError(new Error(`${file.name}: ${(file.size / 1048576).toFixed(1)} MB, over the 20 MB limit.`));
+        continue;
+      }
+      const url = await readAsDataUrl(file);
+      setImages((previous) => [...previous, { name: file.name, url, bytes: file.size }]);
+    }
+  };
 
   return (
     <>
@@ -168,6 +219,15 @@ export function PlaygroundPage() {
                 </option>
               ))}
             </optgroup>
+            {(models.data?.personas ?? []).length > 0 ? (
+              <optgroup label="Personas">
+                {(models.data?.personas ?? []).map((persona) => (
+                  <option key={persona.model} value={persona.model}>
+                    {persona.name} ({persona.model})
+                  </option>
+                ))}
+              </optgroup>
+            ) : null}
             <optgroup label="Models">
               {(models.data?.data ?? []).map((entry) => (
                 <option key={entry.id} value={entry.id}>
@@ -207,6 +267,26 @@ export function PlaygroundPage() {
           <span id="pg-input-hint" class="hint">
             Ctrl+Enter sends.
           </span>
+          <label for="pg-images">Images</label>
+          <input id="pg-images" type="file" accept={IMAGE_TYPES} multiple aria-describedby="pg-images-hint" onChange={(event) => {
+            const target = event.currentTarget as HTMLInputElement;
+            void attach(target.files).then(() => (target.value = ''));
+          }} />
+          <span id="pg-images-hint" class="hint">
+            PNG, JPEG, WebP or GIF, up to 20 MB each; sent as base64 <span class="mono">image_url</span> parts with the message.
+          </span>
+          {images.length > 0 ? (
+            <ul class="thumbnails" aria-label="Attached images">
+              {images.map((image, index) => (
+                <li key={`${image.name}-${index}`}>
+                  <img src={image.url} alt={image.name} />
+                  <button type="button" class="secondary" aria-label={`Remove ${image.name}`} onClick={() => setImages((previous) => previous.filter((_, at) => at !== index))}>
+                    ×
+                  </button>
+                </li>
+              ))}
+            </ul>
+          ) : null}
           <div class="form-actions">
             {reply?.streaming ? (
               <button type="button" class="danger" onClick={() => abort.current?.abort()}>
@@ -226,7 +306,16 @@ export function PlaygroundPage() {
             {history.slice(0, reply && !reply.streaming && reply.content && reply.toolCalls.length === 0 ? -1 : undefined).map((message, index) => (
               <li key={index} class={`message message-${message.role}`}>
                 <span class="role">{message.role === 'user' ? 'You' : 'Assistant'}</span>
-                <div class="text">{message.content}</div>
+                <div class="text">{textOf(message.content)}</div>
+                {imagesOf(message.content).length > 0 ? (
+                  <ul class="thumbnails" aria-label="Images sent">
+                    {imagesOf(message.content).map((url, at) => (
+                      <li key={at}>
+                        <img src={url} alt={`image ${at + 1}`} />
+                      </li>
+                    ))}
+                  </ul>
+                ) : null}
               </li>
             ))}
             {reply ? (
