@@ -22,6 +22,8 @@ import { packageUiAssets, type UiAssets } from './ui/ui-assets.js';
 import { registerUiRoutes } from './ui/ui-routes.js';
 import { readFileSync } from 'node:fs';
 import { registerCors } from './cors.js';
+import { registerModelPullRoutes } from './routes/admin-model-pulls.js';
+import { DEFAULT_MODEL_CACHE } from '../providers/llama/llama-config.js';
 import { createTracing } from '../observability/tracing.js';
 import { openPersonas } from '../gateway/personas/open-personas.js';
 import { PersonaStore } from '../store/persona-store.js';
@@ -252,6 +254,8 @@ export async function buildServer(options: BuildServerOptions): Promise<Server> 
       async (scope) => {
         registerAdminRoutes(scope, platform, gateway, { sessions });
         registerAdminConsoleRoutes(scope, { platform, gateway, registry, heartbeatMs: config.server.heartbeatMs });
+        const llama = config.providers.find((provider) => provider.kind === 'llama');
+        registerModelPullRoutes(scope, llama && 'modelCacheDir' in llama ? llama.modelCacheDir : DEFAULT_MODEL_CACHE);
       },
       { prefix: '/admin/v1' },
     );

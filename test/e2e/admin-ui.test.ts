@@ -2,12 +2,14 @@
 // Switchyard on loopback. Without Chromium every test here is skipped, with a printed notice.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import OpenAI from 'openai';
 import type { Browser, Page } from 'playwright-core';
 import { packageUiAssets } from '../../src/http/ui/ui-assets.js';
 import { startUiServer, UI_ADMIN_KEY, type UiServer } from '../helpers/ui-server.js';
+import { startGgufHost } from '../helpers/gguf-host.js';
 
 // Code inside page.evaluate() runs in the browser; the root tsconfig has no DOM types.
 declare const document: any;
@@ -21,6 +23,7 @@ let skipReason: string | false = false;
 if (!existsSync(CHROMIUM)) skipReason = `Chromium is not at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`;
 
 let server: UiServer;
+let ggufHost: Awaited<ReturnType<typeof startGgufHost>>;
 let browser: Browser;
 let page: Page;
 
@@ -34,7 +37,14 @@ before(async () => {
   const { chromium } = await import('playwright-core');
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
   // A slow sandbox, so that a streamed reply visibly arrives piece by piece.
-  server = await startUiServer({ providers: [{ id: 'sandbox', kind: 'sandbox', chunkDelayMs: 60 }] });
+  ggufHost = await startGgufHost();
+  server = await startUiServer({
+    providers: [
+      { id: 'sandbox', kind: 'sandbox', chunkDelayMs: 60 },
+      // No models: it only gives pulls a cache of the test's own.
+      { id: 'local', kind: 'llama', modelCacheDir: mkdtempSync(path.join(tmpdir(), 'switchyard-e2e-cache-')), models: [] },
+    ],
+  });
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   mkdirSync(SHOTS, { recursive: true });
 });
@@ -43,6 +53,7 @@ if (skipReason) console.log(`# NOTICE: browser tests skipped: ${skipReason}`);
 after(async () => {
   await browser?.close();
   await server?.close();
+  await ggufHost?.close();
 });
 
 const e2e = (name: string, fn: () => Promise<void>) =>
@@ -243,6 +254,19 @@ e2e('playground: a streamed reply renders as it arrives; reasoning folded; tool 
   await page.getByRole('button', { name: 'curl', exact: true }).click();
   assert.match(await page.locator('.code pre').innerText(), /curl .*\/v1\/chat\/completions/);
   await shot('14-playground-tool-call');
+});
+
+e2e('models: pull a GGUF with the pull button, its progress bar moving to completion', async () => {
+  await go('models');
+  await page.getByLabel('GGUF to download').fill(ggufHost.url);
+  await page.getByRole('button', { name: 'Pull', exact: true }).click();
+  const status = page.getByTestId('pull-status');
+  // Seen mid-way: a percentage under 100 with the bytes so far, the speed and the ETA.
+  await status.filter({ hasText: /\d+% · [\d.]+ MB of [\d.]+ MB · [\d.]+ MB\/s · ETA \d+ s/ }).waitFor({ timeout: 15_000 });
+  await shot('11b-models-pulling');
+  await status.filter({ hasText: /^Done: 1\.9 MB saved to / }).waitFor({ timeout: 30_000 });
+  assert.equal(await page.locator('#pull-bar').getAttribute('value'), '100');
+  await shot('11c-models-pulled');
 });
 
 e2e('playground: an uploaded image goes with the message, shown as a thumbnail, elided in the code', async () => {

@@ -1,3 +1,4 @@
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, type ModelState } from '../api.js';
 import { Badge, ErrorNote, PageHeader, statusTone, useLoad } from '../components.js';
 import { formatNumber, formatPercent } from '../format.js';
@@ -104,7 +105,92 @@ export function ModelsPage() {
           ))}
         </ul>
       )}
-      <p class="hint">Models are downloaded with the <span class="mono">switchyard pull</span> command; the admin API has no pull endpoint yet, so there is no pull button here.</p>
+      <PullModel />
     </>
+  );
+}
+
+interface PullJob {
+  id: string;
+  uri: string;
+  status: 'downloading' | 'completed' | 'failed' | 'cancelled';
+  downloaded_bytes: number;
+  total_bytes: number;
+  bytes_per_second: number;
+  eta_seconds: number | null;
+  file: string | null;
+  error: string | null;
+}
+
+const mb = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MB`;
+
+/** Pull a GGUF into the model cache, with its progress as it downloads (size, speed, ETA). */
+function PullModel() {
+  const [uri, setUri] = useState('');
+  const [job, setJob] = useState<PullJob | undefined>();
+  const [error, setError] = useState<Error | undefined>();
+  const timer = useRef<number | undefined>(undefined);
+  useEffect(() => () => clearTimeout(timer.current), []);
+
+  const follow = (id: string) => {
+    timer.current = window.setTimeout(async () => {
+      try {
+        const next = await api<PullJob>('GET', `/models/pulls/${id}`);
+        setJob(next);
+        if (next.status === 'downloading') follow(id);
+      } catch (failure) {
+        setError(failure as Error);
+      }
+    }, 400);
+  };
+  const percent = job && job.total_bytes > 0 ? Math.floor((job.downloaded_bytes / job.total_bytes) * 100) : undefined;
+
+  return (
+    <section class="card" aria-labelledby="pull-title">
+      <h2 id="pull-title">Pull a model</h2>
+      <form
+        class="inline-form"
+        onSubmit={async (event) => {
+          event.preventDefault();
+          setError(undefined);
+          try {
+            const started = await api<PullJob>('POST', '/models/pulls', { uri: uri.trim() });
+            setJob(started);
+            if (started.status === 'downloading') follow(started.id);
+          } catch (failure) {
+            setError(failure as Error);
+          }
+        }}
+      >
+        <label class="form-stack grow">
+          <span>GGUF to download</span>
+          <input required value={uri} placeholder="hf:owner/repo/file.gguf, hf:owner/repo:Q4_K_M or https://…" onInput={(event) => setUri((event.currentTarget as HTMLInputElement).value)} />
+        </label>
+        <button type="submit" disabled={job?.status === 'downloading'}>
+          Pull
+        </button>
+        {job?.status === 'downloading' ? (
+          <button type="button" class="secondary" onClick={() => void api('DELETE', `/models/pulls/${job.id}`)}>
+            Cancel
+          </button>
+        ) : null}
+      </form>
+      <ErrorNote error={error} />
+      {job ? (
+        <div class="pull-progress" aria-live="polite">
+          <label for="pull-bar">{job.status === 'downloading' ? `Pulling ${job.uri}` : `${job.uri}: ${job.status}`}</label>
+          <progress id="pull-bar" max={100} value={job.status === 'completed' ? 100 : percent}>
+            {percent ?? 0}%
+          </progress>
+          <p class="hint" data-testid="pull-status">
+            {job.status === 'completed'
+              ? `Done: ${mb(job.total_bytes)} saved to ${job.file}. Serve it with switchyard serve --model ${job.file}, or add it to a llama provider's models.`
+              : job.status === 'downloading'
+                ? `${percent ?? 0}% · ${mb(job.downloaded_bytes)} of ${job.total_bytes > 0 ? mb(job.total_bytes) : '?'} · ${mb(job.bytes_per_second)}/s · ETA ${job.eta_seconds ?? '?'} s`
+                : job.error}
+          </p>
+        </div>
+      ) : null}
+    </section>
   );
 }
