@@ -5,6 +5,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { Agent, fetch } from 'undici';
 import { startChaosUpstream } from '../../test/helpers/chaos-upstream.js';
 import { freePort, spawnNode, waitForOk } from './processes.js';
 
@@ -79,8 +80,16 @@ export async function soak(options: { seconds: number; connections: number; samp
     await fetch(`${origin}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"model":"sandbox/echo","messages":[{"role":"user","content":"warm"}]}' }).then((r) => r.text());
     const idleBefore = await sample(0);
 
+    // The traffic's own connection pool, closed when traffic stops: what the server still holds then is its own.
+    const clients = new Agent();
     const post = (body: unknown, signal?: AbortSignal) =>
-      fetch(`${origin}/v1/${(body as { input?: unknown }).input !== undefined ? 'embeddings' : 'chat/completions'}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), ...(signal ? { signal } : {}) });
+      fetch(`${origin}/v1/${(body as { input?: unknown }).input !== undefined ? 'embeddings' : 'chat/completions'}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+        dispatcher: clients,
+        ...(signal ? { signal } : {}),
+      });
     const messages = [{ role: 'user', content: 'Tell me something about the sea.' }];
     let index = 0;
     const one = async () => {
@@ -134,9 +143,14 @@ export async function soak(options: { seconds: number; connections: number; samp
       }),
     );
     await sampler;
-    // Idle: undici's keep-alive sockets to the server time out after 4 s; the server's own timers settle.
-    await new Promise((resolve) => setTimeout(resolve, 6_000));
-    const idleAfter = await sample(Math.round((performance.now() - started) / 1000));
+    await clients.close();
+    // Idle: pooled keep-alive sockets (client → server, server → upstream) close on their own
+    // timers within seconds; what is still held after 20 s idle is held for good.
+    let idleAfter = await sample(Math.round((performance.now() - started) / 1000));
+    for (let waited = 0; waited < 20 && (idleAfter.fds > idleBefore.fds || idleAfter.handles > idleBefore.handles || idleAfter.timers > idleBefore.timers); waited++) {
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      idleAfter = await sample(Math.round((performance.now() - started) / 1000));
+    }
     const quarter = Math.max(1, Math.floor(samples.length / 4));
     const rssGrowth = mean(samples.slice(-quarter).map((s) => s.rssMb)) / mean(samples.slice(quarter, 2 * quarter).map((s) => s.rssMb)) - 1;
     return { samples, idleBefore, idleAfter, outcomes, rssGrowth };
