@@ -108,11 +108,9 @@ export class Platform {
     // Records a killed process had made durable are written before anything else is served.
     const journal = config.usage.journal ? new UsageJournal(path.join(config.store.dataDir, 'journal')) : undefined;
     if (journal) {
-      const pending = journal.pending();
-      if (pending.length > 0) {
-        await store.usage.insertBatch(pending);
-        journal.written(journal.rotate());
-      }
+      const orphaned = journal.orphaned();
+      if (orphaned.records.length > 0) await store.usage.insertBatch(orphaned.records);
+      journal.discard(orphaned.files);
     }
     const recorder = new UsageRecorder(store.usage, { flushIntervalMs: config.usage.flushIntervalMs, batchSize: config.usage.batchSize, onError, ...(journal ? { journal } : {}) });
     const platform = new Platform(config, store, authenticator, limiter, recorder);

@@ -1,77 +1,113 @@
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import type { UsageRecord } from '../store/usage-store.js';
 
-const CURRENT = 'usage-journal.ndjson';
-const ROTATED = /^usage-journal\.(\d+)\.ndjson$/;
+/** `usage-<pid>-<start>.ndjson` (being written) and `usage-<pid>-<start>.<n>.ndjson` (a batch taken). */
+const FILE = /^usage-(\d+)-(\d+)(?:\.(\d+))?\.ndjson$/;
+
+function alive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists, under another user.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+const quietly = (action: () => void) => {
+  try {
+    action();
+  } catch (error) {
+    // Gone already (another cleanup got there first): nothing left to do.
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+};
 
 /**
  * The usage records of answered calls, made durable before the answer completes: one JSON line per
  * record, appended with a synchronous write(2) from `onCallEnd` — which runs before a stream's
  * `[DONE]` and before a non-streaming body is sent. A killed process (kill -9, OOM) loses nothing
  * the kernel has: the page cache outlives the process. Power loss can still take the last seconds
- * (no fsync per record: that would cost milliseconds per request). At start the journal is
- * replayed into the store, idempotently (a record already written is skipped by its audit id).
+ * (no fsync per record: that would cost milliseconds per request).
  *
- * The recorder writes batches to the store; each batch's journal lines move to a rotated file
- * when the batch is taken and the file is deleted once the batch is in the store (with every
- * older rotated file: a failed batch goes back in front of the queue, so a later success covers it).
+ * Each process writes files of its own (named by pid and start time), so nodes that share a data
+ * directory never touch each other's. The recorder writes batches to the store; each batch's lines
+ * move to a numbered file when the batch is taken, deleted once the batch is in the store (with
+ * every older one: a failed batch goes back in front of the queue, so a later success covers it).
+ * At start, the files of processes that are gone are replayed into the store, idempotently (a
+ * record already written is skipped by its audit id), then deleted.
  */
 export class UsageJournal {
+  private readonly name: string;
   private fd: number;
-  private sequence: number;
+  private sequence = 0;
 
   constructor(private readonly dir: string) {
     mkdirSync(dir, { recursive: true });
-    this.sequence = Math.max(0, ...this.rotatedFiles().map((file) => file.sequence));
-    this.fd = openSync(path.join(dir, CURRENT), 'a');
+    this.name = `usage-${process.pid}-${Date.now()}`;
+    this.fd = openSync(this.current, 'a');
+  }
+
+  private get current(): string {
+    return path.join(this.dir, `${this.name}.ndjson`);
   }
 
   append(record: UsageRecord): void {
     writeSync(this.fd, `${JSON.stringify(record)}\n`);
   }
 
-  /** Starts a new file for what comes next; returns the sequence of the one just closed. */
+  /** Starts a new file for what comes next; returns the number of the one just closed. */
   rotate(): number {
     closeSync(this.fd);
     this.sequence += 1;
-    const current = path.join(this.dir, CURRENT);
-    if (existsSync(current)) renameSync(current, path.join(this.dir, `usage-journal.${this.sequence}.ndjson`));
-    this.fd = openSync(current, 'a');
+    quietly(() => renameSync(this.current, path.join(this.dir, `${this.name}.${this.sequence}.ndjson`)));
+    this.fd = openSync(this.current, 'a');
     return this.sequence;
   }
 
   /** The batch of `sequence` (and every batch before it) is in the store. */
   written(sequence: number): void {
-    for (const file of this.rotatedFiles()) if (file.sequence <= sequence) unlinkSync(file.path);
+    for (const file of this.files()) {
+      if (file.own && file.sequence !== undefined && file.sequence <= sequence) quietly(() => unlinkSync(file.path));
+    }
   }
 
-  /** Every record still in the journal (rotated files, then the current one); a torn last line is skipped. */
-  pending(): UsageRecord[] {
-    const files = [...this.rotatedFiles().sort((a, b) => a.sequence - b.sequence).map((file) => file.path), path.join(this.dir, CURRENT)];
+  /** Records left by processes that are gone (killed before their batches reached the store); a torn last line is skipped. */
+  orphaned(): { records: UsageRecord[]; files: string[] } {
+    const files = this.files().filter((file) => !file.own && !alive(file.pid));
     const records: UsageRecord[] = [];
     for (const file of files) {
-      if (!existsSync(file)) continue;
-      for (const line of readFileSync(file, 'utf8').split('\n')) {
+      let text = '';
+      quietly(() => (text = readFileSync(file.path, 'utf8')));
+      for (const line of text.split('\n')) {
         if (!line) continue;
         try {
           records.push(JSON.parse(line) as UsageRecord);
         } catch {
-          // A line cut by the kill: its call never completed its write, so its response never completed either.
+          // A line cut by the kill: its call never finished its write, so its answer never completed either.
         }
       }
     }
-    return records;
+    return { records, files: files.map((file) => file.path) };
+  }
+
+  /** Deletes replayed files. */
+  discard(files: readonly string[]): void {
+    for (const file of files) quietly(() => unlinkSync(file));
   }
 
   close(): void {
     closeSync(this.fd);
   }
 
-  private rotatedFiles(): Array<{ sequence: number; path: string }> {
-    return readdirSync(this.dir)
-      .map((name) => ({ name, match: ROTATED.exec(name) }))
-      .filter((entry) => entry.match)
-      .map((entry) => ({ sequence: Number(entry.match![1]), path: path.join(this.dir, entry.name) }));
+  private files(): Array<{ path: string; pid: number; own: boolean; sequence: number | undefined }> {
+    return readdirSync(this.dir).flatMap((name) => {
+      const match = FILE.exec(name);
+      if (!match) return [];
+      const own = name.startsWith(`${this.name}.`);
+      return [{ path: path.join(this.dir, name), pid: Number(match[1]), own, sequence: match[3] === undefined ? undefined : Number(match[3]) }];
+    });
   }
 }

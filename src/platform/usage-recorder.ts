@@ -51,12 +51,22 @@ export class UsageRecorder {
     if (this.queue.length === 0) return;
     const batch = this.queue;
     this.queue = [];
-    const sequence = this.options.journal?.rotate();
+    let sequence: number | undefined;
+    try {
+      sequence = this.options.journal?.rotate();
+    } catch (error) {
+      // The journal's bookkeeping failing must not stop the batch: its lines stay until a later one.
+      this.options.onError?.(error, 'rotating the usage journal');
+    }
     this.writing = this.store
       .insertBatch(batch)
       .then(
         () => {
-          if (sequence !== undefined) this.options.journal?.written(sequence);
+          try {
+            if (sequence !== undefined) this.options.journal?.written(sequence);
+          } catch (error) {
+            this.options.onError?.(error, 'cleaning the usage journal');
+          }
         },
         (error: unknown) => {
           this.queue = [...batch, ...this.queue];
