@@ -5,6 +5,7 @@ import { streamReply } from '../stream-reply.js';
 import { receivedAt } from '../request-timing.js';
 import { randomId } from '../../util/ids.js';
 import type { ChatRequest } from '../../providers/provider.js';
+import { clientGone } from '../client-gone.js';
 
 export interface ChatRouteOptions {
   gateway: Gateway;
@@ -14,16 +15,6 @@ export interface ChatRouteOptions {
    * headers, throws to refuse, and returns a release that is safe to call after the call ended.
    */
   admit?: (request: FastifyRequest, reply: FastifyReply, body: ChatRequest, auditId: string) => Promise<() => void>;
-}
-
-/** An AbortSignal that fires when the client goes away before its response is complete. */
-function clientGone(reply: FastifyReply): { signal: AbortSignal; release: () => void } {
-  const controller = new AbortController();
-  const onClose = () => {
-    if (!reply.raw.writableFinished) controller.abort();
-  };
-  reply.raw.on('close', onClose);
-  return { signal: controller.signal, release: () => reply.raw.off('close', onClose) };
 }
 
 export function registerChatRoutes(app: FastifyInstance, options: ChatRouteOptions): void {

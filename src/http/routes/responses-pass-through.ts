@@ -10,6 +10,7 @@ import type { ResponseRoutes } from '../../protocols/responses/response-routes.j
 import { randomId } from '../../util/ids.js';
 import { receivedAt } from '../request-timing.js';
 import type { ChatRouteOptions } from './chat-completions.js';
+import { clientGone } from '../client-gone.js';
 
 export interface PassThroughOptions {
   gateway: Gateway;
@@ -46,15 +47,6 @@ function estimateBody(body: Record<string, unknown>): ChatRequest {
   const instructions = typeof body.instructions === 'string' ? body.instructions : '';
   const max = typeof body.max_output_tokens === 'number' ? body.max_output_tokens : undefined;
   return { model: String(body.model), messages: [{ role: 'user', content: `${instructions}${input}` }], ...(max ? { max_completion_tokens: max } : {}) };
-}
-
-function clientGone(reply: FastifyReply): { signal: AbortSignal; release: () => void } {
-  const controller = new AbortController();
-  const onClose = () => {
-    if (!reply.raw.writableFinished) controller.abort();
-  };
-  reply.raw.on('close', onClose);
-  return { signal: controller.signal, release: () => reply.raw.off('close', onClose) };
 }
 
 /**

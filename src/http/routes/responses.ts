@@ -23,6 +23,7 @@ import type { ResponsesRequest } from '../../protocols/responses/request-schema.
 import type { ServerEvent } from '../../protocols/responses/types.js';
 import { passThroughCreate, passThroughRead, type PassThroughOptions } from './responses-pass-through.js';
 import { KyselyResponseRoutes, MemoryResponseRoutes, type ResponseRoutes } from '../../protocols/responses/response-routes.js';
+import { clientGone } from '../client-gone.js';
 
 export interface ResponsesRouteOptions {
   gateway: Gateway;
@@ -70,16 +71,6 @@ function responseNotFound(id: string): SwitchyardError {
 
 function workspaceOf(request: FastifyRequest): string | null {
   return request.caller?.workspaceId ?? null;
-}
-
-/** An AbortSignal that fires when the client goes away before its response is complete. */
-function clientGone(reply: FastifyReply): { signal: AbortSignal; release: () => void } {
-  const controller = new AbortController();
-  const onClose = () => {
-    if (!reply.raw.writableFinished) controller.abort();
-  };
-  reply.raw.on('close', onClose);
-  return { signal: controller.signal, release: () => reply.raw.off('close', onClose) };
 }
 
 /** The Responses API (`/v1/responses`), translated to and from the one chat path. */
