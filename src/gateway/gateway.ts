@@ -220,12 +220,6 @@ export class Gateway {
     return this.personas?.catalog;
   }
 
-  /** Whether `name` names a persona this gateway knows (for model listings and permission checks). */
-  async persona(name: string): Promise<Persona | undefined> {
-    if (!this.personas || !name.startsWith(PERSONA_PREFIX)) return undefined;
-    return this.personas.catalog.get(name.slice(PERSONA_PREFIX.length));
-  }
-
   /**
    * A persona call: the persona shapes the request, its base model routes it (aliases and
    * fallbacks apply), and the reply is judged for drift. A non-streaming reply above the threshold

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { createRandom } from '../../src/providers/sandbox/prng.js';
 
 /** Shares of requests that get each fault; the rest are answered well. */
 export interface ChaosMix {
@@ -30,18 +31,6 @@ export interface ChaosUpstream {
   close(): Promise<void>;
 }
 
-/** A seeded generator (mulberry32), so that a run's faults can be replayed. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const chunk = (id: string, delta: Record<string, unknown>, finish: string | null = null) =>
   `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] })}\n\n`;
 
@@ -50,7 +39,7 @@ const chunk = (id: string, delta: Record<string, unknown>, finish: string | null
  * request: errors, silence, cut streams, hangs, malformed and oversized events, trickles.
  */
 export async function startChaosUpstream(mix: ChaosMix, seed = 1): Promise<ChaosUpstream> {
-  const draw = random(seed);
+  const draw = createRandom(seed);
   const faults: ChaosFault[] = [];
   const sockets = new Set<Socket>();
   const pick = (): ChaosFault => {
