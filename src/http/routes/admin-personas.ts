@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { z } from 'zod';
 import { SwitchyardError, ValidationError } from '../../errors/errors.js';
+import { parse } from './admin.js';
 import type { Gateway } from '../../gateway/gateway.js';
 import { PersonaInputSchema, type Persona } from '../../gateway/personas/persona.js';
 
@@ -8,18 +8,7 @@ function personaJson(persona: Persona) {
   return { object: 'persona', model: `persona://${persona.id}`, ...persona, created_at: persona.created_at / 1000, updated_at: persona.updated_at / 1000 };
 }
 
-/** A persona body's first problem as a 400 naming the field, as every admin route does. */
-function validated(body: unknown): z.output<typeof PersonaInputSchema> {
-  const result = PersonaInputSchema.safeParse(body ?? {});
-  if (result.success) return result.data;
-  const issue = result.error.issues[0]!;
-  if (issue.code === 'unrecognized_keys') {
-    const unknown = [...issue.path.map(String), issue.keys[0]!].join('.');
-    throw new ValidationError(`Unrecognized request argument supplied: ${unknown}`, unknown, 'unknown_parameter');
-  }
-  const param = issue.path.map(String).join('.') || null;
-  throw new ValidationError(`Invalid ${param ?? 'request'}: ${issue.message}`, param, issue.code === 'invalid_type' && issue.input === undefined ? 'missing_required_parameter' : 'invalid_value');
-}
+const validated = (body: unknown) => parse(PersonaInputSchema, body);
 
 /** `/admin/v1/personas`: list, create, read, replace or patch, delete. Registered inside the admin scope (admin key only). */
 export function registerPersonaAdminRoutes(app: FastifyInstance, gateway: Gateway): void {

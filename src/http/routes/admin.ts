@@ -81,7 +81,8 @@ export function usageRecordJson(record: UsageRecord) {
   };
 }
 
-function parse<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
+/** An admin body or query by its schema; the first problem is a 400 naming the field, as OpenAI names it. */
+export function parse<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
   const result = schema.safeParse(value ?? {});
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
@@ -91,7 +92,8 @@ function parse<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
     const unknown = [...issue.path.map(String), issue.keys[0]!].join('.');
     throw new ValidationError(`Unrecognized request argument supplied: ${unknown}`, unknown, 'unknown_parameter');
   }
-  throw new ValidationError(`Invalid ${param ?? 'request'}: ${issue.message}`, param);
+  const missing = issue.code === 'invalid_type' && issue.input === undefined;
+  throw new ValidationError(`Invalid ${param ?? 'request'}: ${issue.message}`, param, missing ? 'missing_required_parameter' : 'invalid_value');
 }
 
 const LimitsBody = z.strictObject({
