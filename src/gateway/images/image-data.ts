@@ -19,23 +19,28 @@ export function formatBytes(bytes: number): string {
   return bytes >= 1024 * 1024 ? `${(bytes / (1024 * 1024)).toFixed(1)} MB` : `${Math.ceil(bytes / 1024)} KB`;
 }
 
+/** The image type a `data:<type>;base64,` URL declares (`image/jpg` read as `image/jpeg`), when it is one we take. */
+export function dataUrlImageType(url: string): string | undefined {
+  const comma = url.indexOf(',');
+  const declared = /^data:([^;,]+);base64$/i.exec(comma === -1 ? '' : url.slice(0, comma))?.[1]?.toLowerCase();
+  const mimeType = declared === 'image/jpg' ? 'image/jpeg' : declared;
+  return mimeType !== undefined && IMAGE_MIME_TYPES.has(mimeType) ? mimeType : undefined;
+}
+
 /**
  * Checks a `data:` image URL without decoding all of it: an allowed image type, well-formed base64,
  * a decoded size within `maxBytes`, and first bytes that are what the type says.
  */
 export function checkImageDataUrl(url: string, param: string, maxBytes: number): void {
-  const comma = url.indexOf(',');
-  const header = comma === -1 ? '' : url.slice(0, comma);
-  const declared = /^data:([^;,]+);base64$/i.exec(header)?.[1]?.toLowerCase();
-  const mimeType = declared === 'image/jpg' ? 'image/jpeg' : declared;
-  if (mimeType === undefined || !IMAGE_MIME_TYPES.has(mimeType)) {
+  const mimeType = dataUrlImageType(url);
+  if (mimeType === undefined) {
     throw new ValidationError(
       `Invalid '${param}'. Expected a base64-encoded data URL with an image MIME type (image/png, image/jpeg, image/gif or image/webp), e.g. 'data:image/png;base64,...'.`,
       param,
       'invalid_image',
     );
   }
-  const data = url.slice(comma + 1);
+  const data = url.slice(url.indexOf(',') + 1);
   if (data.length === 0 || data.length % 4 !== 0 || !BASE64.test(data)) {
     throw new ValidationError(`Invalid '${param}': the image data is not valid base64.`, param, 'invalid_image');
   }

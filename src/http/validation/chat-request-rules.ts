@@ -1,10 +1,11 @@
 import type { ChatRequest } from '../../providers/provider.js';
 import { ValidationError } from '../../errors/errors.js';
+import { dataUrlImageType } from '../../gateway/images/image-data.js';
 
-const IMAGE_MIME_TYPES = new Set(['image/png', 'image/jpeg', 'image/jpg', 'image/gif', 'image/webp']);
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
-
-/** An image part's URL: an http(s) URL, or a base64 data URL of an image type. */
+/**
+ * An image part's URL: an http(s) URL, or a data URL of an image type. Its bytes (base64, size,
+ * first bytes) are the gateway's to check, once, for every API that carries images.
+ */
 function checkImageUrl(url: string, param: string): void {
   if (url.startsWith('http://') || url.startsWith('https://')) {
     try {
@@ -14,11 +15,7 @@ function checkImageUrl(url: string, param: string): void {
       throw new ValidationError(`Invalid '${param}': not a valid URL.`, param);
     }
   }
-  const comma = url.indexOf(',');
-  const header = comma === -1 ? '' : url.slice(0, comma);
-  const match = /^data:([^;,]+);base64$/i.exec(header);
-  const data = url.slice(comma + 1);
-  if (!match || !IMAGE_MIME_TYPES.has(match[1]!.toLowerCase()) || data.length === 0 || data.length % 4 !== 0 || !BASE64.test(data)) {
+  if (dataUrlImageType(url) === undefined) {
     throw new ValidationError(
       `Invalid '${param}'. Expected a base64-encoded data URL with an image MIME type (e.g. 'data:image/png;base64,aW1nIGJ5dGVzIGhlcmU='), or an http(s) URL, but got an invalid value.`,
       param,
