@@ -65,12 +65,21 @@ test('kill -9 mid-burst: every completed response has its usage record after a r
         cut++;
       }
     };
-    const burst = Array.from({ length: 400 }, (_, index) => new Promise((resolve) => setTimeout(resolve, index * 2)).then(() => send(index)));
-    // Kill while the burst is at full flow.
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // Traffic at full flow (eight callers, each sending again as soon as its reply ends) until the
+    // kill. The kill waits for completions rather than a clock: a loaded CI machine may serve only a
+    // handful in the first half second.
+    let killed = false;
+    let index = 0;
+    const caller = async () => {
+      while (!killed) await send(index++);
+    };
+    const callers = Array.from({ length: 8 }, caller);
+    const started = performance.now();
+    while (completed.length < 40 && performance.now() - started < 30_000) await new Promise((resolve) => setTimeout(resolve, 10));
+    killed = true;
     first.child.kill('SIGKILL');
-    await Promise.all(burst);
-    assert.ok(completed.length > 20, `some responses completed before the kill (${completed.length})`);
+    await Promise.all(callers);
+    assert.ok(completed.length >= 40, `some responses completed before the kill (${completed.length})`);
     assert.ok(cut > 0, 'the kill cut some requests');
 
     const second = await serve(configFile);
