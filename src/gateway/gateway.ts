@@ -107,8 +107,11 @@ export interface GatewayOptions {
   routing?: RoutingConfig;
   /** Draws for weighted aliases; tests pass their own. */
   random?: () => number;
-  /** Called once per call after it ends, off the response path. */
-  onCallEnd?: (summary: CallSummary) => void;
+  /**
+   * Called once per call after it ends, off the response path. A promise it returns (the usage
+   * record made durable) is awaited before the call's answer completes.
+   */
+  onCallEnd?: (summary: CallSummary) => Promise<void> | void;
   now?: () => number;
   /** Rules for image inputs; defaults: 20 MB, no downloads. */
   images?: ImageRules;
@@ -135,7 +138,7 @@ const DEFAULT_IMAGE_RULES: ImageRules = { maxBytes: 20 * 1024 * 1024, fetchRemot
  */
 export class Gateway {
   private readonly registry: ModelRegistry;
-  private readonly onCallEnd: ((summary: CallSummary) => void) | undefined;
+  private readonly onCallEnd: GatewayOptions['onCallEnd'];
   private readonly now: () => number;
   private readonly planner: RoutePlanner;
   private readonly breakers: CircuitBreakers;
@@ -202,15 +205,15 @@ export class Gateway {
       summary.timeToFirstChunkMs = this.now() - started;
       summary.overheadMs = overhead(started, options.receivedAt, summary);
       let ended = false;
-      const end = (usage?: CompletionUsage, error?: unknown) => {
+      const end = async (usage?: CompletionUsage, error?: unknown) => {
         if (ended) return;
         ended = true;
         summary.usage = usage;
-        this.endCall(summary, started, options.signal, error);
+        await this.endCall(summary, started, options.signal, error);
       };
       return { value: outcome.value, route: summary.route, resolved: outcome.target.resolved, end };
     } catch (error) {
-      this.endCall(summary, started, options.signal, error);
+      await this.endCall(summary, started, options.signal, error);
       throw toSwitchyardError(error);
     }
   }
@@ -307,7 +310,7 @@ export class Gateway {
           summary.response = { model: completion.model, id: completion.id, finishReasons: completion.choices.map((choice) => choice.finish_reason) };
         }
         const persona = personaCall ? await this.judgeReply(personaCall, summary, outcome.value.completion.choices[0]?.message.content ?? '', resolved, options) : undefined;
-        end();
+        await end();
         // A persona's reply is re-serialized: its headers describe this body, not the upstream's bytes.
         return { kind: 'completion', route: summary.route, resolved, completion: outcome.value.completion, rawJson: persona ? undefined : outcome.value.rawJson, persona };
       }
@@ -322,7 +325,7 @@ export class Gateway {
       const trailer = () => (verdict ? `x-switchyard-drift-score=${verdict.score} alert=${verdict.alert}` : undefined);
       return { kind: 'stream', route: summary.route, resolved, chunks: relay(await judged.next(), judged, includeUsage, summary, end), trailer };
     } catch (error) {
-      end(error);
+      await end(error);
       throw toSwitchyardError(error);
     }
   }
@@ -392,13 +395,13 @@ export class Gateway {
       const resolved = outcome.target.resolved;
       if (outcome.value.kind === 'completion') {
         summary.usage = outcome.value.completion.usage;
-        end();
+        await end();
         return { kind: 'completion', route: summary.route, resolved, completion: outcome.value.completion, rawJson: outcome.value.rawJson };
       }
       const { first, iterator } = outcome.value;
       return { kind: 'stream', route: summary.route, resolved, chunks: relay(first, iterator, includeUsage, summary, end) };
     } catch (error) {
-      end(error);
+      await end(error);
       throw toSwitchyardError(error);
     }
   }
@@ -523,22 +526,25 @@ export class Gateway {
       summary.timeToFirstChunkMs = this.now() - started;
       summary.overheadMs = overhead(started, options.receivedAt, summary);
       summary.usage = { prompt_tokens: result.promptTokens, completion_tokens: 0, total_tokens: result.promptTokens };
-      this.endCall(summary, started, options.signal);
+      await this.endCall(summary, started, options.signal);
       return { ...result, route: resolved.publicId };
     } catch (error) {
-      this.endCall(summary, started, options.signal, error);
+      await this.endCall(summary, started, options.signal, error);
       throw toSwitchyardError(error);
     }
   }
 
-  /** Closes a call's summary — duration, and the error and status when it failed — and reports it. */
-  private endCall(summary: CallSummary, started: number, signal: AbortSignal, error?: unknown): void {
+  /**
+   * Closes a call's summary — duration, and the error and status when it failed — and reports it;
+   * what it returns settles once the report is durable, for the answer to wait on.
+   */
+  private endCall(summary: CallSummary, started: number, signal: AbortSignal, error?: unknown): Promise<void> | void {
     summary.durationMs = this.now() - started;
     if (error !== undefined) {
       summary.error = toSwitchyardError(error);
       summary.status = error instanceof ClientAbortedError || signal.aborted ? 'aborted' : 'failed';
     }
-    this.onCallEnd?.(summary);
+    return this.onCallEnd?.(summary);
   }
 }
 
@@ -590,7 +596,7 @@ async function* relay<T extends { choices: readonly unknown[]; usage?: Completio
   iterator: AsyncIterator<T>,
   includeUsage: boolean,
   summary: CallSummary,
-  end: (error?: unknown) => void,
+  end: (error?: unknown) => Promise<void> | void,
 ): AsyncGenerator<T> {
   let ended = false;
   try {
@@ -602,15 +608,16 @@ async function* relay<T extends { choices: readonly unknown[]; usage?: Completio
       next = await iterator.next();
     }
     ended = true;
-    end();
+    // The last chunk is out; the stream's end (`[DONE]`) waits for the usage record to be durable.
+    await end();
   } catch (error) {
     ended = true;
-    end(error);
+    await end(error);
     throw toSwitchyardError(error);
   } finally {
     if (!ended) {
       // The consumer stopped early (the client left): stop the provider too.
-      end(new ClientAbortedError());
+      void end(new ClientAbortedError());
       await iterator.return?.();
     }
   }

@@ -97,12 +97,13 @@ export async function buildServer(options: BuildServerOptions): Promise<Server> 
       )
     : undefined;
   // Everyone who reads a call's summary once it ended: accounting, metrics, the call log, the caller.
+  // Only the platform's returns something: its usage record becoming durable, which answers wait for.
   const callListeners: Array<(summary: CallSummary) => void> = [];
-  if (platform) callListeners.push(platform.onCallEnd.bind(platform));
   if (metrics) callListeners.push(metrics.onCallEnd.bind(metrics));
   if (options.onCallEnd) callListeners.push(options.onCallEnd);
-  const onCallEnd = (summary: CallSummary) => {
+  const onCallEnd = (summary: CallSummary): Promise<void> | undefined => {
     for (const listener of callListeners) listener(summary);
+    return platform?.onCallEnd(summary);
   };
   const tracing = createTracing(config.tracing, env);
   if (tracing) callListeners.push(tracing.onCallEnd.bind(tracing));

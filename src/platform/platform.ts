@@ -280,8 +280,11 @@ export class Platform {
 
   // ── accounting ───────────────────────────────────────────────────────────
 
-  /** The gateway's `onCallEnd`: settles the call's limits and queues its usage record. */
-  onCallEnd(summary: CallSummary): void {
+  /**
+   * The gateway's `onCallEnd`: settles the call's limits and queues its usage record; the promise
+   * settles once the record is durable (journaled), which the call's answer waits for.
+   */
+  onCallEnd(summary: CallSummary): Promise<void> | undefined {
     const auditId = summary.auditId;
     const usage = summary.usage;
     const tokens = (usage?.prompt_tokens ?? 0) + (usage?.completion_tokens ?? 0);
@@ -296,7 +299,7 @@ export class Platform {
     const now = Date.now();
     const sandboxed = summary.caller.sandboxed === true;
     const cached = usage?.prompt_tokens_details?.cached_tokens ?? 0;
-    this.recorder.record({
+    return this.recorder.record({
       audit_id: auditId ?? summary.requestId,
       request_id: summary.requestId,
       created_at: now,

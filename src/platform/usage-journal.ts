@@ -27,7 +27,10 @@ const quietly = (action: () => void) => {
 
 /**
  * The usage records of answered calls, made durable before the answer completes: one JSON line per
- * record, appended with a synchronous write(2) from `onCallEnd` — which runs before a stream's
+ * record, appended with a synchronous write(2) — the records of one turn of the event loop in one
+ * write (a group commit: a write(2) per record held the event loop long enough to cost a third of
+ * the throughput). `append` returns when that write is done, and the gateway awaits it before a
+ * stream's
  * `[DONE]` and before a non-streaming body is sent. A killed process (kill -9, OOM) loses nothing
  * the kernel has: the page cache outlives the process. Power loss can still take the last seconds
  * (no fsync per record: that would cost milliseconds per request).
@@ -43,6 +46,9 @@ export class UsageJournal {
   private readonly name: string;
   private fd: number;
   private sequence = 0;
+  /** Lines queued in this turn of the event loop, and the write that will take them. */
+  private pending = '';
+  private writing: Promise<void> | undefined;
 
   constructor(private readonly dir: string) {
     mkdirSync(dir, { recursive: true });
@@ -54,12 +60,36 @@ export class UsageJournal {
     return path.join(this.dir, `${this.name}.ndjson`);
   }
 
-  append(record: UsageRecord): void {
-    writeSync(this.fd, `${JSON.stringify(record)}\n`);
+  /**
+   * Queues a record's line; the promise settles once it is written, at the end of this turn of the
+   * event loop together with every other line of the turn. A failed write rejects it.
+   */
+  append(record: UsageRecord): Promise<void> {
+    this.pending += `${JSON.stringify(record)}\n`;
+    return (this.writing ??= new Promise((resolve, reject) => {
+      setImmediate(() => {
+        try {
+          this.writePending();
+          resolve();
+        } catch (error) {
+          reject(error as Error);
+        }
+      });
+    }));
+  }
+
+  private writePending(): void {
+    this.writing = undefined;
+    if (this.pending === '') return;
+    const lines = this.pending;
+    this.pending = '';
+    writeSync(this.fd, lines);
   }
 
   /** Starts a new file for what comes next; returns the number of the one just closed. */
   rotate(): number {
+    // Lines queued before the batch was taken belong to its file.
+    this.writePending();
     closeSync(this.fd);
     this.sequence += 1;
     quietly(() => renameSync(this.current, path.join(this.dir, `${this.name}.${this.sequence}.ndjson`)));
@@ -99,6 +129,7 @@ export class UsageJournal {
   }
 
   close(): void {
+    this.writePending();
     closeSync(this.fd);
   }
 

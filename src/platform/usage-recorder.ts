@@ -30,10 +30,15 @@ export class UsageRecorder {
     this.timer.unref();
   }
 
-  record(record: UsageRecord): void {
-    this.options.journal?.append(record);
+  /**
+   * Queues a record for the store. With a journal, the promise settles once the record's line is
+   * written (a failed write is reported, not thrown: the record is still queued for the store).
+   */
+  record(record: UsageRecord): Promise<void> | undefined {
+    const journaled = this.options.journal?.append(record).catch((error: unknown) => this.options.onError?.(error, 'writing the usage journal'));
     this.queue.push(record);
     if (this.queue.length >= this.options.batchSize && !this.writing) void this.flush();
+    return journaled;
   }
 
   get pending(): number {

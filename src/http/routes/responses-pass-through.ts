@@ -76,7 +76,7 @@ export async function passThroughCreate(request: FastifyRequest, reply: FastifyR
     reply.header('x-switchyard-route', route);
     if (!stream) {
       const text = await upstream.body.text().catch((error: unknown) => {
-        end(undefined, error);
+        void end(undefined, error);
         throw error;
       });
       let parsed: { id?: unknown; usage?: ResponsesUsage } = {};
@@ -86,7 +86,7 @@ export async function passThroughCreate(request: FastifyRequest, reply: FastifyR
         // Relayed as it came; nothing to account.
       }
       await keep(parsed.id, resolved.provider.id);
-      end(chatUsage(parsed.usage));
+      await end(chatUsage(parsed.usage));
       return reply.code(upstream.statusCode).type('application/json').send(text);
     }
 
@@ -113,13 +113,17 @@ export async function passThroughCreate(request: FastifyRequest, reply: FastifyR
       }
     } catch (error) {
       const failure = disconnect.signal.aborted ? new ClientAbortedError() : toSwitchyardError(error);
-      end(usage, failure);
+      await end(usage, failure);
       if (!disconnect.signal.aborted) reply.raw.end(`event: error\ndata: ${JSON.stringify({ type: 'error', code: failure.code, message: failure.message, param: failure.param })}\n\n`);
       return reply;
     }
-    reply.raw.end();
-    await keep(id, resolved.provider.id);
-    end(usage);
+    // The response ends once its usage record is durable, as every other answer does.
+    try {
+      await keep(id, resolved.provider.id);
+      await end(usage);
+    } finally {
+      reply.raw.end();
+    }
     return reply;
   } finally {
     disconnect.release();

@@ -1,0 +1,64 @@
+// The usage journal's group commit: an answer waits for its record's line, and the lines of one
+// turn of the event loop leave in one write.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { UsageJournal } from '../../src/platform/usage-journal.js';
+import type { UsageRecord } from '../../src/store/usage-store.js';
+
+const record = (auditId: string) => ({ audit_id: auditId, request_id: `req_${auditId}`, created_at: 1, status: 'completed' }) as unknown as UsageRecord;
+
+/** Read synchronously: the check must not let the event loop turn. */
+function journalLines(dir: string): Record<string, string[]> {
+  const files: Record<string, string[]> = {};
+  for (const name of readdirSync(dir).sort()) {
+    files[name] = readFileSync(path.join(dir, name), 'utf8').split('\n').filter(Boolean).map((line) => (JSON.parse(line) as UsageRecord).audit_id);
+  }
+  return files;
+}
+
+test('append settles once its line is in the file; the lines of one turn share one write', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'switchyard-journal-'));
+  const journal = new UsageJournal(dir);
+  try {
+    const first = journal.append(record('aud_1'));
+    const second = journal.append(record('aud_2'));
+    // One write for the turn: both calls wait on the same one.
+    assert.equal(first, second);
+    assert.deepEqual(Object.values(journalLines(dir)), [[]], 'nothing is written before the turn ends');
+    await first;
+    assert.deepEqual(Object.values(journalLines(dir)), [['aud_1', 'aud_2']]);
+    const third = journal.append(record('aud_3'));
+    assert.notEqual(third, first, 'a later turn has a write of its own');
+    await third;
+    assert.deepEqual(Object.values(journalLines(dir)), [['aud_1', 'aud_2', 'aud_3']]);
+  } finally {
+    journal.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a batch taken mid-turn takes the lines queued before it; close writes what is queued', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'switchyard-journal-'));
+  const journal = new UsageJournal(dir);
+  try {
+    const before = journal.append(record('aud_a'));
+    const sequence = journal.rotate();
+    assert.equal(sequence, 1);
+    const after = journal.append(record('aud_b'));
+    await Promise.all([before, after]);
+    const files = journalLines(dir);
+    const names = Object.keys(files);
+    assert.deepEqual(files[names.find((name) => name.endsWith('.1.ndjson'))!], ['aud_a'], 'the taken batch holds the line queued before it');
+    assert.deepEqual(files[names.find((name) => !/\.\d+\.ndjson$/.test(name))!], ['aud_b']);
+    journal.append(record('aud_c')).catch(() => {});
+    journal.close();
+    const closed = journalLines(dir);
+    assert.deepEqual(closed[names.find((name) => !/\.\d+\.ndjson$/.test(name))!], ['aud_b', 'aud_c'], 'close writes the queued line at once');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
