@@ -31,7 +31,7 @@ import websocket from '@fastify/websocket';
 import { registerRealtimeRoutes, selectProtocol, withSubprotocolKey } from './routes/realtime.js';
 import { UiSessions } from './ui/ui-session.js';
 import { ServerMetrics } from '../observability/metrics.js';
-import { callLogger, loggerOptions } from '../observability/logging.js';
+import { callLogger, lazyChildLogger, loggerOptions } from '../observability/logging.js';
 import { registerHealthRoutes } from '../observability/health-routes.js';
 
 declare module 'fastify' {
@@ -138,6 +138,7 @@ export async function buildServer(options: BuildServerOptions): Promise<Server> 
     bodyLimit: config.server.bodyLimitBytes,
     // No log line per request: the hot path stays quiet; failures are logged where they happen.
     logController: new LogController({ disableRequestLogging: true }),
+    childLoggerFactory: lazyChildLogger,
     genReqId: () => randomId('req_'),
     // Slow clients: headers and the whole request must arrive in time; responses (streams) are not bounded.
     requestTimeout: config.server.requestTimeoutMs,

@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify';
+import type { FastifyChildLoggerFactory } from 'fastify/types/logger.js';
 import type { CallSummary } from '../gateway/gateway.js';
 import type { LoggingConfig } from './observability-config.js';
 
@@ -73,3 +74,50 @@ export function callLogger(log: FastifyBaseLogger): (summary: CallSummary) => vo
     else log.info(line, 'model call ended');
   };
 }
+
+type LogMethod = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+
+/**
+ * A request's logger, made only when the request logs something. Fastify makes a pino child per
+ * request (with its redaction set up) although the hot path never logs: a measurable share of a
+ * request's CPU, spent on nothing.
+ */
+class LazyChildLogger {
+  private made: FastifyBaseLogger | undefined;
+
+  constructor(
+    private readonly parent: FastifyBaseLogger,
+    private readonly bindings: Record<string, unknown>,
+    private readonly options: Record<string, unknown>,
+  ) {}
+
+  private get logger(): FastifyBaseLogger {
+    return (this.made ??= this.parent.child(this.bindings, this.options));
+  }
+
+  get level(): string {
+    return this.made?.level ?? (this.options.level as string | undefined) ?? this.parent.level;
+  }
+
+  set level(level: string) {
+    this.logger.level = level;
+  }
+
+  child(bindings: Record<string, unknown>, options?: Record<string, unknown>): FastifyBaseLogger {
+    return this.logger.child(bindings, options);
+  }
+
+  silent(): void {}
+}
+for (const method of ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const satisfies readonly LogMethod[]) {
+  Object.defineProperty(LazyChildLogger.prototype, method, {
+    value: function (this: LazyChildLogger, ...args: unknown[]) {
+      const logger = (this as unknown as { logger: FastifyBaseLogger }).logger;
+      (logger[method] as (...rest: unknown[]) => void)(...args);
+    },
+  });
+}
+
+/** Fastify's `childLoggerFactory`: request loggers made on first use (see LazyChildLogger). */
+export const lazyChildLogger: FastifyChildLoggerFactory = (logger, bindings, options) =>
+  new LazyChildLogger(logger, bindings, options as Record<string, unknown>) as unknown as FastifyBaseLogger;

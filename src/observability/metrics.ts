@@ -46,6 +46,24 @@ class LabelGuard {
   }
 }
 
+/**
+ * A metric's labelled children, found by a key the caller builds from values it already has:
+ * prom-client hashes a label object (keys sorted, joined) on every update, which cost more than the
+ * update itself. Label values are bounded (guarded or fixed sets), and so is this map.
+ */
+class Children<Child> {
+  private readonly children = new Map<string, Child>();
+  constructor(private readonly make: (labels: Record<string, string | number>) => Child) {}
+  get(key: string, labels: () => Record<string, string | number>): Child {
+    let child = this.children.get(key);
+    if (child === undefined) {
+      child = this.make(labels());
+      this.children.set(key, child);
+    }
+    return child;
+  }
+}
+
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 const OVERHEAD_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
 const CIRCUIT_VALUE: Record<BreakerState['state'], number> = { closed: 0, half_open: 1, open: 2 };
@@ -72,6 +90,13 @@ export class ServerMetrics {
   private readonly tokens: Counter<'model' | 'provider' | 'direction'>;
   private readonly errors: Counter<'code' | 'status'>;
   private readonly rejections: Counter<'limit'>;
+  private readonly httpRequestChildren = new Children((labels) => this.httpRequests.labels(labels));
+  private readonly httpDurationChildren = new Children((labels) => this.httpDuration.labels(labels));
+  private readonly modelRequestChildren = new Children((labels) => this.modelRequests.labels(labels));
+  private readonly modelDurationChildren = new Children((labels) => this.modelDuration.labels(labels));
+  private readonly timeToFirstTokenChildren = new Children((labels) => this.timeToFirstToken.labels(labels));
+  private readonly overheadChildren = new Children((labels) => this.overhead.labels(labels));
+  private readonly tokenChildren = new Children((labels) => this.tokens.labels(labels));
 
   constructor(sources: MetricSources = {}, options: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -224,8 +249,10 @@ export class ServerMetrics {
   /** The `onResponse` hook: one response sent (streams included: they end with `finish` too). */
   observeResponse(request: FastifyRequest, reply: FastifyReply): void {
     const route = request.routeOptions.url ?? '(unmatched)';
-    this.httpRequests.inc({ method: request.method, route, status: reply.statusCode });
-    this.httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+    const method = request.method;
+    const status = reply.statusCode;
+    this.httpRequestChildren.get(`${method} ${route} ${status}`, () => ({ method, route, status })).inc();
+    this.httpDurationChildren.get(`${method} ${route}`, () => ({ method, route })).observe(reply.elapsedTime / 1000);
   }
 
   /** The gateway's `onCallEnd`: one model call ended, however it ended. */
@@ -235,16 +262,20 @@ export class ServerMetrics {
     const model = resolved ? this.models.value(summary.modelAsked) : '(unresolved)';
     const provider = resolved ? summary.providerId : '(none)';
     const route = resolved ? this.routes.value(summary.route) : '(none)';
-    this.modelRequests.inc({ route, model, provider, status: summary.status });
-    this.modelDuration.observe({ model, provider, stream: String(summary.stream) }, summary.durationMs / 1000);
-    if (summary.status === 'completed' && summary.timeToFirstChunkMs !== undefined && summary.stream) {
-      this.timeToFirstToken.observe({ model, provider }, summary.timeToFirstChunkMs / 1000);
+    const status = summary.status;
+    const stream = summary.stream ? 'true' : 'false';
+    // Model and provider names hold no tab: the keys below are unambiguous.
+    const modelKey = `${model}\t${provider}`;
+    this.modelRequestChildren.get(`${route}\t${modelKey}\t${status}`, () => ({ route, model, provider, status })).inc();
+    this.modelDurationChildren.get(`${modelKey}\t${stream}`, () => ({ model, provider, stream })).observe(summary.durationMs / 1000);
+    if (status === 'completed' && summary.timeToFirstChunkMs !== undefined && summary.stream) {
+      this.timeToFirstTokenChildren.get(modelKey, () => ({ model, provider })).observe(summary.timeToFirstChunkMs / 1000);
     }
-    if (summary.overheadMs !== undefined) this.overhead.observe({ stream: String(summary.stream) }, summary.overheadMs / 1000);
+    if (summary.overheadMs !== undefined) this.overheadChildren.get(stream, () => ({ stream })).observe(summary.overheadMs / 1000);
     const usage = summary.usage;
     if (usage) {
-      if (usage.prompt_tokens) this.tokens.inc({ model, provider, direction: 'in' }, usage.prompt_tokens);
-      if (usage.completion_tokens) this.tokens.inc({ model, provider, direction: 'out' }, usage.completion_tokens);
+      if (usage.prompt_tokens) this.tokenChildren.get(`${modelKey}\tin`, () => ({ model, provider, direction: 'in' })).inc(usage.prompt_tokens);
+      if (usage.completion_tokens) this.tokenChildren.get(`${modelKey}\tout`, () => ({ model, provider, direction: 'out' })).inc(usage.completion_tokens);
     }
     // Errors of non-streamed calls reach the HTTP error handler, which counts them; a stream's
     // travel inside the stream (or as its raw error response), so they are counted here.
