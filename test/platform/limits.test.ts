@@ -119,3 +119,39 @@ test('with Redis, two nodes share one requests/min limit exactly', { skip: redis
   assert.equal(results.filter((status) => status === 200).length, 50);
   assert.equal(results.filter((status) => status === 429).length, 70);
 });
+
+test('with Redis, calls that end together are settled in one go: leases freed, estimates corrected, budget counted', { skip: redis ? false : 'Redis is not reachable on 127.0.0.1:6379' }, async () => {
+  const { RedisLimiter } = await import('../../src/limits/redis-limiter.js');
+  const prefix = `switchyard-test-${randomBytes(4).toString('hex')}:`;
+  const limiter = new RedisLimiter({ url: REDIS_URL, keyPrefix: prefix, loadBudgetUsage: async () => 0, concurrencyRetryAfterMs: 100 });
+  try {
+    const workspace = { id: 'ws:settle', limits: { tokensPerMinute: 10_000, concurrentRequests: 3 } };
+    const key = { id: 'key:settle', limits: { concurrentRequests: 3 } };
+    const budget = { id: 'ws:settle', limit: 1_000_000, month: '2026-11' };
+    const admissions = await Promise.all([0, 1, 2].map((index) => limiter.acquire({ scopes: [workspace, key], tokens: 100, leaseId: `lease_${index}`, budget })));
+    assert.ok(admissions.every((admission) => admission.refusal === undefined));
+    const full = await limiter.acquire({ scopes: [workspace, key], tokens: 100, leaseId: 'lease_over', budget });
+    assert.equal(full.refusal?.kind, 'concurrency');
+    // Three calls end in one turn: one script settles them all. Each used 10 of its 100 estimated tokens.
+    await Promise.all(
+      admissions.map((admission, index) =>
+        limiter.settle({ scopes: [workspace, key], leaseId: `lease_${index}`, windowStarts: admission.windowStarts, tokenDelta: 10 - 100, tokensUsed: 10, budget }),
+      ),
+    );
+    const after = await limiter.peek([workspace]);
+    assert.equal(after.tokens?.remaining, 10_000 - 30, 'the estimates were corrected to the 30 tokens used');
+    const again = await Promise.all([0, 1, 2].map((index) => limiter.acquire({ scopes: [workspace, key], tokens: 1, leaseId: `again_${index}`, budget })));
+    assert.ok(again.every((admission) => admission.refusal === undefined), 'the three leases were freed');
+    const { Redis } = await import('ioredis');
+    const client = new Redis(REDIS_URL);
+    try {
+      assert.equal(await client.get(`${prefix}budget:ws:settle:2026-11`), '30');
+      const keys = await client.keys(`${prefix}*`);
+      if (keys.length > 0) await client.del(...keys);
+    } finally {
+      client.disconnect();
+    }
+  } finally {
+    await limiter.close();
+  }
+});
