@@ -1,3 +1,4 @@
+import type { SqliteConnection } from './sqlite-usage-writer.js';
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -11,6 +12,8 @@ export interface OpenedDatabase {
   dialect: Dialect;
   /** Where it is, for messages: the SQLite file, or the PostgreSQL URL without its password. */
   location: string;
+  /** The better-sqlite3 connection under `db`, for SQLite. */
+  sqlite?: SqliteConnection;
 }
 
 export interface OpenDatabaseOptions {
@@ -68,5 +71,5 @@ export function openDatabase(options: OpenDatabaseOptions): OpenedDatabase {
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('synchronous = NORMAL');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }), ...(log ? { log } : {}) });
-  return { db, dialect: 'sqlite', location: file };
+  return { db, dialect: 'sqlite', location: file, sqlite: sqlite as unknown as SqliteConnection };
 }

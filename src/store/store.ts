@@ -1,3 +1,4 @@
+import type { SqliteConnection } from './sqlite-usage-writer.js';
 import type { Kysely, Transaction } from 'kysely';
 import { SwitchyardError } from '../errors/errors.js';
 import { randomId } from '../util/ids.js';
@@ -120,8 +121,9 @@ export class Store {
     readonly location: string,
     readonly hasher: SecretHasher,
     private readonly defaultTier: string,
+    sqlite?: SqliteConnection,
   ) {
-    this.usage = new UsageStore(db);
+    this.usage = new UsageStore(db, sqlite);
   }
 
   static async open(options: OpenStoreOptions): Promise<Store> {
@@ -130,7 +132,7 @@ export class Store {
     try {
       await migrate(opened.db);
       const hasher = new SecretHasher(loadServerSecret(options.dataDir, env));
-      const store = new Store(opened.db, opened.dialect, opened.location, hasher, options.defaultTier ?? 'pro');
+      const store = new Store(opened.db, opened.dialect, opened.location, hasher, options.defaultTier ?? 'pro', opened.sqlite);
       await store.checkSecret();
       return store;
     } catch (error) {

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database, UsageRecordTable } from './tables.js';
 import { usageSeries, type SeriesBucket, type SeriesFilter } from './usage-series.js';
+import { SqliteUsageWriter, type SqliteConnection } from './sqlite-usage-writer.js';
 
 export type UsageRecord = UsageRecordTable;
 
@@ -46,11 +47,25 @@ const INSERT_CHUNK = 200;
 
 /** Usage records and their daily rollup. */
 export class UsageStore {
-  constructor(private readonly db: Kysely<Database>) {}
+  private readonly sqliteWriter: SqliteUsageWriter | undefined;
+
+  /** `sqlite`: the connection under `db` when it is SQLite, for the batch writer's prepared statements. */
+  constructor(
+    private readonly db: Kysely<Database>,
+    sqlite?: SqliteConnection,
+  ) {
+    this.sqliteWriter = sqlite ? new SqliteUsageWriter(sqlite) : undefined;
+  }
 
   /** Writes records and folds them into the daily rollup, in one transaction. */
   async insertBatch(records: readonly UsageRecord[]): Promise<void> {
     if (records.length === 0) return;
+    const writer = this.sqliteWriter;
+    if (writer) {
+      // Holding the query builder's connection: never inside a transaction of its that is under way.
+      await this.db.connection().execute(async () => writer.write(records, (inserted) => dailyRollup(inserted).values()));
+      return;
+    }
     await this.db.transaction().execute(async (transaction) => {
       // A record already written (a journal replayed after a crash, an audit id seen twice) is
       // skipped, and only the records inserted now count in the daily rollup: replays are idempotent.

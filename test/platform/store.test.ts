@@ -120,6 +120,15 @@ for (const backend of backends) {
       assert.equal(log[0]!.audit_id, 'aud_440');
       assert.equal(log[0]!.ttft_ms, 1.25);
       assert.equal((await store.usage.byAuditId('aud_7'))?.route, 'sandbox/lorem');
+      // A replay (records already written, and a new one) adds only the new one, to the log and to the rollup.
+      const persona = { ...base, audit_id: 'aud_new', created_at: 2_000_000, day: '2030-01-02', route: 'sandbox/echo', prompt_tokens: 10, completion_tokens: 5, cost_usd: 0.001, status: 'completed' };
+      await store.usage.insertBatch([...records.slice(440), { ...persona, drift_score: 0.25, drift_alert: 1, layers: 'persona:p > sandbox/echo', recovery: null }]);
+      assert.equal(await store.usage.count(), 451);
+      const [replayed] = await store.usage.summary([]);
+      assert.equal(replayed!.requests, 451);
+      assert.equal(replayed!.prompt_tokens, 4510);
+      const stored = await store.usage.byAuditId('aud_new');
+      assert.deepEqual([stored?.drift_score, stored?.drift_alert, stored?.layers, stored?.recovery], [0.25, 1, 'persona:p > sandbox/echo', null]);
       await store.close();
       await cleanup();
     });
