@@ -3,36 +3,15 @@
 // start). Prints records expected vs found.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { spawnServer } from '../helpers/spawn-server.js';
 
-const root = path.resolve(import.meta.dirname, '../..');
 const ADMIN_KEY = 'sk_admin_kill_test_0123456789abcdef0123456789';
 
-async function serve(configFile: string): Promise<{ child: ChildProcess; origin: string }> {
-  const child = spawn(process.execPath, [path.join(root, 'bin/switchyard.mjs'), 'serve', '--config', configFile, '--port', '0'], {
-    cwd: root,
-    env: { ...process.env, SWITCHYARD_ADMIN_KEY: ADMIN_KEY, SWITCHYARD_NO_DEFAULT_MODEL: '1', SWITCHYARD_CONFIG: '', DATABASE_URL: '', REDIS_URL: '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  const origin = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`did not start:\n${output}`)), 30_000);
-    const onData = (chunk: Buffer) => {
-      output += String(chunk);
-      const match = /Switchyard listening on (http:\/\/[^/\s]+)\/v1/.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]!);
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`exited (${code}) before listening:\n${output}`)));
-  });
-  return { child, origin };
+function serve(configFile: string) {
+  return spawnServer(configFile, { SWITCHYARD_ADMIN_KEY: ADMIN_KEY, SWITCHYARD_NO_DEFAULT_MODEL: '1', SWITCHYARD_CONFIG: '', DATABASE_URL: '', REDIS_URL: '' });
 }
 
 test('kill -9 mid-burst: every completed response has its usage record after a restart', async () => {

@@ -1,13 +1,12 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Store } from '../../src/store/store.js';
+import { spawnServer, type SpawnedServer } from '../helpers/spawn-server.js';
 import { ADMIN_KEY, freshPostgres, postgresAdminUrl, REDIS_URL, redisAvailable, SECRET, tempDir } from './helpers.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const children: ChildProcess[] = [];
 const cleanups: Array<() => Promise<void>> = [];
 after(async () => {
@@ -15,37 +14,17 @@ after(async () => {
   for (const cleanup of cleanups) await cleanup();
 });
 
-interface Node {
-  child: ChildProcess;
-  origin: string;
-  exited: Promise<number | null>;
-}
+type Node = SpawnedServer;
 
 /** `switchyard serve` as its own process, as an operator runs it. */
 async function spawnNode(configFile: string, databaseUrl: string): Promise<Node> {
-  const child = spawn(process.execPath, [path.join(root, 'bin/switchyard.mjs'), 'serve', '--config', configFile, '--port', '0'], {
-    cwd: root,
-    env: { ...process.env, DATABASE_URL: databaseUrl, REDIS_URL, SWITCHYARD_SECRET: SECRET, SWITCHYARD_ADMIN_KEY: ADMIN_KEY, SWITCHYARD_NO_DEFAULT_MODEL: '1', NODE_ENV: 'test' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  let output = '';
-  const origin = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`node did not start:\n${output}`)), 20_000);
-    const onData = (chunk: Buffer) => {
-      output += String(chunk);
-      const match = /Switchyard listening on (http:\/\/[^/\s]+)\/v1/.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]!);
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    void exited.then((code) => reject(new Error(`node exited (${code}) before listening:\n${output}`)));
-  });
-  return { child, origin, exited };
+  const node = await spawnServer(
+    configFile,
+    { DATABASE_URL: databaseUrl, REDIS_URL, SWITCHYARD_SECRET: SECRET, SWITCHYARD_ADMIN_KEY: ADMIN_KEY, SWITCHYARD_NO_DEFAULT_MODEL: '1', NODE_ENV: 'test' },
+    20_000,
+  );
+  children.push(node.child);
+  return node;
 }
 
 const body = (index: number) =>
