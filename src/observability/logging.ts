@@ -75,8 +75,6 @@ export function callLogger(log: FastifyBaseLogger): (summary: CallSummary) => vo
   };
 }
 
-type LogMethod = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
-
 /**
  * A request's logger, made only when the request logs something. Fastify makes a pino child per
  * request (with its redaction set up) although the hot path never logs: a measurable share of a
@@ -109,7 +107,7 @@ class LazyChildLogger {
 
   silent(): void {}
 }
-for (const method of ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const satisfies readonly LogMethod[]) {
+for (const method of ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const) {
   Object.defineProperty(LazyChildLogger.prototype, method, {
     value: function (this: LazyChildLogger, ...args: unknown[]) {
       const logger = (this as unknown as { logger: FastifyBaseLogger }).logger;

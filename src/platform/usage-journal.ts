@@ -30,8 +30,7 @@ const quietly = (action: () => void) => {
  * record, appended with a synchronous write(2) — the records of one turn of the event loop in one
  * write (a group commit: a write(2) per record held the event loop long enough to cost a third of
  * the throughput). `append` returns when that write is done, and the gateway awaits it before a
- * stream's
- * `[DONE]` and before a non-streaming body is sent. A killed process (kill -9, OOM) loses nothing
+ * stream's `[DONE]` and before a non-streaming body is sent. A killed process (kill -9, OOM) loses nothing
  * the kernel has: the page cache outlives the process. Power loss can still take the last seconds
  * (no fsync per record: that would cost milliseconds per request).
  *

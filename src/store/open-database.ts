@@ -1,9 +1,9 @@
-import type { SqliteConnection } from './sqlite-usage-writer.js';
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Kysely, PostgresDialect, SqliteDialect, type PostgresPool, type SqliteDatabase } from 'kysely';
 import type { Database } from './tables.js';
+import type { SqliteConnection } from './sqlite-usage-writer.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 

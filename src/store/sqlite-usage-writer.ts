@@ -1,5 +1,6 @@
 import type { UsageRecord } from './usage-store.js';
 import type { Database } from './tables.js';
+import { dailyRollup } from './daily-rollup.js';
 
 /** What the writer needs of a better-sqlite3 connection. */
 export interface SqliteConnection {
@@ -7,35 +8,50 @@ export interface SqliteConnection {
   transaction<Args extends unknown[], Result>(fn: (...args: Args) => Result): (...args: Args) => Result;
 }
 
-const RECORD_COLUMNS = [
-  'audit_id',
-  'request_id',
-  'created_at',
-  'day',
-  'key_id',
-  'workspace_id',
-  'sandboxed',
-  'model_asked',
-  'route',
-  'provider_id',
-  'stream',
-  'prompt_tokens',
-  'completion_tokens',
-  'reasoning_tokens',
-  'cached_tokens',
-  'cost_usd',
-  'latency_ms',
-  'ttft_ms',
-  'status',
-  'error_code',
-  'drift_score',
-  'drift_alert',
-  'layers',
-  'recovery',
-] as const satisfies ReadonlyArray<keyof UsageRecord>;
+/** Every column, checked against the table's type: a column added there and missed here fails to compile. */
+const RECORD_COLUMNS = Object.keys({
+  audit_id: true,
+  request_id: true,
+  created_at: true,
+  day: true,
+  key_id: true,
+  workspace_id: true,
+  sandboxed: true,
+  model_asked: true,
+  route: true,
+  provider_id: true,
+  stream: true,
+  prompt_tokens: true,
+  completion_tokens: true,
+  reasoning_tokens: true,
+  cached_tokens: true,
+  cost_usd: true,
+  latency_ms: true,
+  ttft_ms: true,
+  status: true,
+  error_code: true,
+  drift_score: true,
+  drift_alert: true,
+  layers: true,
+  recovery: true,
+} satisfies Record<keyof UsageRecord, true>) as Array<keyof UsageRecord>;
 
+/** The rollup's counters: a row already there adds them up. */
 const SUMS = ['requests', 'errors', 'prompt_tokens', 'completion_tokens', 'reasoning_tokens', 'cached_tokens', 'cost_usd'] as const;
-const DAILY_COLUMNS = ['day', 'workspace_id', 'key_id', 'model', 'sandboxed', ...SUMS] as const satisfies ReadonlyArray<keyof Database['usage_daily']>;
+const DAILY_COLUMNS = Object.keys({
+  day: true,
+  workspace_id: true,
+  key_id: true,
+  model: true,
+  sandboxed: true,
+  requests: true,
+  errors: true,
+  prompt_tokens: true,
+  completion_tokens: true,
+  reasoning_tokens: true,
+  cached_tokens: true,
+  cost_usd: true,
+} satisfies Record<keyof Database['usage_daily'], true>) as Array<keyof Database['usage_daily']>;
 
 /**
  * Usage batches on SQLite, with statements prepared once. The query builder built and compiled a
@@ -45,7 +61,7 @@ const DAILY_COLUMNS = ['day', 'workspace_id', 'key_id', 'model', 'sandboxed', ..
  * count in the daily rollup.
  */
 export class SqliteUsageWriter {
-  readonly write: (records: readonly UsageRecord[], rollup: (inserted: readonly UsageRecord[]) => Iterable<Database['usage_daily']>) => void;
+  readonly write: (records: readonly UsageRecord[]) => void;
 
   constructor(sqlite: SqliteConnection) {
     const insert = sqlite.prepare(
@@ -55,12 +71,12 @@ export class SqliteUsageWriter {
       `INSERT INTO usage_daily (${DAILY_COLUMNS.join(', ')}) VALUES (${DAILY_COLUMNS.map(() => '?').join(', ')}) ` +
         `ON CONFLICT (day, workspace_id, key_id, model) DO UPDATE SET ${SUMS.map((column) => `${column} = ${column} + excluded.${column}`).join(', ')}`,
     );
-    this.write = sqlite.transaction((records: readonly UsageRecord[], rollup: (inserted: readonly UsageRecord[]) => Iterable<Database['usage_daily']>) => {
+    this.write = sqlite.transaction((records: readonly UsageRecord[]) => {
       const inserted: UsageRecord[] = [];
       for (const record of records) {
         if (insert.run(...RECORD_COLUMNS.map((column) => record[column] ?? null)).changes > 0) inserted.push(record);
       }
-      for (const entry of rollup(inserted)) upsert.run(...DAILY_COLUMNS.map((column) => entry[column]));
+      for (const entry of dailyRollup(inserted).values()) upsert.run(...DAILY_COLUMNS.map((column) => entry[column]));
     });
   }
 }

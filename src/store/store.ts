@@ -1,4 +1,3 @@
-import type { SqliteConnection } from './sqlite-usage-writer.js';
 import type { Kysely, Transaction } from 'kysely';
 import { SwitchyardError } from '../errors/errors.js';
 import { randomId } from '../util/ids.js';
@@ -8,6 +7,7 @@ import { openDatabase, type Dialect } from './open-database.js';
 import { loadServerSecret } from './server-secret.js';
 import type { ApiKeyTable, Database, WorkspaceTable } from './tables.js';
 import { UsageStore } from './usage-store.js';
+import type { SqliteConnection } from './sqlite-usage-writer.js';
 
 /** A key's own limits, tighter than its workspace's tier. */
 export interface KeyLimits {
