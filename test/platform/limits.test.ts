@@ -2,7 +2,9 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import OpenAI from 'openai';
+import { Redis } from 'ioredis';
 import { formatResetDuration } from '../../src/limits/duration.js';
+import { RedisLimiter } from '../../src/limits/redis-limiter.js';
 import { eventually, REDIS_URL, redisAvailable, startPlatformServer, tempDir, type PlatformServer } from './helpers.js';
 
 const servers: PlatformServer[] = [];
@@ -121,7 +123,6 @@ test('with Redis, two nodes share one requests/min limit exactly', { skip: redis
 });
 
 test('with Redis, calls that end together are settled in one go: leases freed, estimates corrected, budget counted', { skip: redis ? false : 'Redis is not reachable on 127.0.0.1:6379' }, async () => {
-  const { RedisLimiter } = await import('../../src/limits/redis-limiter.js');
   const prefix = `switchyard-test-${randomBytes(4).toString('hex')}:`;
   const limiter = new RedisLimiter({ url: REDIS_URL, keyPrefix: prefix, loadBudgetUsage: async () => 0, concurrencyRetryAfterMs: 100 });
   try {
@@ -142,7 +143,6 @@ test('with Redis, calls that end together are settled in one go: leases freed, e
     assert.equal(after.tokens?.remaining, 10_000 - 30, 'the estimates were corrected to the 30 tokens used');
     const again = await Promise.all([0, 1, 2].map((index) => limiter.acquire({ scopes: [workspace, key], tokens: 1, leaseId: `again_${index}`, budget })));
     assert.ok(again.every((admission) => admission.refusal === undefined), 'the three leases were freed');
-    const { Redis } = await import('ioredis');
     const client = new Redis(REDIS_URL);
     try {
       assert.equal(await client.get(`${prefix}budget:ws:settle:2026-11`), '30');
