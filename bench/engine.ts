@@ -13,7 +13,7 @@ import path from 'node:path';
 import { getLlama, LlamaLogLevel, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel, type Token } from 'node-llama-cpp';
 import { defaultThreads } from '../src/providers/llama/llama-config.js';
 import { PromptRenderer } from '../src/providers/llama/render-prompt.js';
-import { writeTestModel } from '../src/providers/llama/test-model/write-test-model.js';
+import { TEST_MODEL_SIZES, writeTestModel, type TestModelSize } from '../src/providers/llama/test-model/write-test-model.js';
 import { flagValue, hasFlag } from './lib/args.js';
 import { machineBusyMs, processCpuMs } from './lib/cpu.js';
 import { freePort, spawnNode, stopAll, waitForOk, type ChildService } from './lib/processes.js';
@@ -23,7 +23,9 @@ const HELP = `Engine throughput: direct node-llama-cpp vs Switchyard's HTTP API,
 
   node bin/run-ts.mjs bench/engine.ts [options]
 
-  --model FILE        a GGUF model (default: the generated tiny test model)
+  --model FILE        a GGUF model (default: a generated test model, see --test-model)
+  --test-model SIZE   the generated model when no --model: tiny (default, 1.8 MB) or small
+                      (27M parameters, ~110 MB: weights-bound like a real model on a CPU)
   --tokens N          completion tokens per stream (default 256)
   --threads N         engine threads for the main table (default: half the cores = ${defaultThreads()} here)
   --context N         tokens per sequence (default: 1024, or more when prompt + tokens need it)
@@ -270,8 +272,10 @@ async function main(): Promise<void> {
     let file = flagValue(args, 'model');
     if (file) file = path.resolve(file);
     else {
-      file = path.join(dir, 'tiny.gguf');
-      await writeTestModel(file, { seed: 1 });
+      const size = flagValue(args, 'test-model') ?? 'tiny';
+      if (!(size in TEST_MODEL_SIZES)) throw new Error(`--test-model: expected ${Object.keys(TEST_MODEL_SIZES).join(' or ')}, got ${size}`);
+      file = path.join(dir, `${size}.gguf`);
+      await writeTestModel(file, { seed: 1, size: size as TestModelSize });
     }
 
     const rssStart = process.memoryUsage().rss / 1024 ** 2;

@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { getLlama, LlamaLogLevel, type Llama } from 'node-llama-cpp';
-import { writeTestModel } from '../../src/providers/llama/test-model/write-test-model.js';
+import { TEST_MODEL_SIZES, writeTestModel } from '../../src/providers/llama/test-model/write-test-model.js';
 
 // The generated model stands in for a real GGUF in every llama test, so it
 // must stay small and quick to make, and be loadable by the real engine.
@@ -57,6 +57,35 @@ test('test model: small, fast, deterministic, and loads in llama.cpp', async () 
     assert.equal(generated.length, 8);
   } finally {
     // Disposing the Llama instance frees its model and contexts; only then remove the file.
+    await llama?.dispose();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+// The benchmark size: a real model to llama.cpp too, with the width and depth it declares.
+test('small test model: the benchmark size loads and generates', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'switchyard-test-model-'));
+  let llama: Llama | undefined;
+  try {
+    const modelPath = path.join(dir, 'small.gguf');
+    await writeTestModel(modelPath, { seed: 1, size: 'small' });
+    const { size } = await stat(modelPath);
+    assert.ok(size > 100 * 1024 * 1024 && size < 120 * 1024 * 1024, `model is ${size} bytes`);
+
+    llama = await getLlama({ gpu: false, build: 'never', skipDownload: true, progressLogs: false, logLevel: LlamaLogLevel.error });
+    const model = await llama.loadModel({ modelPath });
+    assert.equal(model.fileInfo.metadata.llama?.embedding_length, TEST_MODEL_SIZES.small.embedding);
+    assert.equal(model.fileInfo.metadata.llama?.block_count, TEST_MODEL_SIZES.small.blocks);
+
+    const context = await model.createContext({ contextSize: 256, threads: 1 });
+    const prompt = [model.tokens.bos!, ...model.tokenize('<|im_start|>user\nWrite a story<|im_end|>\n<|im_start|>assistant\n', true)];
+    const generated: number[] = [];
+    for await (const token of context.getSequence().evaluate(prompt, { temperature: 0, yieldEogToken: true })) {
+      generated.push(token);
+      if (generated.length >= 8) break;
+    }
+    assert.equal(generated.length, 8);
+  } finally {
     await llama?.dispose();
     await rm(dir, { recursive: true, force: true });
   }

@@ -88,11 +88,25 @@ export class LocalModel {
     const llama = await getEngine(this.provider.gpu);
     const started = Date.now();
     const model = await loadModelFile(llama, file, { gpuLayers: this.config.gpuLayers, timeoutMs: this.config.loadTimeoutMs });
+    // The pool needs the context, and the context's schedule asks the pool how many generate.
+    const sequences: { pool?: SequencePool } = {};
     const context = await model.createContext({
       contextSize: this.config.contextSize,
       sequences: this.config.parallel,
       threads: this.config.threads ?? defaultThreads(),
+      batching: {
+        // A request generating alone has its next token decoded the moment it asks (generate-choice
+        // asks before delivering the last one), so the engine computes while the last token is
+        // turned into a chunk and written. The engine's default waits for the end of the event
+        // loop's turn, after that work; with others generating it is kept, so that their tokens
+        // can join the batch.
+        dispatchSchedule: (dispatch) => {
+          if ((sequences.pool?.busyCount ?? 0) <= 1) dispatch();
+          else setImmediate(dispatch);
+        },
+      },
     });
+    const pool = (sequences.pool = new SequencePool(context, this.config.queueLimit));
     const metadata = model.fileInfo.metadata as { tokenizer?: { chat_template?: string; ggml?: { tokens?: readonly string[] } } };
     const special = (token: Token | null) => (token === null ? '' : model.detokenize([token], true));
     const renderer = new PromptRenderer(metadata.tokenizer?.chat_template, { bos: special(model.tokens.bos), eos: special(model.tokens.eos) });
@@ -110,7 +124,7 @@ export class LocalModel {
       llama,
       model,
       context,
-      pool: new SequencePool(context, this.config.queueLimit),
+      pool,
       renderer,
       highByteTokens,
       embed(input) {

@@ -22,9 +22,23 @@ export const TEST_MODEL = {
   ropeFreqBase: 10000,
 } as const;
 
+/**
+ * Sizes of the generated model. `tiny` (1.8 MB) is what tests run: its per-token cost is all
+ * engine overhead. `small` (27M parameters, ~110 MB) is for benchmarks: as with a real model on a
+ * CPU, each token costs arithmetic over all the weights (milliseconds, not microseconds).
+ */
+export const TEST_MODEL_SIZES = {
+  tiny: TEST_MODEL,
+  small: { ...TEST_MODEL, embedding: 512, blocks: 8, feedForward: 1536, heads: 8, headsKv: 2 },
+} as const;
+
+export type TestModelSize = keyof typeof TEST_MODEL_SIZES;
+
 export interface WriteTestModelOptions {
   /** PRNG seed for the weights; the same seed always yields the same file. */
   seed?: number;
+  /** Default `tiny`. */
+  size?: TestModelSize;
 }
 
 /** mulberry32: tiny, fast, good enough PRNG; Math.random can't be seeded. */
@@ -40,7 +54,7 @@ function prng(seed: number): () => number {
 }
 
 export async function writeTestModel(outPath: string, options: WriteTestModelOptions = {}): Promise<void> {
-  const m = TEST_MODEL;
+  const m = TEST_MODEL_SIZES[options.size ?? 'tiny'];
   const vocab = buildVocab();
   const nVocab = vocab.tokens.length;
   const headDim = m.embedding / m.heads;
@@ -84,7 +98,7 @@ export async function writeTestModel(outPath: string, options: WriteTestModelOpt
 
   const metadata: Array<[string, MetadataValue]> = [
     ['general.architecture', str('llama')],
-    ['general.name', str('switchyard-test-model')],
+    ['general.name', str(options.size === 'small' ? 'switchyard-test-model-small' : 'switchyard-test-model')],
     ['general.file_type', u32(0)], // all F32
     ['llama.context_length', u32(m.contextLength)],
     ['llama.embedding_length', u32(m.embedding)],
