@@ -4,6 +4,7 @@ import { ClientAbortedError } from '../../errors/errors.js';
 import { ReplyParser, type ReplyEvent } from './reply-parser.js';
 import { StopDetector } from './stop-detector.js';
 import { sharedPrefix } from './sequence-pool.js';
+import { StepGate } from './step-gate.js';
 
 export interface GenerateOptions {
   sequence: LlamaContextSequence;
@@ -22,6 +23,8 @@ export interface GenerateOptions {
   /** Raw text continuation (legacy completions): no reasoning or tool-call markup is read, every
    * token is content. */
   raw?: boolean;
+  /** The context's step gate and this sequence's place in it (step-gate.ts); a private gate when omitted. */
+  step?: { gate: StepGate; order: number };
   signal: AbortSignal;
 }
 
@@ -108,11 +111,13 @@ export async function* generateChoice(options: GenerateOptions): AsyncGenerator<
     { probabilities: wantLogprobs },
     options.evaluate,
   );
-  // The next token is asked for before this one's events are delivered, so that llama.cpp
-  // evaluates it (on its own thread) while the consumer turns the events into chunks and writes
-  // them: the JS work per token overlaps the engine's instead of adding to it. It is asked for only
-  // when generation goes on, so the last chunk never waits for a token nobody wants.
-  let pending: ReturnType<typeof iterator.next> | undefined = iterator.next();
+  const { gate, order } = options.step ?? { gate: new StepGate(), order: 0 };
+  // With no sibling's token in flight, the next token is asked for before this one's events are
+  // delivered, so that llama.cpp evaluates it (on its own thread) while the consumer turns the
+  // events into chunks and writes them. Otherwise the events are delivered first and the next token
+  // is asked for with the siblings' (step-gate.ts). It is asked for only when generation goes on, so
+  // the last chunk never waits for a token nobody wants.
+  let pending: ReturnType<typeof iterator.next> | undefined = gate.start(iterator);
   try {
     for (;;) {
       // Set on every turn that goes on: the loop ends (break) on each path that leaves it unset.
@@ -152,9 +157,13 @@ export async function* generateChoice(options: GenerateOptions): AsyncGenerator<
         finishReason = 'length';
         finished = true;
       }
-      if (!finished) pending = iterator.next();
+      if (!finished && gate.idle) pending = gate.next(order, iterator);
       yield* deliver(events);
       if (finished) break;
+      if (!pending) {
+        if (signal.aborted) throw new ClientAbortedError();
+        pending = gate.after(order, iterator);
+      }
     }
   } finally {
     // A token asked for ahead (the consumer stopped early) is let finish before the sequence is released.

@@ -226,6 +226,7 @@ export class LlamaProvider implements Provider {
           startsInReasoning: prepared.startsInReasoning,
           parseToolCalls: prepared.parseToolCalls,
           json: prepared.grammar !== undefined,
+          step: { gate: loaded.gate, order: loaded.pool.orderOf(sequence) },
           signal,
         });
         let forcedText = '';

@@ -6,6 +6,7 @@ import type { LlamaModelConfig, LlamaProviderConfig } from './llama-config.js';
 import { defaultThreads } from './llama-config.js';
 import { PromptRenderer } from './render-prompt.js';
 import { SequencePool } from './sequence-pool.js';
+import { StepGate } from './step-gate.js';
 import { resolveModelFile } from './model-files.js';
 
 /** Everything a loaded model needs to serve: built once per load. */
@@ -14,6 +15,8 @@ export interface LoadedModel {
   model: LlamaModel;
   context: LlamaContext;
   pool: SequencePool;
+  /** Keeps the sequences generating on the context in step (step-gate.ts). */
+  gate: StepGate;
   renderer: PromptRenderer;
   /** Byte-fallback tokens 0x80–0xFF: banned under a grammar, where a random or weak model could
    * otherwise pick bytes that never form valid UTF-8 and break the JSON. */
@@ -98,8 +101,8 @@ export class LocalModel {
         // A request generating alone has its next token decoded the moment it asks (generate-choice
         // asks before delivering the last one), so the engine computes while the last token is
         // turned into a chunk and written. The engine's default waits for the end of the event
-        // loop's turn, after that work; with others generating it is kept, so that their tokens
-        // can join the batch.
+        // loop's turn, after that work; with others generating it is kept, so that all the tokens
+        // the step gate lets ask together are queued before the batch is cut.
         dispatchSchedule: (dispatch) => {
           if ((sequences.pool?.busyCount ?? 0) <= 1) dispatch();
           else setImmediate(dispatch);
@@ -125,6 +128,7 @@ export class LocalModel {
       model,
       context,
       pool,
+      gate: new StepGate(),
       renderer,
       highByteTokens,
       embed(input) {

@@ -16,13 +16,26 @@ interface Waiter {
 export class SequencePool {
   private readonly free: LlamaContextSequence[] = [];
   private readonly waiting: Waiter[] = [];
+  private readonly orders = new Map<LlamaContextSequence, number>();
   private busy = 0;
 
   constructor(
     context: LlamaContext,
     private readonly queueLimit: number,
   ) {
-    for (let i = 0; i < context.totalSequences; i++) this.free.push(context.getSequence());
+    for (let i = 0; i < context.totalSequences; i++) {
+      const sequence = context.getSequence();
+      this.free.push(sequence);
+      this.orders.set(sequence, i);
+    }
+  }
+
+  /**
+   * A sequence's place among the context's: the order they were created in, which is their id in
+   * llama.cpp (a fresh context hands out ids 0, 1, 2...). The step gate queues tokens in this order.
+   */
+  orderOf(sequence: LlamaContextSequence): number {
+    return this.orders.get(sequence) ?? 0;
   }
 
   get busyCount(): number {
@@ -69,7 +82,8 @@ export class SequencePool {
     let bestShared = -1;
     for (let i = 0; i < this.free.length; i++) {
       const shared = sharedPrefix(this.free[i]!.contextTokens, tokens);
-      if (shared > bestShared) {
+      // On a tie the lowest id: busy sequences with consecutive ids batch in one pass (step-gate.ts).
+      if (shared > bestShared || (shared === bestShared && this.orderOf(this.free[i]!) < this.orderOf(this.free[best]!))) {
         best = i;
         bestShared = shared;
       }

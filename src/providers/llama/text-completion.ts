@@ -146,6 +146,7 @@ export async function* textCompletionChunks(
           parseToolCalls: false,
           json: false,
           raw: true,
+          step: { gate: loaded.gate, order: loaded.pool.orderOf(sequence) },
           signal,
         });
         let offset = prompt.text.length;
