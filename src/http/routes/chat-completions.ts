@@ -3,7 +3,7 @@ import type { Gateway } from '../../gateway/gateway.js';
 import { validateChatRequest } from '../validation/validate-chat-request.js';
 import { streamReply } from '../stream-reply.js';
 import { receivedAt } from '../request-timing.js';
-import { randomId } from '../../util/ids.js';
+import { timeOrderedId } from '../../util/ids.js';
 import type { ChatRequest } from '../../providers/provider.js';
 import { clientGone } from '../client-gone.js';
 
@@ -21,7 +21,7 @@ export function registerChatRoutes(app: FastifyInstance, options: ChatRouteOptio
   app.post('/chat/completions', async (request, reply) => {
     const body = validateChatRequest(request.body);
     // Known before any header is written, so that streams carry it too.
-    const auditId = randomId('aud_');
+    const auditId = timeOrderedId('aud_');
     reply.header('x-switchyard-audit-id', auditId);
     const release = options.admit ? await options.admit(request, reply, body, auditId) : undefined;
     try {

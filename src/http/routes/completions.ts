@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Gateway } from '../../gateway/gateway.js';
 import { promptsOf } from '../../completions/completion-prompts.js';
 import type { ChatRequest, CompletionRequest } from '../../providers/provider.js';
-import { randomId } from '../../util/ids.js';
+import { timeOrderedId } from '../../util/ids.js';
 import { streamReply } from '../stream-reply.js';
 import { receivedAt } from '../request-timing.js';
 import { validateCompletionsRequest } from '../validation/completions-request.js';
@@ -30,7 +30,7 @@ function admissionView(body: CompletionRequest): ChatRequest {
 export function registerCompletionsRoutes(app: FastifyInstance, options: CompletionsRouteOptions): void {
   app.post('/completions', async (request, reply) => {
     const body = validateCompletionsRequest(request.body);
-    const auditId = randomId('aud_');
+    const auditId = timeOrderedId('aud_');
     reply.header('x-switchyard-audit-id', auditId);
     const release = options.admit ? await options.admit(request, reply, admissionView(body), auditId) : undefined;
     try {

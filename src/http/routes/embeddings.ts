@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Gateway } from '../../gateway/gateway.js';
-import { randomId } from '../../util/ids.js';
+import { timeOrderedId } from '../../util/ids.js';
 import { validateEmbeddingsRequest } from '../validation/embeddings-request.js';
 import { receivedAt } from '../request-timing.js';
 
@@ -13,7 +13,7 @@ function toBase64(vector: Float32Array): string {
 export function registerEmbeddingsRoutes(app: FastifyInstance, gateway: Gateway): void {
   app.post('/embeddings', async (request, reply) => {
     const { body, inputs } = validateEmbeddingsRequest(request.body);
-    const auditId = randomId('aud_');
+    const auditId = timeOrderedId('aud_');
     reply.header('x-switchyard-audit-id', auditId);
     const controller = new AbortController();
     const onClose = () => {

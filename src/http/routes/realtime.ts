@@ -7,7 +7,7 @@ import type { Gateway } from '../../gateway/gateway.js';
 import { SwitchyardError } from '../../errors/errors.js';
 import type { ChatRequest } from '../../providers/provider.js';
 import { RealtimeSession } from '../../protocols/realtime/realtime-session.js';
-import { randomId } from '../../util/ids.js';
+import { timeOrderedId } from '../../util/ids.js';
 
 export interface RealtimeLimits {
   /** Client events per second a socket may send on average, and in a burst; beyond, error events. */
@@ -79,7 +79,7 @@ export function registerRealtimeRoutes(app: FastifyInstance, options: RealtimeRo
           if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(event));
         },
         runChat: async (body, signal) => {
-          const auditId = randomId('aud_');
+          const auditId = timeOrderedId('aud_');
           const release = options.admit ? await options.admit(request, headerSink(), body, auditId) : () => {};
           try {
             const reply = await gateway.chat(body, { requestId: request.id, auditId, caller: request.caller, signal });

@@ -7,7 +7,7 @@ import type { Gateway } from '../../gateway/gateway.js';
 import type { RoutePlan } from '../../gateway/route-planner.js';
 import type { ChatRequest, Provider, RawUpstreamResponse } from '../../providers/provider.js';
 import type { ResponseRoutes } from '../../protocols/responses/response-routes.js';
-import { randomId } from '../../util/ids.js';
+import { timeOrderedId } from '../../util/ids.js';
 import { receivedAt } from '../request-timing.js';
 import type { ChatRouteOptions } from './chat-completions.js';
 import { clientGone } from '../client-gone.js';
@@ -56,7 +56,7 @@ function estimateBody(body: Record<string, unknown>): ChatRequest {
  * remembers which upstream holds the response, so that GET, DELETE and input_items reach it.
  */
 export async function passThroughCreate(request: FastifyRequest, reply: FastifyReply, body: Record<string, unknown>, plan: RoutePlan, options: PassThroughOptions): Promise<FastifyReply> {
-  const auditId = randomId('aud_');
+  const auditId = timeOrderedId('aud_');
   reply.header('x-switchyard-audit-id', auditId);
   const release = options.admit ? await options.admit(request, reply, estimateBody(body), auditId) : undefined;
   const disconnect = clientGone(reply);

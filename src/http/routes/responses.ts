@@ -5,7 +5,7 @@ import type { CompletionUsage } from 'openai/resources/completions';
 import type { Gateway } from '../../gateway/gateway.js';
 import { ClientAbortedError, SwitchyardError, toSwitchyardError } from '../../errors/errors.js';
 import { countPromptTokens, countTokens } from '../../chat/token-count.js';
-import { defaultIdGenerator, randomId, type IdGenerator } from '../../util/ids.js';
+import { defaultIdGenerator, timeOrderedId, type IdGenerator } from '../../util/ids.js';
 import { SseWriter } from '../sse-writer.js';
 import { writeRawError } from '../errors-reply.js';
 import { processingMs, receivedAt } from '../request-timing.js';
@@ -101,7 +101,7 @@ export function registerResponsesRoutes(app: FastifyInstance, options: Responses
       summarizeReasoning: translation.summarizeReasoning,
       estimateUsage: (outputText) => estimateUsage(translation, outputText),
     });
-    const auditId = randomId('aud_');
+    const auditId = timeOrderedId('aud_');
     reply.header('x-switchyard-audit-id', auditId);
     const release = options.admit ? await options.admit(request, reply, translation.chat, auditId) : undefined;
     const call: Call = { request, reply, body, translation, builder, workspaceId, auditId, options };
