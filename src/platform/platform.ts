@@ -52,8 +52,16 @@ function modelMatcher(patterns: readonly string[]): (name: string) => boolean {
   return (name) => expressions.some((expression) => expression.test(name));
 }
 
+const DAY_MS = 86_400_000;
+let cachedDay = { start: 0, end: 0, text: '' };
+
+/** `2026-11-24`: the UTC day of a time, formatted once per day rather than once per request. */
 function utcDay(time: number): string {
-  return new Date(time).toISOString().slice(0, 10);
+  if (time < cachedDay.start || time >= cachedDay.end) {
+    const start = Math.floor(time / DAY_MS) * DAY_MS;
+    cachedDay = { start, end: start + DAY_MS, text: new Date(start).toISOString().slice(0, 10) };
+  }
+  return cachedDay.text;
 }
 
 /**
