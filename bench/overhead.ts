@@ -7,8 +7,10 @@
 // Three targets, all in front of the same fake upstream (bench/fake-upstream.ts):
 //   direct      client → fake upstream                 (what the upstream alone gives)
 //   floor       client → floor proxy → fake upstream   (bench/floor-proxy.ts: a bare node:http hop)
-//   switchyard  client → Switchyard → fake upstream
-//   platform    the same with the API platform on: a key from the store (SQLite), limits in memory, usage recorded
+//   switchyard  client → Switchyard → fake upstream, as `npm start` runs it: no keys yet, so open on
+//               loopback; every call's usage record journaled and written to SQLite in batches
+//   platform    the same with API keys: a key from the store (SQLite) checked on every request,
+//               limits in memory
 //   platform-pg the same on PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379), as a cluster node runs
 // Each target is its own process, so that the CPU time it spends can be read from /proc.
 import { existsSync } from 'node:fs';
@@ -131,9 +133,10 @@ interface Upstream {
 }
 
 /**
- * `platform`: the same Switchyard with the API platform on — an API key from the store (SQLite),
- * rate limits in memory (a tier high enough never to refuse), usage recorded — so that the row's
- * difference from `switchyard` is what auth + limits + usage cost.
+ * `platform`: the same Switchyard with an API key from the store (SQLite) and rate limits in memory
+ * (a tier high enough never to refuse). Usage is recorded in both rows (Switchyard has no switch to
+ * turn accounting off), so the row's difference from `switchyard` is what key auth + limits cost;
+ * the usage record's own cost is inside both.
  */
 const PLATFORM_CONFIG = [
   'tiers:',
@@ -649,7 +652,7 @@ async function main(): Promise<void> {
   }
   const platformRows = platformCost(records);
   if (platformRows.rows.length > 0) {
-    log(`\nWhat the API platform adds (auth from the store + limits + usage written); aim ≤ ${PLATFORM_AIM_MS} CPU ms/request with SQLite and in-memory limits\n`);
+    log(`\nWhat the API platform adds (key auth from the store + limits; usage is recorded in both rows); aim ≤ ${PLATFORM_AIM_MS} CPU ms/request with SQLite and in-memory limits\n`);
     log(renderText(platformRows));
   }
   if (skipped.length > 0) {
