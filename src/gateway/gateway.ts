@@ -200,7 +200,7 @@ export class Gateway {
     const started = this.now();
     const summary = newSummary(options, model, stream);
     try {
-      const deadline = (target: PlannedTarget) => (stream ? (target.firstChunkTimeoutMs ?? target.timeoutMs) : target.timeoutMs);
+      const deadline = stream ? firstChunkDeadline : wholeReplyDeadline;
       const outcome = await this.attempt(plan, summary, options.signal, deadline, (target, signal) => call(target.resolved, signal));
       summary.timeToFirstChunkMs = this.now() - started;
       summary.overheadMs = overhead(started, options.receivedAt, summary);
@@ -279,7 +279,7 @@ export class Gateway {
       // Limits are checked against every target before any is called: a 400 is the request's fault.
       for (const target of plan.targets) checkOutputLimit(request, target.resolved);
       const includeUsage = request.stream_options?.include_usage === true;
-      const deadline = (target: PlannedTarget) => (stream ? (target.firstChunkTimeoutMs ?? target.timeoutMs) : target.timeoutMs);
+      const deadline = stream ? firstChunkDeadline : wholeReplyDeadline;
       const outcome = await this.attempt(plan, summary, options.signal, deadline, async (target, signal) => {
         const resolved = target.resolved;
         const sent = images ? images.requestFor(target) : request;
@@ -371,7 +371,7 @@ export class Gateway {
       const plan: RoutePlan = { ...planned, targets };
       for (const target of targets) checkOutputLimit(request, target.resolved);
       const includeUsage = request.stream_options?.include_usage === true;
-      const deadline = (target: PlannedTarget) => (stream ? (target.firstChunkTimeoutMs ?? target.timeoutMs) : target.timeoutMs);
+      const deadline = stream ? firstChunkDeadline : wholeReplyDeadline;
       const outcome = await this.attempt(plan, summary, options.signal, deadline, async (target, signal) => {
         const resolved = target.resolved;
         const result = await resolved.provider.complete!({ ...request, model: resolved.model }, { signal, requestId: options.requestId });
@@ -437,8 +437,8 @@ export class Gateway {
         // A lone attempt without a deadline (the common direct call) simply uses the client's signal.
         const alone = plan.targets.length === 1 && plan.retries === 0 && deadline(target) === undefined;
         const attemptController = alone ? undefined : new AbortController();
-        const cancel = () => attemptController?.abort();
-        if (attemptController) signal.addEventListener('abort', cancel, { once: true });
+        const cancel = attemptController ? () => attemptController.abort() : undefined;
+        if (cancel) signal.addEventListener('abort', cancel, { once: true });
         const calledAt = this.now();
         const attemptRecord = this.detailed ? { target: summary.route, startedAt: calledAt, endedAt: undefined as number | undefined, errorCode: undefined as string | undefined } : undefined;
         if (attemptRecord) (summary.attempts ??= []).push(attemptRecord);
@@ -450,7 +450,7 @@ export class Gateway {
         } catch (error) {
           summary.upstreamMs = (summary.upstreamMs ?? 0) + (this.now() - calledAt);
           attemptController?.abort();
-          signal.removeEventListener('abort', cancel);
+          if (cancel) signal.removeEventListener('abort', cancel);
           const failure = toSwitchyardError(error);
           if (attemptRecord) {
             attemptRecord.endedAt = this.now();
@@ -659,6 +659,15 @@ export function backoffMs(attempt: number, retryAfterSeconds: number | undefined
   if (retryAfterSeconds === undefined) return jittered;
   const asked = retryAfterSeconds * 1000;
   return asked > routing.maxDelayMs ? undefined : Math.max(asked, jittered);
+}
+
+/** How long a target has to answer: a stream until its first chunk, a whole reply until its end. */
+function firstChunkDeadline(target: PlannedTarget): number | undefined {
+  return target.firstChunkTimeoutMs ?? target.timeoutMs;
+}
+
+function wholeReplyDeadline(target: PlannedTarget): number | undefined {
+  return target.timeoutMs;
 }
 
 /** A promise with a deadline; past it, a retryable timeout (the caller aborts the attempt). */

@@ -215,7 +215,7 @@ export class Platform {
   async admit(request: FastifyRequest, reply: FastifyReply, body: ChatRequest, auditId: string): Promise<() => void> {
     const caller = request.caller;
     this.inFlight.add(auditId);
-    const release = () => this.release(auditId);
+    const release = this.releaseOf(auditId);
     if (!isPlatformCaller(caller)) return release;
     try {
       const { key, workspace } = caller.identity;
@@ -263,6 +263,11 @@ export class Platform {
     if (tier.requestsPerMinute || tier.tokensPerMinute) scopes.push({ id: `ws:${caller.workspaceId}`, limits: tier });
     if (scopes.length === 0) return;
     setRateLimitHeaders(reply, await this.limiter.peek(scopes));
+  }
+
+  /** The call's release, made without a named closure (tsx's keep-names transform would name it at a cost on every request). */
+  private releaseOf(auditId: string): () => void {
+    return () => this.release(auditId);
   }
 
   private release(auditId: string): void {

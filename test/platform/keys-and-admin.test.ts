@@ -37,7 +37,12 @@ test('open on loopback until the first key; then keys are required; the audit id
   assert.equal(viaHeader.status, 200);
 
   // The usage record, by audit id, once written (batches, off the request path).
-  assert.ok(await eventually(async () => (await server.admin('GET', `/requests/${auditId}`)).status === 200));
+  const written = await eventually(async () => (await server.admin('GET', `/requests/${auditId}`)).status === 200);
+  // A failure says what was written instead (this wait once timed out on a loaded machine, unexplained).
+  if (!written) {
+    const recent = (await server.admin('GET', '/requests?limit=20')).body.data.map((row: any) => `${row.audit_id} ${row.key_id} ${row.status}`);
+    assert.fail(`no usage record for ${auditId} within 5 s; the request log holds: ${recent.join('; ') || 'nothing'}`);
+  }
   const record = (await server.admin('GET', `/requests/${auditId}`)).body;
   assert.equal(record.key_id, created.body.id);
   assert.equal(record.workspace_id, 'ws_default');
@@ -72,7 +77,12 @@ test('sk_test_ keys are served by the sandbox whatever the model, and accounted 
   const lorem = await server.client(body.value).chat.completions.create({ ...hello, model: 'sandbox/lorem' }).withResponse();
   assert.equal(lorem.response.headers.get('x-switchyard-route'), 'sandbox/lorem');
   const auditId = response.headers.get('x-switchyard-audit-id')!;
-  assert.ok(await eventually(async () => (await server.admin('GET', `/requests/${auditId}`)).status === 200));
+  const written = await eventually(async () => (await server.admin('GET', `/requests/${auditId}`)).status === 200);
+  // A failure says what was written instead (this wait once timed out on a loaded machine, unexplained).
+  if (!written) {
+    const recent = (await server.admin('GET', '/requests?limit=20')).body.data.map((row: any) => `${row.audit_id} ${row.key_id} ${row.status}`);
+    assert.fail(`no usage record for ${auditId} within 5 s; the request log holds: ${recent.join('; ') || 'nothing'}`);
+  }
   const record = (await server.admin('GET', `/requests/${auditId}`)).body;
   assert.equal(record.sandboxed, true);
   assert.equal(record.model, 'gpt-4o');

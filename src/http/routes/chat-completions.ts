@@ -56,6 +56,6 @@ async function handleChat(request: FastifyRequest, reply: FastifyReply, body: Ch
 
   // Streams write to the raw socket: nothing between a chunk and the client.
   reply.hijack();
-  await streamReply(request, reply, gateway.chat(body, callOptions), heartbeatMs, disconnect.signal, 'chat').finally(disconnect.release);
+  await streamReply(request, reply, gateway.chat(body, callOptions), heartbeatMs, disconnect.signal, 'chat').finally(() => disconnect.release());
   return reply;
 }
