@@ -4,6 +4,7 @@ import { promptsOf } from '../../completions/completion-prompts.js';
 import type { ChatRequest, CompletionRequest } from '../../providers/provider.js';
 import { timeOrderedId } from '../../util/ids.js';
 import { streamReply } from '../stream-reply.js';
+import { clientGone } from '../client-gone.js';
 import { receivedAt } from '../request-timing.js';
 import { validateCompletionsRequest } from '../validation/completions-request.js';
 import type { ChatRouteOptions } from './chat-completions.js';
@@ -42,12 +43,8 @@ export function registerCompletionsRoutes(app: FastifyInstance, options: Complet
 }
 
 async function handleCompletion(request: FastifyRequest, reply: FastifyReply, body: CompletionRequest, auditId: string, options: CompletionsRouteOptions) {
-  const controller = new AbortController();
-  const onClose = () => {
-    if (!reply.raw.writableFinished) controller.abort();
-  };
-  reply.raw.on('close', onClose);
-  const callOptions = { requestId: request.id, auditId, caller: request.caller, signal: controller.signal, receivedAt: receivedAt(reply) };
+  const disconnect = clientGone(reply);
+  const callOptions = { requestId: request.id, auditId, caller: request.caller, signal: disconnect.signal, receivedAt: receivedAt(reply) };
   try {
     if (body.stream !== true) {
       const result = await options.gateway.complete(body, callOptions);
@@ -57,9 +54,9 @@ async function handleCompletion(request: FastifyRequest, reply: FastifyReply, bo
     }
     // Streams write to the raw socket: nothing between an event and the client.
     reply.hijack();
-    await streamReply(request, reply, options.gateway.complete(body, callOptions), options.heartbeatMs, controller.signal, 'completion');
+    await streamReply(request, reply, options.gateway.complete(body, callOptions), options.heartbeatMs, disconnect.signal, 'completion');
     return reply;
   } finally {
-    reply.raw.off('close', onClose);
+    disconnect.release();
   }
 }

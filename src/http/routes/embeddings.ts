@@ -3,6 +3,7 @@ import type { Gateway } from '../../gateway/gateway.js';
 import { timeOrderedId } from '../../util/ids.js';
 import { validateEmbeddingsRequest } from '../validation/embeddings-request.js';
 import { receivedAt } from '../request-timing.js';
+import { clientGone } from '../client-gone.js';
 
 /** Float32 little-endian bytes in base64: what OpenAI sends for `encoding_format: "base64"`. */
 function toBase64(vector: Float32Array): string {
@@ -15,15 +16,11 @@ export function registerEmbeddingsRoutes(app: FastifyInstance, gateway: Gateway)
     const { body, inputs } = validateEmbeddingsRequest(request.body);
     const auditId = timeOrderedId('aud_');
     reply.header('x-switchyard-audit-id', auditId);
-    const controller = new AbortController();
-    const onClose = () => {
-      if (!reply.raw.writableFinished) controller.abort();
-    };
-    reply.raw.on('close', onClose);
+    const disconnect = clientGone(reply);
     try {
       const result = await gateway.embed(
         { model: body.model, input: inputs, dimensions: body.dimensions, body: body as Record<string, unknown> },
-        { requestId: request.id, auditId, caller: request.caller, signal: controller.signal, receivedAt: receivedAt(reply) },
+        { requestId: request.id, auditId, caller: request.caller, signal: disconnect.signal, receivedAt: receivedAt(reply) },
       );
       reply.header('x-switchyard-route', result.route);
       if (result.kind === 'relay') return reply.type('application/json').send(result.rawJson);
@@ -41,7 +38,7 @@ export function registerEmbeddingsRoutes(app: FastifyInstance, gateway: Gateway)
         }),
       );
     } finally {
-      reply.raw.off('close', onClose);
+      disconnect.release();
     }
   });
 }
