@@ -11,6 +11,7 @@ import {
   type ScopeCounters,
   type SettleInput,
 } from './limiter.js';
+import { TurnBatch } from '../util/turn-batch.js';
 
 /**
  * Check-and-take in one script, so that every node sees one sequence of counters: the limit holds
@@ -142,9 +143,8 @@ export class RedisLimiter implements Limiter {
   readonly kind = 'redis';
   private readonly redis: LimiterRedis;
   private readonly prefix: string;
-  /** Calls ended in this turn of the event loop, settled together at its end. */
-  private settling: SettleInput[] = [];
-  private settled: Promise<void> | undefined;
+  /** Calls ended in this turn of the event loop, settled together at its end (see SETTLE). */
+  private readonly settling = new TurnBatch<SettleInput>((batch) => this.sendSettles(batch));
   /** Budgets this process has seeded from the store (once per workspace and month). */
   private readonly seeded = new Map<string, Promise<void>>();
 
@@ -206,17 +206,10 @@ export class RedisLimiter implements Limiter {
 
   /** Queued, and sent with every other call that ends in this turn of the event loop (see SETTLE). */
   settle(input: SettleInput): Promise<void> {
-    this.settling.push(input);
-    return (this.settled ??= new Promise<void>((resolve, reject) => {
-      setImmediate(() => this.sendSettles().then(resolve, reject));
-    }));
+    return this.settling.add(input);
   }
 
-  private async sendSettles(): Promise<void> {
-    const batch = this.settling;
-    this.settling = [];
-    this.settled = undefined;
-    if (batch.length === 0) return;
+  private async sendSettles(batch: SettleInput[]): Promise<void> {
     const keys: string[] = [];
     const args: Array<string | number> = [batch.length, BUDGET_TTL_MS];
     for (const input of batch) {
@@ -234,7 +227,7 @@ export class RedisLimiter implements Limiter {
 
   async close(): Promise<void> {
     // Calls that ended just now still release their leases and count their tokens.
-    await this.sendSettles().catch(() => undefined);
+    await Promise.resolve(this.settling.flush()).catch(() => undefined);
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
 }

@@ -1,5 +1,6 @@
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { TurnBatch } from '../util/turn-batch.js';
 import type { UsageRecord } from '../store/usage-store.js';
 
 /** `usage-<pid>-<start>.ndjson` (being written) and `usage-<pid>-<start>.<n>.ndjson` (a batch taken). */
@@ -45,9 +46,10 @@ export class UsageJournal {
   private readonly name: string;
   private fd: number;
   private sequence = 0;
-  /** Lines queued in this turn of the event loop, and the write that will take them. */
-  private pending = '';
-  private writing: Promise<void> | undefined;
+  /** Lines queued in this turn of the event loop: one write(2) at its end. */
+  private readonly lines = new TurnBatch<string>((lines) => {
+    writeSync(this.fd, lines.join(''));
+  });
 
   constructor(private readonly dir: string) {
     mkdirSync(dir, { recursive: true });
@@ -64,31 +66,13 @@ export class UsageJournal {
    * event loop together with every other line of the turn. A failed write rejects it.
    */
   append(record: UsageRecord): Promise<void> {
-    this.pending += `${JSON.stringify(record)}\n`;
-    return (this.writing ??= new Promise((resolve, reject) => {
-      setImmediate(() => {
-        try {
-          this.writePending();
-          resolve();
-        } catch (error) {
-          reject(error as Error);
-        }
-      });
-    }));
-  }
-
-  private writePending(): void {
-    this.writing = undefined;
-    if (this.pending === '') return;
-    const lines = this.pending;
-    this.pending = '';
-    writeSync(this.fd, lines);
+    return this.lines.add(`${JSON.stringify(record)}\n`);
   }
 
   /** Starts a new file for what comes next; returns the number of the one just closed. */
   rotate(): number {
     // Lines queued before the batch was taken belong to its file.
-    this.writePending();
+    void this.lines.flush();
     closeSync(this.fd);
     this.sequence += 1;
     quietly(() => renameSync(this.current, path.join(this.dir, `${this.name}.${this.sequence}.ndjson`)));
@@ -128,7 +112,7 @@ export class UsageJournal {
   }
 
   close(): void {
-    this.writePending();
+    void this.lines.flush();
     closeSync(this.fd);
   }
 
