@@ -3,8 +3,20 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { getLlama, LlamaLogLevel, type Llama } from 'node-llama-cpp';
+import { getLlama, LlamaLogLevel, type Llama, type LlamaModel, type Token } from 'node-llama-cpp';
 import { TEST_MODEL_SIZES, writeTestModel } from '../../src/providers/llama/test-model/write-test-model.js';
+
+/** Up to `count` tokens generated greedily from `prompt`, end-of-generation tokens included. */
+async function firstTokens(model: LlamaModel, prompt: Token[], count: number): Promise<Token[]> {
+  // threads: 1 matters: on a 2-core machine the default thread count is hundreds of times slower.
+  const context = await model.createContext({ contextSize: 256, threads: 1 });
+  const generated: Token[] = [];
+  for await (const token of context.getSequence().evaluate(prompt, { temperature: 0, yieldEogToken: true })) {
+    generated.push(token);
+    if (generated.length >= count) break;
+  }
+  return generated;
+}
 
 // The generated model stands in for a real GGUF in every llama test, so it
 // must stay small and quick to make, and be loadable by the real engine.
@@ -46,15 +58,7 @@ test('test model: small, fast, deterministic, and loads in llama.cpp', async () 
     assert.equal(model.detokenize([model.tokens.eos!], true), '<|im_end|>');
     assert.equal(model.tokenize('<|im_start|>', true).length, 1, 'ChatML markers are single special tokens');
 
-    // threads: 1 matters: on a 2-core machine the default thread count is hundreds of times slower.
-    const context = await model.createContext({ contextSize: 256, threads: 1 });
-    const sequence = context.getSequence();
-    const generated: number[] = [];
-    for await (const token of sequence.evaluate([model.tokens.bos!, ...tokens], { temperature: 0, yieldEogToken: true })) {
-      generated.push(token);
-      if (generated.length >= 8) break;
-    }
-    assert.equal(generated.length, 8);
+    assert.equal((await firstTokens(model, [model.tokens.bos!, ...tokens], 8)).length, 8);
   } finally {
     // Disposing the Llama instance frees its model and contexts; only then remove the file.
     await llama?.dispose();
@@ -77,14 +81,8 @@ test('small test model: the benchmark size loads and generates', async () => {
     assert.equal(model.fileInfo.metadata.llama?.embedding_length, TEST_MODEL_SIZES.small.embedding);
     assert.equal(model.fileInfo.metadata.llama?.block_count, TEST_MODEL_SIZES.small.blocks);
 
-    const context = await model.createContext({ contextSize: 256, threads: 1 });
     const prompt = [model.tokens.bos!, ...model.tokenize('<|im_start|>user\nWrite a story<|im_end|>\n<|im_start|>assistant\n', true)];
-    const generated: number[] = [];
-    for await (const token of context.getSequence().evaluate(prompt, { temperature: 0, yieldEogToken: true })) {
-      generated.push(token);
-      if (generated.length >= 8) break;
-    }
-    assert.equal(generated.length, 8);
+    assert.equal((await firstTokens(model, prompt, 8)).length, 8);
   } finally {
     await llama?.dispose();
     await rm(dir, { recursive: true, force: true });

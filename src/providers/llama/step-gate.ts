@@ -4,8 +4,8 @@
  *
  * Why both matter: node-llama-cpp gives each sequence its own KV cache, and llama.cpp then splits
  * a batch into parts of consecutive sequence ids, in the order the tokens were queued; every part
- * costs a full pass over the model's weights. Queued as 2, 0, 1, 3 the tokens of four sequences
- * take three passes; queued as 0, 1, 2, 3, one.
+ * costs a full pass over the model's weights. Queued as 3, 2, 1, 0 the tokens of four sequences
+ * take four passes; as 2, 0, 1, 3 two ({2, 3}, then {0, 1}); as 0, 1, 2, 3 one.
  *
  * The tokens of one step are sampled on worker threads and land one by one. A sequence whose token
  * lands while a sibling's is still in flight delivers its token first (its chunk is written while
