@@ -7,6 +7,9 @@ import type { SwitchyardError } from '../errors/errors.js';
 /** What the writer streams: chat chunks and text-completion chunks. */
 export type SseChunk = RelayChunk | TextCompletionChunk;
 
+/** Past this many characters, a turn's events go to the socket at once rather than at the turn's end. */
+const FLUSH_AT = 64 * 1024;
+
 const SSE_HEADERS: OutgoingHttpHeaders = {
   'content-type': 'text/event-stream; charset=utf-8',
   'cache-control': 'no-cache',
@@ -21,7 +24,13 @@ const SSE_HEADERS: OutgoingHttpHeaders = {
  */
 export class SseWriter {
   private started = false;
-  private corked = false;
+  /**
+   * Events of this turn of the event loop, not yet handed to the socket. Chunks produced in one
+   * turn (an upstream read that held several events) leave as one string in one write: handing
+   * the socket each event on its own cost a buffer, a conversion and an iovec apiece.
+   */
+  private pending = '';
+  private scheduled = false;
 
   constructor(private readonly response: ServerResponse) {}
 
@@ -39,42 +48,57 @@ export class SseWriter {
     this.response.writeHead(200, { ...headers, ...SSE_HEADERS });
     // The headers leave at the end of this turn of the event loop, together with whatever is
     // written in it (the first chunk, a heartbeat): one socket write instead of two.
-    this.coalesce();
+    this.response.cork();
+    this.schedule();
     this.response.flushHeaders();
-  }
-
-  /** Writes, then waits for the socket to drain when its buffer is full (a slow client). */
-  private async write(text: string): Promise<void> {
-    if (this.closed) return;
-    if (!this.response.write(text)) {
-      await once(this.response, 'drain').catch(() => undefined);
-    }
   }
 
   /** One event of an OpenAI stream: a chat chunk, or a legacy completion event. */
   chunk(chunk: SseChunk): Promise<void> | void {
-    const json = chunk[RAW_JSON] ?? JSON.stringify(chunk);
     if (this.closed) return;
-    this.coalesce();
-    if (!this.response.write(`data: ${json}\n\n`)) return this.waitDrain();
+    return this.queue(`data: ${chunk[RAW_JSON] ?? JSON.stringify(chunk)}\n\n`);
+  }
+
+  /** A named event (`event:` line, then its JSON), as the Responses API streams them. */
+  event(name: string, json: string): Promise<void> | void {
+    if (this.closed) return;
+    return this.queue(`event: ${name}\ndata: ${json}\n\n`);
+  }
+
+  heartbeat(): Promise<void> | void {
+    if (this.closed) return;
+    return this.queue(': keep-alive\n\n');
+  }
+
+  comment(text: string): Promise<void> | void {
+    if (this.closed) return;
+    return this.queue(`: ${text.replace(/[\r\n]+/g, ' ')}\n\n`);
   }
 
   /**
-   * Chunks produced in the same turn of the event loop (an upstream read that held several events)
-   * leave in one socket write: the response is corked until the loop moves on. A chunk that arrives
-   * alone is still sent at once, at the end of its turn.
+   * Adds an event to this turn's string; the socket gets it at the end of the turn (or at once past
+   * 64 KiB). A client that reads slowly is waited for: once the socket's buffer is full, the
+   * caller gets a promise that settles when it drains.
    */
-  private coalesce(): void {
-    if (this.corked) return;
-    this.corked = true;
-    this.response.cork();
+  private queue(text: string): Promise<void> | void {
+    this.pending += text;
+    if (this.pending.length >= FLUSH_AT) this.flush();
+    else this.schedule();
+    if (this.response.writableNeedDrain) return this.waitDrain();
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
     setImmediate(() => this.flush());
   }
 
+  /** Hands the turn's events to the socket, and with them the headers when they are still held. */
   private flush(): void {
-    if (!this.corked) return;
-    this.corked = false;
-    this.response.uncork();
+    this.scheduled = false;
+    if (this.pending !== '' && !this.closed) this.response.write(this.pending);
+    this.pending = '';
+    if (this.response.writableCorked > 0) this.response.uncork();
   }
 
   private async waitDrain(): Promise<void> {
@@ -82,42 +106,28 @@ export class SseWriter {
     await Promise.race([once(this.response, 'drain'), once(this.response, 'close')]).catch(() => undefined);
   }
 
-  /** A named event (`event:` line, then its JSON), as the Responses API streams them. */
-  event(name: string, json: string): Promise<void> | void {
+  /** Ends the stream with `last` after this turn's events: everything leaves in one socket write. */
+  private finish(last: string): void {
     if (this.closed) return;
-    this.coalesce();
-    if (!this.response.write(`event: ${name}\ndata: ${json}\n\n`)) return this.waitDrain();
+    const text = this.pending + last;
+    this.pending = '';
+    if (text === '') this.response.end();
+    else this.response.end(text);
+    if (this.response.writableCorked > 0) this.response.uncork();
   }
 
   /** Ends the stream without `[DONE]` (the Responses API ends with its terminal event). */
   end(): void {
-    if (this.closed) return;
-    this.coalesce();
-    this.response.end();
-    this.flush();
-  }
-
-  heartbeat(): Promise<void> {
-    return this.write(': keep-alive\n\n');
-  }
-
-  comment(text: string): Promise<void> {
-    return this.write(`: ${text.replace(/[\r\n]+/g, ' ')}\n\n`);
+    this.finish('');
   }
 
   /** `[DONE]` and the end of the response leave in the same socket write as the last chunks. */
   done(): void {
-    if (this.closed) return;
-    this.coalesce();
-    this.response.end('data: [DONE]\n\n');
-    this.flush();
+    this.finish('data: [DONE]\n\n');
   }
 
   /** OpenAI's SDKs raise an `APIError` on a data event that carries `error`. */
   fail(error: SwitchyardError): void {
-    if (this.closed) return;
-    this.coalesce();
-    this.response.end(`data: ${JSON.stringify(error.toBody())}\n\n`);
-    this.flush();
+    this.finish(`data: ${JSON.stringify(error.toBody())}\n\n`);
   }
 }

@@ -367,6 +367,98 @@ describe('SseWriter output', () => {
     assert.equal(captured.text, 'data: [DONE]\n\n');
   });
 
+  test("a turn's chunks reach the socket in one write, and a chunk is not held past its turn", async () => {
+    const chunks = fakeChunks({ contents: ['a', 'b', 'c'] });
+    let writes = 0;
+    let arrived: () => void = () => {};
+    const arrivedBeforeDone = new Promise<boolean>((resolve) => {
+      arrived = () => resolve(true);
+      setTimeout(() => resolve(false), 5_000);
+    });
+    const server = createServer((_request, response) => {
+      const write = response.write.bind(response) as (...args: unknown[]) => boolean;
+      response.write = ((...args: unknown[]) => {
+        writes += 1;
+        return write(...args);
+      }) as typeof response.write;
+      const sse = new SseWriter(response);
+      sse.start({});
+      for (const chunk of chunks) void sse.chunk(chunk);
+      // The stream ends only once the client has this turn's chunks: nothing waits for more.
+      void arrivedBeforeDone.then(() => sse.done());
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const expected = chunks.map((chunk) => `data: ${JSON.stringify(chunk)}\n\n`).join('');
+      const text = await new Promise<string>((resolve, reject) => {
+        const request = httpRequest({ host: '127.0.0.1', port, path: '/', method: 'GET' }, (response) => {
+          let body = '';
+          response.on('data', (part: Buffer) => {
+            body += part.toString('utf8');
+            if (body === expected) arrived();
+          });
+          response.on('end', () => resolve(body));
+          response.on('error', reject);
+        });
+        request.on('error', reject);
+        request.end();
+      });
+      assert.equal(await arrivedBeforeDone, true, 'the chunks reached the client before the stream ended');
+      assert.equal(writes, 1, "the three chunks of one turn are one write");
+      assert.equal(text, `${expected}data: [DONE]\n\n`);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
+  test('a client that stops reading makes the writer wait instead of buffering without bound', async () => {
+    const big = fakeChunks({ contents: ['x'.repeat(32 * 1024)] })[1]!;
+    const server = createServer((_request, response) => {
+      void (async () => {
+        const sse = new SseWriter(response);
+        sse.start({});
+        let waits = 0;
+        for (let index = 0; index < 200; index++) {
+          const backpressure = sse.chunk(big);
+          if (backpressure) {
+            waits += 1;
+            // Held while the client does not read: at most what the socket's buffers hold, never all 6 MB.
+            assert.ok(response.writableLength < 1024 * 1024, `buffered ${response.writableLength} bytes`);
+            await backpressure;
+          }
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+        sse.done();
+        server.emit('waits', waits);
+      })();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const waits = new Promise<number>((resolve) => server.once('waits', resolve));
+      const { port } = server.address() as AddressInfo;
+      const text = await new Promise<string>((resolve, reject) => {
+        const request = httpRequest({ host: '127.0.0.1', port, path: '/', method: 'GET' }, (response) => {
+          // Not reading for a while lets the server's buffers fill.
+          response.pause();
+          setTimeout(() => response.resume(), 300);
+          const parts: Buffer[] = [];
+          response.on('data', (part: Buffer) => parts.push(part));
+          response.on('end', () => resolve(Buffer.concat(parts).toString('utf8')));
+          response.on('error', reject);
+        });
+        request.on('error', reject);
+        request.end();
+      });
+      assert.ok((await waits) > 0, 'the writer waited for the socket to drain');
+      assert.equal(parseEvents(text).data.length, 201, 'every chunk arrived, then [DONE]');
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
   test('a chunk read from a multi-line data event is written back as one valid event', async () => {
     const chunk = RECORDED[1]!;
     const multiLine = JSON.stringify(chunk, null, 1)
