@@ -1,11 +1,10 @@
-import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import type { OutgoingHttpHeaders } from 'node:http';
-import { RAW_JSON, type RelayChunk, type TextCompletionChunk } from '../providers/provider.js';
+import { RAW_JSON, type RelayChunk, type TextCompletionChunk, type UnreadChunk } from '../providers/provider.js';
 import type { SwitchyardError } from '../errors/errors.js';
 
-/** What the writer streams: chat chunks and text-completion chunks. */
-export type SseChunk = RelayChunk | TextCompletionChunk;
+/** What the writer streams: chat chunks (read or not) and text-completion chunks. */
+export type SseChunk = RelayChunk | UnreadChunk | TextCompletionChunk;
 
 /** Past this many characters, a turn's events go to the socket at once rather than at the turn's end. */
 const FLUSH_AT = 64 * 1024;
@@ -31,6 +30,8 @@ export class SseWriter {
    */
   private pending = '';
   private scheduled = false;
+  /** Set while the socket's buffer is full (a write said so): settles on 'drain' or 'close'. */
+  private drained: Promise<void> | undefined;
 
   constructor(private readonly response: ServerResponse) {}
 
@@ -77,14 +78,14 @@ export class SseWriter {
 
   /**
    * Adds an event to this turn's string; the socket gets it at the end of the turn (or at once past
-   * 64 KiB). A client that reads slowly is waited for: once the socket's buffer is full, the
-   * caller gets a promise that settles when it drains.
+   * 64 KiB). A client that reads slowly is waited for: once a write found the socket's buffer
+   * full, the caller gets a promise that settles when it drains.
    */
   private queue(text: string): Promise<void> | void {
     this.pending += text;
     if (this.pending.length >= FLUSH_AT) this.flush();
     else this.schedule();
-    if (this.response.writableNeedDrain) return this.waitDrain();
+    return this.drained;
   }
 
   private schedule(): void {
@@ -96,14 +97,23 @@ export class SseWriter {
   /** Hands the turn's events to the socket, and with them the headers when they are still held. */
   private flush(): void {
     this.scheduled = false;
-    if (this.pending !== '' && !this.closed) this.response.write(this.pending);
+    if (this.pending !== '' && !this.closed && !this.response.write(this.pending)) this.drained ??= this.untilDrained();
     this.pending = '';
     if (this.response.writableCorked > 0) this.response.uncork();
   }
 
-  private async waitDrain(): Promise<void> {
-    // 'close' also settles the wait, so a client that leaves never leaves us hanging.
-    await Promise.race([once(this.response, 'drain'), once(this.response, 'close')]).catch(() => undefined);
+  private untilDrained(): Promise<void> {
+    return new Promise((resolve) => {
+      // 'close' also settles the wait, so a client that leaves never leaves us hanging.
+      const settle = () => {
+        this.response.off('drain', settle);
+        this.response.off('close', settle);
+        this.drained = undefined;
+        resolve();
+      };
+      this.response.on('drain', settle);
+      this.response.on('close', settle);
+    });
   }
 
   /** Ends the stream with `last` after this turn's events: everything leaves in one socket write. */
