@@ -2,7 +2,7 @@ import type { ChatCompletion } from 'openai/resources/chat/completions';
 import type { Completion, CompletionUsage } from 'openai/resources/completions';
 import { ClientAbortedError, SwitchyardError, UnsupportedFeatureError, UpstreamError, ValidationError, toSwitchyardError } from '../errors/errors.js';
 import { aggregateChunks } from '../chat/aggregate-chunks.js';
-import type { ChatRequest, CompletionRequest, EmbeddingsRequest, EmbeddingsResult, RelayChunk, TextCompletionChunk } from '../providers/provider.js';
+import type { ChatRequest, CompletionRequest, EmbeddingsRequest, EmbeddingsResult, RelayChunk, TextCompletionChunk, UnreadChunk } from '../providers/provider.js';
 import { aggregateCompletionChunks } from '../completions/aggregate-completion-chunks.js';
 import type { ModelRegistry, ResolvedModel } from './model-registry.js';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -70,6 +70,11 @@ export interface CallOptions {
   signal: AbortSignal;
   /** When the request arrived (`performance.now()` time), for the overhead metric. */
   receivedAt?: number | undefined;
+  /**
+   * The caller writes a stream's chunks as their JSON text and reads nothing else of them: its
+   * stream may then carry unread events (see `UnreadChunk`). Persona streams are read regardless.
+   */
+  relayOnly?: boolean;
 }
 
 interface ReplyBase {
@@ -79,10 +84,10 @@ interface ReplyBase {
   /** Persona calls: what their drift headers show (non-streaming replies; streams carry `trailer`). */
   persona?: { drift: DriftVerdict; layers: string[]; recovery: string | undefined } | undefined;
 }
-export interface StreamReply extends ReplyBase {
+export interface StreamReply<Chunk = RelayChunk> extends ReplyBase {
   kind: 'stream';
   /** Starts with a chunk already received: a failure before it rejected `chat()` instead. */
-  chunks: AsyncIterable<RelayChunk>;
+  chunks: AsyncIterable<Chunk>;
   /** An SSE comment to write after the last chunk (a persona stream's drift score), read once the chunks are done. */
   trailer?: () => string | undefined;
 }
@@ -169,7 +174,9 @@ export class Gateway {
     return resolved;
   }
 
-  async chat(request: ChatRequest, options: CallOptions): Promise<StreamReply | CompletionReply> {
+  chat(request: ChatRequest, options: CallOptions & { relayOnly: true }): Promise<StreamReply<RelayChunk | UnreadChunk> | CompletionReply>;
+  chat(request: ChatRequest, options: CallOptions & { relayOnly?: false }): Promise<StreamReply | CompletionReply>;
+  async chat(request: ChatRequest, options: CallOptions): Promise<StreamReply<RelayChunk | UnreadChunk> | CompletionReply> {
     if (this.personas && request.model.startsWith(PERSONA_PREFIX)) return this.personaChat(request, options);
     return this.chatOnce(request, options, undefined);
   }
@@ -229,7 +236,7 @@ export class Gateway {
    * runs the persona's recovery before it ships: one regeneration with a reinforced prompt, or the
    * fallback model; the reply that drifted least ships. Each call is accounted on its own.
    */
-  private async personaChat(request: ChatRequest, options: CallOptions): Promise<StreamReply | CompletionReply> {
+  private async personaChat(request: ChatRequest, options: CallOptions): Promise<StreamReply<RelayChunk | UnreadChunk> | CompletionReply> {
     const id = request.model.slice(PERSONA_PREFIX.length);
     const persona = await this.personas!.catalog.get(id);
     if (!persona) {
@@ -259,9 +266,11 @@ export class Gateway {
     }
   }
 
-  private async chatOnce(request: ChatRequest, options: CallOptions, personaCall: PersonaCall | undefined): Promise<StreamReply | CompletionReply> {
+  private async chatOnce(request: ChatRequest, options: CallOptions, personaCall: PersonaCall | undefined): Promise<StreamReply<RelayChunk | UnreadChunk> | CompletionReply> {
     const started = this.now();
     const stream = request.stream === true;
+    // Tracing reads the first chunk's id and model, and a persona's judge reads every chunk.
+    const relayOnly = options.relayOnly === true && stream && personaCall === undefined && !this.detailed;
     // Route and provider are filled in once resolved: a call that fails to resolve is reported too.
     const summary = newSummary(options, personaCall?.modelAsked ?? request.model, stream);
     const end = (error?: unknown) => this.endCall(summary, started, options.signal, error);
@@ -283,13 +292,15 @@ export class Gateway {
       const outcome = await this.attempt(plan, summary, options.signal, deadline, async (target, signal) => {
         const resolved = target.resolved;
         const sent = images ? images.requestFor(target) : request;
-        const result = await resolved.provider.chat({ ...sent, model: resolved.model }, { signal, requestId: options.requestId });
+        const result = await resolved.provider.chat({ ...sent, model: resolved.model }, { signal, requestId: options.requestId, relayOnly });
+        if (result.kind === 'relay-stream' && !relayOnly) throw new Error(`Provider '${resolved.provider.id}' answered with unread events that were not asked for.`);
         if (!stream) {
+          if (result.kind === 'relay-stream') throw new Error(`Provider '${resolved.provider.id}' answered a non-streaming request with a stream.`);
           const completion = result.kind === 'completion' ? result.completion : await aggregateChunks(result.chunks);
           return { kind: 'completion' as const, completion, rawJson: result.kind === 'completion' ? result.rawJson : undefined };
         }
-        if (result.kind !== 'stream') throw new Error(`Provider '${resolved.provider.id}' answered a stream request without a stream.`);
-        const iterator = result.chunks[Symbol.asyncIterator]();
+        if (result.kind === 'completion') throw new Error(`Provider '${resolved.provider.id}' answered a stream request without a stream.`);
+        const iterator: AsyncIterator<RelayChunk | UnreadChunk> = result.chunks[Symbol.asyncIterator]();
         // The first-byte contract: the first chunk is awaited here, so a failure before it is still
         // a proper HTTP error, or a reason to fall back to the next target.
         try {
@@ -315,7 +326,7 @@ export class Gateway {
         return { kind: 'completion', route: summary.route, resolved, completion: outcome.value.completion, rawJson: persona ? undefined : outcome.value.rawJson, persona };
       }
       const { first, iterator } = outcome.value;
-      if (this.detailed && !first.done) summary.response = { model: first.value.model, id: first.value.id };
+      if (this.detailed && !first.done && first.value.choices !== undefined) summary.response = { model: first.value.model, id: first.value.id };
       if (!personaCall) return { kind: 'stream', route: summary.route, resolved, chunks: relay(first, iterator, includeUsage, summary, end) };
       // The reply is judged as it passes and before the call ends, so its audit record has the score.
       let verdict: DriftVerdict | undefined;
@@ -591,7 +602,7 @@ function checkOutputLimit(request: Pick<ChatRequest, 'max_completion_tokens' | '
  * The one pass over a stream's chunks: it notes usage for accounting, drops the usage chunk the
  * client did not ask for, and reports the call's end however the stream ends.
  */
-async function* relay<T extends { choices: readonly unknown[]; usage?: CompletionUsage | null | undefined }>(
+async function* relay<T extends { choices?: readonly unknown[] | undefined; usage?: CompletionUsage | null | undefined }>(
   first: IteratorResult<T>,
   iterator: AsyncIterator<T>,
   includeUsage: boolean,
@@ -604,7 +615,8 @@ async function* relay<T extends { choices: readonly unknown[]; usage?: Completio
     while (!next.done) {
       const chunk = next.value;
       if (chunk.usage) summary.usage = chunk.usage;
-      if (includeUsage || chunk.choices.length > 0 || !chunk.usage) yield chunk;
+      // The usage chunk (`choices: []`) goes on only when the client asked for usage.
+      if (!chunk.usage || includeUsage || (chunk.choices !== undefined && chunk.choices.length > 0)) yield chunk;
       next = await iterator.next();
     }
     ended = true;
@@ -627,12 +639,13 @@ async function* relay<T extends { choices: readonly unknown[]; usage?: Completio
  * A stream passed through unchanged while its text is collected; once it ends, `onEnd` runs with
  * the whole text before the end is passed on (so what it learns reaches the call's summary).
  */
-async function* judgedStream(first: IteratorResult<RelayChunk>, iterator: AsyncIterator<RelayChunk>, onEnd: (text: string) => Promise<void>): AsyncGenerator<RelayChunk> {
+async function* judgedStream<T extends RelayChunk | UnreadChunk>(first: IteratorResult<T>, iterator: AsyncIterator<T>, onEnd: (text: string) => Promise<void>): AsyncGenerator<T> {
   let text = '';
   let next = first;
   try {
     while (!next.done) {
-      const content = next.value.choices[0]?.delta.content;
+      // Persona calls never ask for unread events (`relayOnly`): every chunk here was read.
+      const content = next.value.choices?.[0]?.delta.content;
       if (content) text += content;
       yield next.value;
       next = await iterator.next();

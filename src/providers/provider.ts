@@ -23,6 +23,19 @@ export const RAW_JSON: unique symbol = Symbol('switchyard.rawJson');
 export type RelayChunk = ChatCompletionChunk & { [RAW_JSON]?: string };
 
 /**
+ * A stream event passed on unread: the JSON text an upstream sent, as it came. Providers yield it
+ * in place of a chunk only when the caller relays and reads nothing but usage
+ * (`ChatCallContext.relayOnly`): parsing every event of a stream cost a tenth of its CPU. An event
+ * that carries usage, an error or a finish reason is always read, and yielded as a `RelayChunk`.
+ */
+export interface UnreadChunk {
+  readonly [RAW_JSON]: string;
+  /** `null` when the event said `"usage":null`: no unread event carries usage. */
+  readonly usage?: null;
+  readonly choices?: undefined;
+}
+
+/**
  * What a provider's `chat()` resolves to.
  *
  * **The first-byte contract:** every failure a provider can detect before its first chunk (bad
@@ -36,12 +49,19 @@ export type RelayChunk = ChatCompletionChunk & { [RAW_JSON]?: string };
  */
 export type ChatResult =
   | { kind: 'stream'; chunks: AsyncIterable<RelayChunk> }
+  /** Only when `relayOnly` was asked: a stream whose ordinary events are left unread. */
+  | { kind: 'relay-stream'; chunks: AsyncIterable<RelayChunk | UnreadChunk> }
   | { kind: 'completion'; completion: ChatCompletion; /** The upstream's body, to relay byte for byte. */ rawJson?: string };
 
 export interface ChatCallContext {
   /** Aborted when the client disconnects: the provider must stop the backend's work at once. */
   signal: AbortSignal;
   requestId: string;
+  /**
+   * The caller writes a stream's chunks as their JSON text and reads only their usage: a provider
+   * that can may answer with a `relay-stream` of unread events. Others ignore it.
+   */
+  relayOnly?: boolean;
 }
 
 export interface ModelInfo {

@@ -9,7 +9,7 @@ import { APIError } from 'openai';
 import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
 import { readChunkStream } from '../../src/providers/openai-compatible/sse-chunks.js';
 import { SseWriter } from '../../src/http/sse-writer.js';
-import { RAW_JSON, type RelayChunk } from '../../src/providers/provider.js';
+import { RAW_JSON, type RelayChunk, type UnreadChunk } from '../../src/providers/provider.js';
 import { SwitchyardError, UpstreamError, ValidationError } from '../../src/errors/errors.js';
 import { encodeStream, fakeChunks, sseEvent } from '../helpers/fake-openai-upstream.js';
 
@@ -275,6 +275,95 @@ function parseEvents(text: string): { data: string[]; comments: string[] } {
   parser.feed(text);
   return { data, comments };
 }
+
+// ——— Relaying without reading (readChunkStream with `unread`) ———
+
+async function readUnread(parts: readonly Uint8Array[], stripUsageNull = false): Promise<{ chunks: Array<RelayChunk | UnreadChunk>; error: unknown }> {
+  const chunks: Array<RelayChunk | UnreadChunk> = [];
+  try {
+    for await (const chunk of readChunkStream(reads(parts), 'up', { unread: true, stripUsageNull })) chunks.push(chunk);
+  } catch (error) {
+    return { chunks, error };
+  }
+  return { chunks, error: undefined };
+}
+
+const wasRead = (chunk: RelayChunk | UnreadChunk): chunk is RelayChunk => chunk.choices !== undefined;
+
+describe('readChunkStream with unread events', () => {
+  test('ordinary events pass unread with their exact text; the first, the finish and the usage events are read', async () => {
+    const outcome = await readUnread([encoder.encode(encodeStream(RECORDED))]);
+    assert.equal(outcome.error, undefined);
+    assert.deepEqual(
+      outcome.chunks.map((chunk) => chunk[RAW_JSON]),
+      RECORDED.map((chunk) => JSON.stringify(chunk)),
+    );
+    // RECORDED: the role chunk, five contents, the finish, the usage chunk.
+    assert.deepEqual(outcome.chunks.map(wasRead), [true, false, false, false, false, false, true, true]);
+    const usage = outcome.chunks.at(-1) as RelayChunk;
+    assert.deepEqual(usage.usage, RECORDED.at(-1)!.usage);
+    // What the reading mode gives for the same bytes, text for text.
+    const read = await readAll([encoder.encode(encodeStream(RECORDED))]);
+    assert.deepEqual(read.chunks.map((chunk) => chunk[RAW_JSON]), outcome.chunks.map((chunk) => chunk[RAW_JSON]));
+  });
+
+  test('`"usage":null` is cut from unread events exactly as from read ones when the client did not ask for usage', async () => {
+    const bytes = encoder.encode(encodeStream(RECORDED));
+    const unread = await readUnread([bytes], true);
+    const read: RelayChunk[] = [];
+    for await (const chunk of readChunkStream(reads([bytes]), 'up', { stripUsageNull: true })) read.push(chunk);
+    assert.deepEqual(unread.chunks.map((chunk) => chunk[RAW_JSON]), read.map((chunk) => chunk[RAW_JSON]));
+    assert.ok(unread.chunks.slice(1, -2).every((chunk) => !wasRead(chunk) && !chunk[RAW_JSON].includes('"usage"')));
+  });
+
+  test('any text inside a message (quotes, key names, braces) relays as it came, and nothing that matters is left unread', async () => {
+    const tricky = fc.oneof(
+      fc.string(),
+      fc.constantFrom('"usage":{"prompt_tokens":1}', '"error":{"message":"x"}', '"finish_reason":"stop"', '}\n{', '\\"', '{"usage":null}'),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(tricky, { minLength: 1, maxLength: 6 }), fc.boolean(), async (contents, includeUsage) => {
+        const chunks = fakeChunks({ contents, includeUsage });
+        const outcome = await readUnread([encoder.encode(encodeStream(chunks))]);
+        assert.equal(outcome.error, undefined);
+        assert.deepEqual(outcome.chunks.map((chunk) => chunk[RAW_JSON]), chunks.map((chunk) => JSON.stringify(chunk)));
+        for (const [index, chunk] of outcome.chunks.entries()) {
+          const original = chunks[index]!;
+          const matters = original.usage != null || original.choices.some((choice) => choice.finish_reason !== null);
+          if (matters) assert.ok(wasRead(chunk), `chunk ${index} carries usage or a finish and was read`);
+          if (!wasRead(chunk)) assert.equal(chunk.usage ?? null, null);
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  test('events laid out otherwise, an error inside the stream and malformed text are read, and fail as before', async () => {
+    const [role, content, finish] = fakeChunks({ contents: ['x'] });
+    const spaced = JSON.stringify(content, null, 1).replace(/\n/g, '');
+    const spacedFinish = JSON.stringify(finish, null, 1).replace(/\n/g, '');
+    const layout = await readUnread([encoder.encode(sseEvent(JSON.stringify(role)) + sseEvent(spaced) + sseEvent(spacedFinish))]);
+    // A layout other than the compact one is read (`"finish_reason": null` is not known to be unset
+    // without reading); no [DONE], but the finish was seen: complete.
+    assert.equal(layout.error, undefined);
+    assert.deepEqual(layout.chunks.map(wasRead), [true, true, true]);
+
+    const error = { error: { message: 'The server had an error while processing your request.', type: 'server_error', param: null, code: null } };
+    const failed = await readUnread([encoder.encode(encodeStream(RECORDED.slice(0, 3), { done: false }) + sseEvent(JSON.stringify(error)))]);
+    assert.equal(failed.chunks.length, 3);
+    assert.ok(isCode('upstream_error')(failed.error), String(failed.error));
+
+    const malformed = await readUnread([encoder.encode(encodeStream(RECORDED.slice(0, 2), { done: false }) + 'data: {"id": "chatcmpl-x", "choices": [\n\n')]);
+    assert.equal(malformed.chunks.length, 2);
+    assert.match(String(malformed.error), /malformed/);
+
+    const named = await readUnread([encoder.encode(encodeStream(RECORDED.slice(0, 2), { done: false }) + `event: error\ndata: ${JSON.stringify(RECORDED[2])}\n\n`)]);
+    assert.ok(isCode('upstream_error')(named.error), 'an `event: error` event is read and thrown');
+
+    const cut = await readUnread([encoder.encode(encodeStream(RECORDED.slice(0, 4), { done: false }))]);
+    assert.ok(isCode('stream_interrupted')(cut.error), 'cut before its finish: interrupted');
+  });
+});
 
 describe('SseWriter output', () => {
   test('headers and `data: <json>\\n\\n` framing, ending with [DONE]', async () => {

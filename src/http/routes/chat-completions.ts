@@ -56,6 +56,7 @@ async function handleChat(request: FastifyRequest, reply: FastifyReply, body: Ch
 
   // Streams write to the raw socket: nothing between a chunk and the client.
   reply.hijack();
-  await streamReply(request, reply, gateway.chat(body, callOptions), heartbeatMs, disconnect.signal, 'chat').finally(() => disconnect.release());
+  // The chunks are written as they came and nothing else reads them: the upstream's events may stay unread.
+  await streamReply(request, reply, gateway.chat(body, { ...callOptions, relayOnly: true }), heartbeatMs, disconnect.signal, 'chat').finally(() => disconnect.release());
   return reply;
 }

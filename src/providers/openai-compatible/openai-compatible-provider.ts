@@ -102,6 +102,9 @@ export class OpenAICompatibleProvider implements Provider {
     } catch (error) {
       throw (error instanceof SwitchyardError && this.capabilities.learn(request.model, request, error)) || error;
     }
+    if (stream && context.relayOnly === true) {
+      return { kind: 'relay-stream', chunks: this.relayedChunks(response, request.stream_options?.include_usage === true, context.signal) };
+    }
     if (stream) return { kind: 'stream', chunks: this.chunks(response, request.stream_options?.include_usage === true, context.signal) };
     const { value, text } = await this.json<ChatCompletion>(response, context.signal);
     if (!value || !Array.isArray(value.choices)) {
@@ -180,15 +183,24 @@ export class OpenAICompatibleProvider implements Provider {
 
   /** A stream's events, each keeping its JSON text; `"usage":null` cut when the client did not ask. */
   private chunks<T extends TextCompletionChunk | RelayChunk>(response: Dispatcher.ResponseData, includeUsage: boolean, signal: AbortSignal) {
+    return readChunkStream<T>(response.body, this.id, this.readOptions(response, includeUsage, signal));
+  }
+
+  /** The same, ordinary events left unread, for a caller that only relays them. */
+  private relayedChunks(response: Dispatcher.ResponseData, includeUsage: boolean, signal: AbortSignal) {
+    return readChunkStream<RelayChunk>(response.body, this.id, { ...this.readOptions(response, includeUsage, signal), unread: true });
+  }
+
+  private readOptions(response: Dispatcher.ResponseData, includeUsage: boolean, signal: AbortSignal) {
     const body = response.body;
-    return readChunkStream<T>(body, this.id, {
+    return {
       stripUsageNull: !includeUsage,
-      mapError: (error) => errorFromTransport(this.id, error, signal),
+      mapError: (error: unknown) => errorFromTransport(this.id, error, signal),
       // A consumer that stops early (client gone) must free the upstream socket at once.
       cleanup: () => {
         if (!body.destroyed && !body.readableEnded) discard(body);
       },
-    });
+    };
   }
 
   /** A whole JSON body, and its text for a byte-exact relay. */
