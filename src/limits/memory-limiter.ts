@@ -70,9 +70,16 @@ export class MemoryLimiter implements Limiter {
     if (!this.budgets.has(id)) {
       let loading = this.budgetLoads.get(id);
       if (!loading) {
-        loading = this.options.loadBudgetUsage(budget.id, budget.month).then((used) => {
-          this.budgets.set(id, (this.budgets.get(id) ?? 0) + used);
-        });
+        loading = this.options.loadBudgetUsage(budget.id, budget.month).then(
+          (used) => {
+            this.budgets.set(id, (this.budgets.get(id) ?? 0) + used);
+          },
+          (error: unknown) => {
+            // A failed read is tried again by the next request, not remembered.
+            this.budgetLoads.delete(id);
+            throw error;
+          },
+        );
         this.budgetLoads.set(id, loading);
       }
       await loading;

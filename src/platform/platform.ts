@@ -242,6 +242,17 @@ export class Platform {
       const needsTokens = scopes.some((scope) => scope.limits.tokensPerMinute);
       const maxOutput = body.max_completion_tokens ?? body.max_tokens ?? resolved?.info?.maxOutputTokens ?? this.config.limits.defaultMaxOutputTokens;
       const estimate = needsTokens ? countPromptTokens(body.messages) + maxOutput * (body.n ?? 1) : 0;
+      const tooLarge = scopes.find((scope) => scope.limits.tokensPerMinute && estimate > scope.limits.tokensPerMinute);
+      if (tooLarge) {
+        // No wait would let it through: say so, and tell the SDKs not to retry.
+        setRateLimitHeaders(reply, await this.limiter.peek(scopes));
+        reply.header('x-should-retry', 'false');
+        throw new SwitchyardError(
+          'rate_limit_exceeded',
+          `Request too large for ${scopeName(tooLarge.id)} on tokens per min (TPM): Limit ${tooLarge.limits.tokensPerMinute}, Requested ${estimate}. The input or output tokens must be reduced in order to run successfully.`,
+          { type: 'tokens' },
+        );
+      }
       const admission = await this.limiter.acquire({ scopes, tokens: estimate, leaseId: auditId, budget });
       setRateLimitHeaders(reply, admission);
       if (admission.refusal) throw refusalError(admission.refusal, reply);

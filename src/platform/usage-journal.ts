@@ -6,8 +6,9 @@ import type { UsageRecord } from '../store/usage-store.js';
 /** `usage-<pid>-<start>.ndjson` (being written) and `usage-<pid>-<start>.<n>.ndjson` (a batch taken). */
 const FILE = /^usage-(\d+)-(\d+)(?:\.(\d+))?\.ndjson$/;
 
+/** Whether a process with this id runs now (not this one: a file of ours is known by its name). */
 function alive(pid: number): boolean {
-  if (pid === process.pid) return true;
+  if (pid === process.pid) return false;
   try {
     process.kill(pid, 0);
     return true;
@@ -40,7 +41,8 @@ const quietly = (action: () => void) => {
  * move to a numbered file when the batch is taken, deleted once the batch is in the store (with
  * every older one: a failed batch goes back in front of the queue, so a later success covers it).
  * At start, the files of processes that are gone are replayed into the store, idempotently (a
- * record already written is skipped by its audit id), then deleted.
+ * record already written is skipped by its audit id), then deleted. A file with this process's own
+ * pid but another start time is a dead process's too: in a container every start may get pid 1.
  */
 export class UsageJournal {
   private readonly name: string;

@@ -5,6 +5,7 @@ import OpenAI from 'openai';
 import { Redis } from 'ioredis';
 import { formatResetDuration } from '../../src/limits/duration.js';
 import { RedisLimiter } from '../../src/limits/redis-limiter.js';
+import { MemoryLimiter } from '../../src/limits/memory-limiter.js';
 import { eventually, REDIS_URL, redisAvailable, startPlatformServer, tempDir, type PlatformServer } from './helpers.js';
 
 const servers: PlatformServer[] = [];
@@ -67,6 +68,50 @@ test('tokens/min: estimated before, settled after; a 429 of type tokens', async 
   assert.ok(error instanceof OpenAI.RateLimitError);
   assert.equal(error.type, 'tokens');
   assert.match(error.message, /tokens per min \(TPM\): Limit 100/);
+});
+
+test('a request larger than the whole tokens/min limit: 429 that says to reduce it, with no retry hint, not retried', async () => {
+  const server = await start({ tiers: { small: { tokensPerMinute: 100 } }, defaultTier: 'small' });
+  const { body } = await server.admin('POST', '/keys', {});
+  const retrying = new OpenAI({ baseURL: server.baseURL, apiKey: body.value, maxRetries: 3 });
+  const started = Date.now();
+  const error = await retrying.chat.completions.create({ ...hello, max_tokens: 500 }).catch((caught: unknown) => caught);
+  assert.ok(error instanceof OpenAI.RateLimitError);
+  assert.equal(error.type, 'tokens');
+  assert.match(error.message, /Request too large .* Limit 100, Requested \d+\. The input or output tokens must be reduced/);
+  assert.equal(error.headers.get('x-should-retry'), 'false');
+  assert.equal(error.headers.get('retry-after'), null);
+  assert.equal(error.headers.get('x-ratelimit-limit-tokens'), '100');
+  assert.ok(Date.now() - started < 2_000, 'the SDK did not wait to retry');
+  assert.ok(await eventually(async () => (await server.admin('GET', '/requests?status=rejected')).body.data.length === 1));
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assert.equal((await server.admin('GET', '/requests?status=rejected')).body.data.length, 1, 'the SDK did not retry');
+  // A request that fits still goes through: nothing was taken by the refused one.
+  await server.client(body.value).chat.completions.create({ ...hello, max_tokens: 50 });
+});
+
+test("a failed read of a workspace's month so far is tried again by its next request, not remembered", async () => {
+  let reads = 0;
+  const limiter = new MemoryLimiter({
+    concurrencyRetryAfterMs: 1_000,
+    loadBudgetUsage: async () => {
+      reads += 1;
+      if (reads === 1) throw new Error('database unavailable');
+      return 40;
+    },
+  });
+  try {
+    const input = { scopes: [], tokens: 10, leaseId: 'l1', budget: { id: 'ws:w', limit: 45, month: '2026-11' } };
+    await assert.rejects(limiter.acquire(input), /database unavailable/);
+    const admitted = await limiter.acquire({ ...input, leaseId: 'l2' });
+    assert.equal(admitted.refusal, undefined);
+    await limiter.settle({ scopes: [], leaseId: 'l2', windowStarts: [], tokenDelta: 0, tokensUsed: 10, budget: input.budget });
+    const refused = await limiter.acquire({ ...input, leaseId: 'l3' });
+    assert.equal(refused.refusal?.kind, 'quota', 'the usage read on the retry (40) counts: 40 + 10 is over 45');
+    assert.equal(reads, 2);
+  } finally {
+    await limiter.close();
+  }
 });
 
 test('concurrency: the SDK retries after retry-after-ms and gets through', async () => {

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { UsageJournal } from '../../src/platform/usage-journal.js';
@@ -58,6 +58,26 @@ test('a batch taken mid-turn takes the lines queued before it; close writes what
     journal.close();
     const closed = journalLines(dir);
     assert.deepEqual(closed[names.find((name) => !/\.\d+\.ndjson$/.test(name))!], ['aud_b', 'aud_c'], 'close writes the queued line at once');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('files left by an earlier process with the same pid (a container restart: pid 1 again) are replayed', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'switchyard-journal-'));
+  try {
+    const earlier = `usage-${process.pid}-${Date.now() - 60_000}`;
+    writeFileSync(path.join(dir, `${earlier}.ndjson`), `${JSON.stringify(record('aud_lost_1'))}\n`);
+    writeFileSync(path.join(dir, `${earlier}.3.ndjson`), `${JSON.stringify(record('aud_lost_2'))}\n`);
+    const journal = new UsageJournal(dir);
+    try {
+      await journal.append(record('aud_own'));
+      const orphaned = journal.orphaned();
+      assert.deepEqual(orphaned.records.map((line) => line.audit_id).sort(), ['aud_lost_1', 'aud_lost_2']);
+      assert.equal(orphaned.files.length, 2, "this process's own file is not among them");
+    } finally {
+      journal.close();
+    }
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
