@@ -234,7 +234,7 @@ export async function buildServer(options: BuildServerOptions): Promise<Server> 
           personas.catalog,
           platform ? { limited: (request) => platform.limitsModels(request.caller), mayUse: (request, id) => platform.mayUseModel(request.caller, [id]) } : undefined,
         );
-        registerEmbeddingsRoutes(scope, gateway);
+        registerEmbeddingsRoutes(scope, gateway, platform ? platform.admit.bind(platform) : undefined);
         registerCompletionsRoutes(scope, { gateway, heartbeatMs: config.server.heartbeatMs, ...(platform ? { admit: platform.admit.bind(platform) } : {}) });
         registerResponsesRoutes(scope, {
           gateway,

@@ -114,6 +114,23 @@ test("a failed read of a workspace's month so far is tried again by its next req
   }
 });
 
+test('embeddings are admitted like chat: requests/min, allowed models, and their tokens count', async () => {
+  const server = await start({ tiers: { small: { requestsPerMinute: 2, tokensPerMinute: 1_000 } }, defaultTier: 'small' });
+  const { body } = await server.admin('POST', '/keys', { allowed_models: ['sandbox/echo'] });
+  const client = new OpenAI({ baseURL: server.baseURL, apiKey: body.value, maxRetries: 0 });
+  const refused = await client.embeddings.create({ model: 'sandbox/lorem', input: 'x' }).catch((caught: unknown) => caught);
+  assert.ok(refused instanceof OpenAI.PermissionDeniedError, 'a model the key may not use');
+  const first = await client.embeddings.create({ model: 'sandbox/echo', input: 'one two three' }).withResponse();
+  assert.equal(first.response.headers.get('x-ratelimit-limit-requests'), '2');
+  assert.equal(first.response.headers.get('x-ratelimit-remaining-requests'), '1', 'the refused call took nothing; this one took one');
+  const models = await fetch(`${server.baseURL}/models`, { headers: { authorization: `Bearer ${body.value}` } });
+  assert.equal(models.headers.get('x-ratelimit-remaining-tokens'), String(1_000 - first.data.usage.prompt_tokens), 'settled with the real prompt tokens');
+  await client.embeddings.create({ model: 'sandbox/echo', input: 'x' });
+  const limited = await client.embeddings.create({ model: 'sandbox/echo', input: 'x' }).catch((caught: unknown) => caught);
+  assert.ok(limited instanceof OpenAI.RateLimitError);
+  assert.equal(limited.type, 'requests');
+});
+
 test('concurrency: the SDK retries after retry-after-ms and gets through', async () => {
   const server = await start({ providers: [{ id: 'sandbox', kind: 'sandbox', chunkDelayMs: 60 }], limits: { concurrencyRetryAfterMs: 700 } });
   const { body } = await server.admin('POST', '/keys', { limits: { concurrent_requests: 1 } });

@@ -1,5 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Gateway } from '../../gateway/gateway.js';
+import type { ChatRequest } from '../../providers/provider.js';
+import type { ChatRouteOptions } from './chat-completions.js';
 import { timeOrderedId } from '../../util/ids.js';
 import { validateEmbeddingsRequest } from '../validation/embeddings-request.js';
 import { receivedAt } from '../request-timing.js';
@@ -10,12 +12,23 @@ function toBase64(vector: Float32Array): string {
   return Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength).toString('base64');
 }
 
+/**
+ * What the platform's admission reads of an embeddings call: the model, and its inputs as one
+ * prompt for the token estimate (a token array counts one token per entry); nothing is generated.
+ */
+function admissionView(model: string, inputs: ReadonlyArray<string | number[]>): ChatRequest {
+  const text = inputs.map((input) => (typeof input === 'string' ? input : ' x'.repeat(input.length))).join('\n');
+  return { model, messages: [{ role: 'user', content: text }], max_tokens: 0 };
+}
+
 /** `POST /embeddings`: vectors from any backend that makes them, as floats or base64. */
-export function registerEmbeddingsRoutes(app: FastifyInstance, gateway: Gateway): void {
+export function registerEmbeddingsRoutes(app: FastifyInstance, gateway: Gateway, admit?: ChatRouteOptions['admit']): void {
   app.post('/embeddings', async (request, reply) => {
     const { body, inputs } = validateEmbeddingsRequest(request.body);
     const auditId = timeOrderedId('aud_');
     reply.header('x-switchyard-audit-id', auditId);
+    // Limits, model permissions and the budget apply as to any model call.
+    const release = admit ? await admit(request, reply, admissionView(body.model, inputs), auditId) : undefined;
     const disconnect = clientGone(reply);
     try {
       const result = await gateway.embed(
@@ -39,6 +52,7 @@ export function registerEmbeddingsRoutes(app: FastifyInstance, gateway: Gateway)
       );
     } finally {
       disconnect.release();
+      release?.();
     }
   });
 }
