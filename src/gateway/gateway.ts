@@ -31,7 +31,10 @@ export interface CallSummary {
   auditId: string | undefined;
   caller: Caller;
   modelAsked: string;
+  /** The chain taken, as `x-switchyard-route` shows it (`alias:fast > openai/gpt-4o`). */
   route: string;
+  /** The model that answered, by its public id (`openai/gpt-4o`): what prices are keyed by. */
+  target?: string | undefined;
   providerId: string;
   stream: boolean;
   usage: CompletionUsage | undefined;
@@ -442,6 +445,7 @@ export class Gateway {
           throw new ClientAbortedError();
         }
         summary.route = routeLabel(plan, id, index);
+        summary.target = id;
         summary.providerId = target.resolved.provider.id;
         // Each attempt that another may follow has its own signal: a deadline or a failure cancels
         // that attempt's backend work, and the client leaving cancels whichever attempt is running.
@@ -527,6 +531,7 @@ export class Gateway {
     try {
       const resolved = this.planner.plan(request.model, options.caller).targets[0]!.resolved;
       summary.route = resolved.publicId;
+      summary.target = resolved.publicId;
       summary.providerId = resolved.provider.id;
       if (!resolved.provider.embed) {
         throw new UnsupportedFeatureError(`The model \`${request.model}\` does not make embeddings.`, 'model');
@@ -567,6 +572,7 @@ function newSummary(options: CallOptions, modelAsked: string, stream: boolean): 
     caller: options.caller,
     modelAsked,
     route: '',
+    target: undefined,
     providerId: '',
     stream,
     usage: undefined,

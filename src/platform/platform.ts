@@ -339,7 +339,7 @@ export class Platform {
       completion_tokens: usage?.completion_tokens ?? 0,
       reasoning_tokens: usage?.completion_tokens_details?.reasoning_tokens ?? 0,
       cached_tokens: cached,
-      cost_usd: sandboxed ? 0 : this.cost(summary.route, usage?.prompt_tokens ?? 0, cached, usage?.completion_tokens ?? 0),
+      cost_usd: sandboxed ? 0 : this.cost(summary.target ?? summary.route, usage?.prompt_tokens ?? 0, cached, usage?.completion_tokens ?? 0),
       latency_ms: Math.round(summary.durationMs * 1000) / 1000,
       ttft_ms: summary.timeToFirstChunkMs === undefined ? null : Math.round(summary.timeToFirstChunkMs * 1000) / 1000,
       status: summary.status,
@@ -378,10 +378,10 @@ export class Platform {
     this.recorder.record(record);
   }
 
-  /** USD from the config's per-million prices, by public id (`openai/gpt-4o`) or bare model name. */
-  private cost(route: string, promptTokens: number, cachedTokens: number, completionTokens: number): number {
+  /** USD from the config's per-million prices, by the answering model's public id (`openai/gpt-4o`) or bare name. */
+  private cost(model: string, promptTokens: number, cachedTokens: number, completionTokens: number): number {
     const prices = this.config.usage.prices;
-    const price = prices[route] ?? prices[route.slice(route.indexOf('/') + 1)];
+    const price = prices[model] ?? prices[model.slice(model.indexOf('/') + 1)];
     if (!price) return 0;
     const uncached = Math.max(0, promptTokens - cachedTokens);
     return (uncached * price.input + cachedTokens * (price.cachedInput ?? price.input) + completionTokens * price.output) / 1_000_000;

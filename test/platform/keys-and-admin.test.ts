@@ -89,6 +89,21 @@ test('sk_test_ keys are served by the sandbox whatever the model, and accounted 
   assert.equal(record.cost_usd, 0);
 });
 
+test("cost is priced by the model that answered, also through an alias and after a fallback", async () => {
+  const server = await start({
+    providers: [{ id: 'down', kind: 'openai-compatible', baseURL: 'http://127.0.0.1:9/v1', models: ['m'] }, { id: 'sandbox', kind: 'sandbox' }],
+    aliases: { cheap: ['down/m', 'sandbox/echo'] },
+    usage: { prices: { 'sandbox/echo': { input: 1_000_000, output: 2_000_000 } } },
+  });
+  const { body } = await server.admin('POST', '/keys', {});
+  const { data, response } = await server.client(body.value).chat.completions.create({ ...hello, model: 'cheap' }).withResponse();
+  assert.equal(response.headers.get('x-switchyard-route'), 'alias:cheap > sandbox/echo (after 1 fallback)');
+  const auditId = response.headers.get('x-switchyard-audit-id')!;
+  assert.ok(await eventually(async () => (await server.admin('GET', `/requests/${auditId}`)).status === 200));
+  const record = (await server.admin('GET', `/requests/${auditId}`)).body;
+  assert.equal(record.cost_usd, data.usage!.prompt_tokens * 1 + data.usage!.completion_tokens * 2);
+});
+
 test('rotation grace and expiry over HTTP', async () => {
   const server = await start();
   const { body: first } = await server.admin('POST', '/keys', { name: 'rotating' });
