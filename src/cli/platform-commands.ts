@@ -30,10 +30,12 @@ export const PLATFORM_COMMANDS = new Set(['keys', 'workspaces', 'usage', 'reques
 
 class UsageError extends Error {}
 
-function positiveInt(value: string | undefined, flag: string): number | undefined {
+/** A whole-number flag; limits start at 1 (0 would read as "no limit" downstream), a grace may be 0. */
+function wholeNumber(value: string | undefined, flag: string, minimum = 1): number | undefined {
   if (value === undefined) return undefined;
   const number = Number(value);
   if (!Number.isInteger(number) || number < 0) throw new UsageError(`${flag}: not a whole number: ${value}`);
+  if (number < minimum) throw new UsageError(`${flag}: must be at least ${minimum}: ${value}`);
   return number;
 }
 
@@ -84,16 +86,16 @@ export async function platformCommand(argv: string[], print: (text: string) => v
   try {
     if (command === 'keys') {
       if (action === 'create') {
-        const days = positiveInt(values['expires-in'], '--expires-in');
+        const days = wholeNumber(values['expires-in'], '--expires-in');
         const created = await store.createKey({
           name: values.name,
           workspaceId: values.workspace,
           test: values.test || undefined,
           allowedModels: values.models ? values.models.split(',').map((model) => model.trim()).filter(Boolean) : null,
           limits: toKeyLimits({
-            requests_per_minute: positiveInt(values.rpm, '--rpm'),
-            tokens_per_minute: positiveInt(values.tpm, '--tpm'),
-            concurrent_requests: positiveInt(values.concurrency, '--concurrency'),
+            requests_per_minute: wholeNumber(values.rpm, '--rpm'),
+            tokens_per_minute: wholeNumber(values.tpm, '--tpm'),
+            concurrent_requests: wholeNumber(values.concurrency, '--concurrency'),
           }),
           expiresAt: days ? Date.now() + days * 86_400_000 : null,
         });
@@ -106,7 +108,7 @@ export async function platformCommand(argv: string[], print: (text: string) => v
         return 0;
       }
       if (action === 'rotate' && rest[0]) {
-        const grace = positiveInt(values.grace, '--grace') ?? config.keys.rotationGraceSeconds;
+        const grace = wholeNumber(values.grace, '--grace', 0) ?? config.keys.rotationGraceSeconds;
         const rotated = await store.rotateKey(rest[0], grace);
         out(
           { ...keyJson(rotated.key), value: rotated.secret, previous: keyJson(rotated.previous) },
@@ -185,7 +187,7 @@ export async function platformCommand(argv: string[], print: (text: string) => v
       return 0;
     }
     if (command === 'requests') {
-      const records = (await store.usage.requests({ workspaceId: values.workspace, keyId: values.key, limit: positiveInt(values.limit, '--limit') ?? 20 })).map(usageRecordJson);
+      const records = (await store.usage.requests({ workspaceId: values.workspace, keyId: values.key, limit: wholeNumber(values.limit, '--limit') ?? 20 })).map(usageRecordJson);
       out(
         { object: 'list', data: records },
         table(

@@ -1,0 +1,39 @@
+// `switchyard keys …` as a user runs it: the real CLI process on a real SQLite store.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const CLI = path.resolve('bin/switchyard.mjs');
+
+test('keys create takes limits of at least 1 (0 is refused, not read as no limit); rotate takes a grace of 0', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'switchyard-keys-cli-'));
+  try {
+    const config = path.join(dir, 'config.yaml');
+    await writeFile(config, `store: { dataDir: ${JSON.stringify(path.join(dir, 'data'))} }\n`);
+    const cli = (...args: string[]) => run(process.execPath, [CLI, ...args, '--config', config], { env: { ...process.env, SWITCHYARD_CONFIG: '', DATABASE_URL: '' } });
+
+    const created = JSON.parse((await cli('keys', 'create', '--name', 'limited', '--rpm', '5', '--concurrency', '1', '--json')).stdout) as { id: string; value: string; limits: unknown };
+    assert.match(created.value, /^sk_live_/);
+    assert.deepEqual(created.limits, { requests_per_minute: 5, tokens_per_minute: null, concurrent_requests: 1 });
+
+    for (const flag of ['--rpm', '--tpm', '--concurrency']) {
+      await assert.rejects(cli('keys', 'create', flag, '0'), (error: { code: number; stderr: string }) => {
+        assert.equal(error.code, 2);
+        assert.match(error.stderr, new RegExp(`${flag}: must be at least 1`));
+        return true;
+      });
+    }
+    const listed = JSON.parse((await cli('keys', 'list', '--json')).stdout) as { data: unknown[] };
+    assert.equal(listed.data.length, 1, 'no key was made by the refused commands');
+
+    const rotated = JSON.parse((await cli('keys', 'rotate', created.id, '--grace', '0', '--json')).stdout) as { previous: { expires_at: number | string } };
+    assert.ok(rotated.previous.expires_at, 'the old secret expires at once');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
