@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import { untilWritable } from './until-writable.js';
 import type { OutgoingHttpHeaders } from 'node:http';
 import { RAW_JSON, type RelayChunk, type TextCompletionChunk, type UnreadChunk } from '../providers/provider.js';
 import type { SwitchyardError } from '../errors/errors.js';
@@ -103,16 +104,8 @@ export class SseWriter {
   }
 
   private untilDrained(): Promise<void> {
-    return new Promise((resolve) => {
-      // 'close' also settles the wait, so a client that leaves never leaves us hanging.
-      const settle = () => {
-        this.response.off('drain', settle);
-        this.response.off('close', settle);
-        this.drained = undefined;
-        resolve();
-      };
-      this.response.on('drain', settle);
-      this.response.on('close', settle);
+    return untilWritable(this.response).then(() => {
+      this.drained = undefined;
     });
   }
 

@@ -119,6 +119,39 @@ describe('Responses pass-through', () => {
     assert.deepEqual(final.usage, USAGE);
   });
 
+  test('a client that stops reading a long stream and then leaves: the relay stops waiting, and the call is accounted as aborted', async () => {
+    const delta = 'x'.repeat(16 * 1024);
+    upstream.script(async ({ response }) => {
+      response.writeHead(200, { 'content-type': 'text/event-stream' });
+      response.write(`event: response.created\ndata: ${JSON.stringify({ type: 'response.created', response: { id: 'resp_long', status: 'in_progress', usage: null } })}\n\n`);
+      // Far more than the sockets between here and the client can hold.
+      for (let index = 0; index < 400 && !response.destroyed; index++) {
+        if (!response.write(`event: response.output_text.delta\ndata: ${JSON.stringify({ type: 'response.output_text.delta', delta })}\n\n`)) {
+          await new Promise((resolve) => response.once('drain', resolve).once('close', resolve));
+        }
+      }
+      response.end();
+    });
+    const { request: httpRequest } = await import('node:http');
+    const auditId = await new Promise<string>((resolve, reject) => {
+      const request = httpRequest(`${server.baseURL}/responses`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` } }, (response) => {
+        // Never read: the server's buffers fill, then the client leaves.
+        response.pause();
+        setTimeout(() => {
+          request.destroy();
+          resolve(String(response.headers['x-switchyard-audit-id']));
+        }, 500);
+      });
+      request.on('error', () => undefined);
+      request.once('error', reject);
+      request.end(JSON.stringify({ model: 'oai/gpt-x', input: 'hi', stream: true }));
+    });
+    assert.ok(
+      await eventually(async () => (await server.admin('GET', `/requests/${auditId}`)).body.status === 'aborted'),
+      'the call was recorded as aborted once the client left',
+    );
+  });
+
   test('GET, input_items and DELETE of a passed-through response reach the upstream that holds it; another workspace does not find it', async () => {
     const created = await client().responses.create({ model: 'oai/gpt-x', input: 'hi' });
     const fetched = await client().responses.retrieve(created.id);

@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { once } from 'node:events';
+import { untilWritable } from '../until-writable.js';
 import { createParser } from 'eventsource-parser';
 import type { CompletionUsage } from 'openai/resources/completions';
 import { ClientAbortedError, SwitchyardError, UpstreamError, toSwitchyardError } from '../../errors/errors.js';
@@ -85,8 +85,12 @@ export async function passThroughCreate(request: FastifyRequest, reply: FastifyR
       } catch {
         // Relayed as it came; nothing to account.
       }
-      await keep(parsed.id, resolved.provider.id);
-      await end(chatUsage(parsed.usage));
+      try {
+        await keep(parsed.id, resolved.provider.id);
+      } finally {
+        // Accounted even when remembering where the response lives failed.
+        await end(chatUsage(parsed.usage));
+      }
       return reply.code(upstream.statusCode).type('application/json').send(text);
     }
 
@@ -109,7 +113,7 @@ export async function passThroughCreate(request: FastifyRequest, reply: FastifyR
     try {
       for await (const chunk of upstream.body) {
         parser.feed(decoder.decode(chunk, { stream: true }));
-        if (!reply.raw.write(chunk)) await once(reply.raw, 'drain');
+        if (!reply.raw.write(chunk)) await untilWritable(reply.raw);
       }
     } catch (error) {
       const failure = disconnect.signal.aborted ? new ClientAbortedError() : toSwitchyardError(error);
@@ -120,9 +124,12 @@ export async function passThroughCreate(request: FastifyRequest, reply: FastifyR
     // The response ends once its usage record is durable, as every other answer does.
     try {
       await keep(id, resolved.provider.id);
-      await end(usage);
     } finally {
-      reply.raw.end();
+      try {
+        await end(usage);
+      } finally {
+        reply.raw.end();
+      }
     }
     return reply;
   } finally {
@@ -153,7 +160,7 @@ export async function passThroughRead(request: FastifyRequest, reply: FastifyRep
     }
     reply.hijack();
     reply.raw.writeHead(upstream.statusCode, { ...(reply.getHeaders() as Record<string, string>), 'content-type': type, 'cache-control': 'no-cache' });
-    for await (const chunk of upstream.body) if (!reply.raw.write(chunk)) await once(reply.raw, 'drain');
+    for await (const chunk of upstream.body) if (!reply.raw.write(chunk)) await untilWritable(reply.raw);
     reply.raw.end();
     return true;
   } catch (error) {
