@@ -38,6 +38,8 @@ export interface CallSummary {
   providerId: string;
   stream: boolean;
   usage: CompletionUsage | undefined;
+  /** Chunks relayed so far (streams): what a call cut before its usage is charged by. */
+  streamedChunks?: number;
   /** Milliseconds from the call to its first chunk (streams), or to the whole reply. */
   timeToFirstChunkMs: number | undefined;
   durationMs: number;
@@ -576,6 +578,7 @@ function newSummary(options: CallOptions, modelAsked: string, stream: boolean): 
     providerId: '',
     stream,
     usage: undefined,
+    streamedChunks: undefined,
     timeToFirstChunkMs: undefined,
     durationMs: 0,
     status: 'completed',
@@ -622,7 +625,10 @@ async function* relay<T extends { choices?: readonly unknown[] | undefined; usag
       const chunk = next.value;
       if (chunk.usage) summary.usage = chunk.usage;
       // The usage chunk (`choices: []`) goes on only when the client asked for usage.
-      if (!chunk.usage || includeUsage || (chunk.choices !== undefined && chunk.choices.length > 0)) yield chunk;
+      if (!chunk.usage || includeUsage || (chunk.choices !== undefined && chunk.choices.length > 0)) {
+        summary.streamedChunks = (summary.streamedChunks ?? 0) + 1;
+        yield chunk;
+      }
       next = await iterator.next();
     }
     ended = true;

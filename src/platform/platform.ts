@@ -36,7 +36,9 @@ interface Ticket {
   scopes: LimitScope[];
   budget: Budget | undefined;
   admission: Admission;
+  /** Prompt tokens counted before the call plus the output it may make (0 when nothing needs it). */
   estimate: number;
+  promptEstimate: number;
 }
 
 const RATE_LIMIT_HEADERS = {
@@ -238,10 +240,12 @@ export class Platform {
         tier.monthlyTokenBudget && !caller.sandboxed ? { id: `ws:${workspace.id}`, limit: tier.monthlyTokenBudget, month: monthOf(Date.now()) } : undefined;
       if (scopes.length === 0 && !budget) return release;
 
-      // Tokenizing costs CPU: only when a tokens/min limit needs the estimate.
-      const needsTokens = scopes.some((scope) => scope.limits.tokensPerMinute);
+      // Tokenizing costs CPU: only when a tokens/min limit or a budget needs the estimate (a call
+      // cut before its usage is known is charged from it).
+      const needsTokens = budget !== undefined || scopes.some((scope) => scope.limits.tokensPerMinute);
       const maxOutput = body.max_completion_tokens ?? body.max_tokens ?? resolved?.info?.maxOutputTokens ?? this.config.limits.defaultMaxOutputTokens;
-      const estimate = needsTokens ? countPromptTokens(body.messages) + maxOutput * (body.n ?? 1) : 0;
+      const promptEstimate = needsTokens ? countPromptTokens(body.messages) : 0;
+      const estimate = needsTokens ? promptEstimate + maxOutput * (body.n ?? 1) : 0;
       const tooLarge = scopes.find((scope) => scope.limits.tokensPerMinute && estimate > scope.limits.tokensPerMinute);
       if (tooLarge) {
         // No wait would let it through: say so, and tell the SDKs not to retry.
@@ -256,7 +260,7 @@ export class Platform {
       const admission = await this.limiter.acquire({ scopes, tokens: estimate, leaseId: auditId, budget });
       setRateLimitHeaders(reply, admission);
       if (admission.refusal) throw refusalError(admission.refusal, reply);
-      this.tickets.set(auditId, { scopes, budget, admission, estimate });
+      this.tickets.set(auditId, { scopes, budget, admission, estimate, promptEstimate });
       return release;
     } catch (error) {
       this.inFlight.delete(auditId);
@@ -317,7 +321,7 @@ export class Platform {
       const ticket = this.tickets.get(auditId);
       if (ticket) {
         this.tickets.delete(auditId);
-        this.settle(auditId, ticket, tokens);
+        this.settle(auditId, ticket, usage ? tokens : tokensWithoutUsage(summary, ticket));
       }
     }
     const now = Date.now();
@@ -399,6 +403,16 @@ export class Platform {
     await this.limiter.close();
     await this.store.close();
   }
+}
+
+/**
+ * What a call whose usage never came (a stream cut by the client or the backend) is charged: once
+ * the backend answered, its prompt and a token per chunk relayed (OpenAI-style streams send a
+ * token per chunk), a lower bound of what the backend billed; before that, nothing.
+ */
+function tokensWithoutUsage(summary: CallSummary, ticket: Ticket): number {
+  if (summary.timeToFirstChunkMs === undefined) return 0;
+  return ticket.promptEstimate + (summary.streamedChunks ?? 0);
 }
 
 function setRateLimitHeaders(reply: FastifyReply, states: Pick<Admission, 'requests' | 'tokens'>): void {

@@ -131,6 +131,34 @@ test('embeddings are admitted like chat: requests/min, allowed models, and their
   assert.equal(limited.type, 'requests');
 });
 
+test('a stream the client cuts before its usage came is charged its prompt and what was relayed, not refunded', async () => {
+  const server = await start({ providers: [{ id: 'sandbox', kind: 'sandbox', chunkDelayMs: 40 }], tiers: { small: { tokensPerMinute: 10_000 } }, defaultTier: 'small' });
+  const { body } = await server.admin('POST', '/keys', {});
+  const remaining = async () => {
+    const models = await fetch(`${server.baseURL}/models`, { headers: { authorization: `Bearer ${body.value}` } });
+    return Number(models.headers.get('x-ratelimit-remaining-tokens'));
+  };
+  const controller = new AbortController();
+  const stream = await server.client(body.value).chat.completions.create(
+    { model: 'sandbox/lorem', messages: [{ role: 'user', content: 'x' }], max_tokens: 200, stream: true },
+    { signal: controller.signal },
+  );
+  let chunks = 0;
+  try {
+    for await (const _chunk of stream) {
+      void _chunk;
+      if (++chunks === 5) controller.abort();
+    }
+  } catch {
+    // The SDK may end the iteration or throw on an abort; either way the client has left.
+  }
+  assert.equal(chunks, 5);
+  assert.ok(await eventually(async () => (await server.admin('GET', '/requests?status=aborted')).body.data.length === 1));
+  const charged = 10_000 - (await remaining());
+  assert.ok(charged >= 5, `charged ${charged} tokens: the prompt and the chunks relayed`);
+  assert.ok(charged < 200, `charged ${charged} tokens: not the whole reservation of 200 output tokens`);
+});
+
 test('concurrency: the SDK retries after retry-after-ms and gets through', async () => {
   const server = await start({ providers: [{ id: 'sandbox', kind: 'sandbox', chunkDelayMs: 60 }], limits: { concurrencyRetryAfterMs: 700 } });
   const { body } = await server.admin('POST', '/keys', { limits: { concurrent_requests: 1 } });
