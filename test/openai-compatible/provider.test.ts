@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createParser } from 'eventsource-parser';
 import {
   APIError,
+  AuthenticationError,
   BadRequestError,
   InternalServerError,
   NotFoundError,
@@ -493,6 +494,22 @@ describe('upstream errors', () => {
     assertOpenAIError(error, { status: 503, code: 'upstream_unavailable' });
     assert.equal((error as APIError).headers?.get('retry-after'), '3');
     assert.ok(!(error as APIError).message.includes('gpu-7'));
+  });
+
+  test("an upstream's 401/403 is Switchyard's key refused: a 502 upstream_auth_failed that quotes nothing of the upstream's message", async () => {
+    for (const status of [401, 403]) {
+      fake.script(errorReply(status, openAIError('Incorrect API key provided: sk-proj-****wxyz. You can find your API key at https://platform.openai.com/account/api-keys.', 'invalid_request_error', null, 'invalid_api_key')));
+      const error = await errorOf(server.client().chat.completions.create({ model: 'up/gpt-test', messages: USER }));
+      assert.ok(!(error instanceof AuthenticationError), 'the client is not told its own key is wrong');
+      assertOpenAIError(error, { status: 502, code: 'upstream_auth_failed', type: 'server_error' });
+      assert.ok(!(error as APIError).message.includes('wxyz'), (error as APIError).message);
+    }
+  });
+
+  test('an upstream 504 stays a timeout (504 upstream_timeout)', async () => {
+    fake.script(errorReply(504, '<html>Gateway Timeout</html>'));
+    const error = await errorOf(server.client().chat.completions.create({ model: 'up/gpt-test', messages: USER }));
+    assertOpenAIError(error, { status: 504, code: 'upstream_timeout', type: 'server_error' });
   });
 
   test('a refused connection is a 502', async () => {

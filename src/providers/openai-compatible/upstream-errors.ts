@@ -2,8 +2,11 @@ import { ClientAbortedError, SwitchyardError, UpstreamError } from '../../errors
 
 /**
  * An upstream's error response in Switchyard's terms. A 4xx is the request's fault and reaches the
- * client as the upstream said it (OpenAI's shape, same status). A 5xx becomes a 502 whose message
- * names only the status: an upstream's body may hold details that are not the client's business.
+ * client as the upstream said it (OpenAI's shape, same status), except a 401/403: that is
+ * Switchyard's own credentials refused, a 502 `upstream_auth_failed` (the client's key is fine, and
+ * the upstream's message, which may quote the operator's key, stays here). A 5xx becomes a 502
+ * (a 504 stays a timeout, a 503 unavailable) whose message names only the status: an upstream's
+ * body may hold details that are not the client's business.
  */
 export function errorFromUpstreamResponse(
   providerId: string,
@@ -14,10 +17,15 @@ export function errorFromUpstreamResponse(
   const retryAfterSeconds = parseRetryAfter(retryAfterHeader);
   if (status >= 500) {
     return new UpstreamError(
-      status === 503 ? 'upstream_unavailable' : 'upstream_error',
+      status === 503 ? 'upstream_unavailable' : status === 504 ? 'upstream_timeout' : 'upstream_error',
       `The upstream provider '${providerId}' returned ${status}.`,
       retryAfterSeconds === undefined ? {} : { retryAfterSeconds },
     );
+  }
+  if (status === 401 || status === 403) {
+    return new SwitchyardError('upstream_auth_failed', `The upstream provider '${providerId}' refused Switchyard's credentials (${status}); check its apiKey.`, {
+      ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }),
+    });
   }
   let detail: { message?: unknown; type?: unknown; param?: unknown; code?: unknown } = {};
   try {
