@@ -127,6 +127,12 @@ describe('models', () => {
     const encoded = await request(open, 'GET', '/v1/models/sandbox%2Fecho');
     assert.equal(encoded.status, 200);
     assert.equal(((await encoded.json()) as { id: string }).id, 'sandbox/echo');
+    // The path is decoded once: an id with a `%` in it is an unknown model, not a server error.
+    for (const path of ['/v1/models/foo%25', '/v1/models/sandbox%252Fecho']) {
+      const odd = await request(open, 'GET', path);
+      assert.equal(odd.status, 404, path);
+      assert.equal(((await odd.json()) as { error: { code: string } }).error.code, 'model_not_found');
+    }
   });
 
   test('an unknown model is a 404 model_not_found, for retrieve and for chat', async () => {

@@ -156,6 +156,8 @@ const CASES: Case[] = [
     param: 'metadata',
   },
   { name: 'max_tokens of 0', body: valid({ max_tokens: 0 }), param: 'max_tokens' },
+  { name: 'a seed that is not whole', body: valid({ seed: 1.5 }), param: 'seed' },
+  { name: 'a seed beyond int64', body: valid({ seed: 2 ** 64 }), param: 'seed' },
   { name: 'an unknown reasoning_effort', body: valid({ reasoning_effort: 'extreme' }), param: 'reasoning_effort' },
 ];
 
@@ -187,6 +189,9 @@ describe('a bad request is a 400 naming the param', () => {
       valid({ logprobs: true, top_logprobs: 20 }),
       valid({ logit_bias: { '50256': -100 }, metadata: Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`key${i}`, 'v'])) }),
       valid({ response_format: { type: 'json_schema', json_schema: { name: 'my_schema-1', schema: { type: 'object' } } } }),
+      // Any int64 seed, as OpenAI takes (a Python client may send 2**62).
+      valid({ seed: 2 ** 62 }),
+      valid({ seed: -(2 ** 62) }),
     ]) {
       const { response, text } = await post(body);
       assert.equal(response.status, 200, `${JSON.stringify(body).slice(0, 200)} → ${text.slice(0, 300)}`);

@@ -48,7 +48,9 @@ export function registerModelRoutes(
   });
 
   app.get('/models/*', async (request, reply) => {
-    const id = decodeURIComponent((request.params as { '*': string })['*']);
+    // The router has decoded the path already (`openai%2Fgpt-4o` arrives as `openai/gpt-4o`): decoding
+    // again would turn an id's own `%` into an escape, or fail on it.
+    const id = (request.params as { '*': string })['*'];
     if (personas && id.startsWith('persona://')) {
       const persona = (await personas.list()).find((candidate) => `persona://${candidate.id}` === id);
       if (persona) return reply.type('application/json').send(JSON.stringify(personaObject(persona)));

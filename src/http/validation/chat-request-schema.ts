@@ -155,7 +155,8 @@ export const chatRequestSchema = z.looseObject({
   ),
   response_format: responseFormatSchema.optional(),
   safety_identifier: nullable(z.string()),
-  seed: nullable(z.number().int().min(Number.MIN_SAFE_INTEGER).max(Number.MAX_SAFE_INTEGER)),
+  // OpenAI takes any int64; beyond 2^53 a JSON number arrives rounded, still a whole number.
+  seed: nullable(z.number().min(-(2 ** 63)).max(2 ** 63).refine(Number.isInteger, 'Expected an integer')),
   service_tier: nullable(z.enum(['auto', 'default', 'flex', 'scale', 'priority'])),
   stop: nullable(z.union([z.string(), z.array(z.string()).min(1).max(4)])),
   store: nullable(z.boolean()),
