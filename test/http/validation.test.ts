@@ -157,6 +157,11 @@ const CASES: Case[] = [
   },
   { name: 'max_tokens of 0', body: valid({ max_tokens: 0 }), param: 'max_tokens' },
   { name: 'a seed that is not whole', body: valid({ seed: 1.5 }), param: 'seed' },
+  {
+    name: 'a custom tool call without its input',
+    body: valid({ messages: [{ role: 'user', content: 'x' }, { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'custom', custom: { name: 'run_sql' } }] }] }),
+    param: 'messages[1].tool_calls[0].custom.input',
+  },
   { name: 'a seed beyond int64', body: valid({ seed: 2 ** 64 }), param: 'seed' },
   { name: 'an unknown reasoning_effort', body: valid({ reasoning_effort: 'extreme' }), param: 'reasoning_effort' },
 ];
@@ -189,6 +194,15 @@ describe('a bad request is a 400 naming the param', () => {
       valid({ logprobs: true, top_logprobs: 20 }),
       valid({ logit_bias: { '50256': -100 }, metadata: Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`key${i}`, 'v'])) }),
       valid({ response_format: { type: 'json_schema', json_schema: { name: 'my_schema-1', schema: { type: 'object' } } } }),
+      // A custom tool's call sent back with its output, as the turn after a GPT-5 custom tool call does
+      // (without the custom tool itself, which the sandbox does not serve).
+      valid({
+        messages: [
+          { role: 'user', content: 'count users' },
+          { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'custom', custom: { name: 'run_sql', input: 'select count(*) from users' } }] },
+          { role: 'tool', tool_call_id: 'call_1', content: '42' },
+        ],
+      }),
       // Any int64 seed, as OpenAI takes (a Python client may send 2**62).
       valid({ seed: 2 ** 62 }),
       valid({ seed: -(2 ** 62) }),

@@ -40,11 +40,19 @@ const assistantContent = z.union([z.string(), z.array(z.discriminatedUnion('type
 
 const name = z.string().min(1).optional();
 
-export const toolCallSchema = z.looseObject({
-  id: z.string().min(1),
-  type: z.literal('function'),
-  function: z.looseObject({ name: z.string().min(1), arguments: z.string() }),
-});
+/** A call the assistant made, sent back in the history: a function call, or a custom tool's (free-form input). */
+export const toolCallSchema = z.discriminatedUnion('type', [
+  z.looseObject({
+    id: z.string().min(1),
+    type: z.literal('function'),
+    function: z.looseObject({ name: z.string().min(1), arguments: z.string() }),
+  }),
+  z.looseObject({
+    id: z.string().min(1),
+    type: z.literal('custom'),
+    custom: z.looseObject({ name: z.string().min(1), input: z.string() }),
+  }),
+]);
 
 const messageSchema = z.discriminatedUnion('role', [
   z.looseObject({ role: z.literal('system'), content: textContent, name }),
