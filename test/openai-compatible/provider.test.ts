@@ -247,6 +247,18 @@ describe('the request the upstream receives', () => {
     });
   });
 
+  test("Switchyard's own `reasoning: true|false` switch is not sent upstream (OpenAI refuses unknown fields); its object form is", async () => {
+    for (const stream of [false, true]) {
+      for (const reasoning of [true, false]) {
+        fake.reset();
+        const response = await postChat(server, { model: 'up/gpt-test', messages: USER, reasoning, stream });
+        assert.equal(response.status, 200);
+        await response.text();
+        assert.equal('reasoning' in onlyRequest().body, false, `reasoning: ${reasoning}, stream: ${stream}`);
+      }
+    }
+  });
+
   test('unknown request fields pass through untouched (the SDK’s extra body)', async () => {
     await server.client().chat.completions.create({ model: 'up/gpt-test', messages: USER, vendor_extension: { a: 1 } } as never);
     assert.deepEqual(onlyRequest().body.vendor_extension, { a: 1 });

@@ -94,8 +94,11 @@ export class OpenAICompatibleProvider implements Provider {
     const stream = request.stream === true;
     this.capabilities.check(request.model, request);
     // Usage is always asked of a stream, for accounting; the gateway drops the usage chunk when
-    // the client did not ask for it.
-    const body = stream ? { ...request, stream_options: { ...request.stream_options, include_usage: true } } : request;
+    // the client did not ask for it. `reasoning: true|false` is Switchyard's own switch for its
+    // engine: OpenAI refuses the unknown field, so it stays here (the object form, which other
+    // gateways define, goes on).
+    const sent = typeof request.reasoning === 'boolean' ? withoutReasoningSwitch(request) : request;
+    const body = stream ? { ...sent, stream_options: { ...sent.stream_options, include_usage: true } } : sent;
     let response: Dispatcher.ResponseData;
     try {
       response = await this.post(this.url, body, stream, context.signal);
@@ -221,6 +224,12 @@ export class OpenAICompatibleProvider implements Provider {
   async close(): Promise<void> {
     if (this.ownsDispatcher) await this.dispatcher.close();
   }
+}
+
+function withoutReasoningSwitch(request: ChatRequest): ChatRequest {
+  const { reasoning: _switch, ...rest } = request;
+  void _switch;
+  return rest;
 }
 
 async function readBounded(body: AsyncIterable<Buffer>, limit: number): Promise<string> {
