@@ -1,4 +1,5 @@
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import { SwitchyardError } from '../errors/errors.js';
 import type { Kysely } from 'kysely';
 import type { Config } from '../config/schema.js';
 import type { Provider } from '../providers/provider.js';
@@ -7,7 +8,7 @@ import { ModelRegistry } from '../gateway/model-registry.js';
 import { Gateway, type Caller, type CallSummary } from '../gateway/gateway.js';
 import { randomId } from '../util/ids.js';
 import { isLoopback, keysFromEnv, StaticKeyAuthenticator, type Authenticator } from './auth.js';
-import { errorHeaders, fromAnyError } from './errors-reply.js';
+import { errorHeaders, fromAnyError, writeRawError } from './errors-reply.js';
 import { registerChatRoutes } from './routes/chat-completions.js';
 import { registerModelRoutes } from './routes/models.js';
 import { registerEmbeddingsRoutes } from './routes/embeddings.js';
@@ -148,6 +149,11 @@ export async function buildServer(options: BuildServerOptions): Promise<Server> 
       : { http: slowClientLimits }),
     requestIdHeader: false,
     return503OnClosing: true,
+    // A URL the router cannot decode is answered before any hook runs: in OpenAI's shape all the same.
+    frameworkErrors: (error, request, reply) => {
+      const failure = new SwitchyardError('invalid_value', `The request URL could not be read: ${error.message}`);
+      writeRawError(reply.raw, failure, { 'x-request-id': request.id });
+    },
   });
 
   // Any content type is read as JSON: curl users forget the header, and a wrong body is a clear 400.

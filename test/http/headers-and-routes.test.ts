@@ -127,6 +127,13 @@ describe('models', () => {
     const encoded = await request(open, 'GET', '/v1/models/sandbox%2Fecho');
     assert.equal(encoded.status, 200);
     assert.equal(((await encoded.json()) as { id: string }).id, 'sandbox/echo');
+    // A URL that cannot be decoded at all is a 400 in OpenAI's shape, with a request id.
+    const undecodable = await request(open, 'GET', '/v1/models/%E0%A4%A');
+    assert.equal(undecodable.status, 400);
+    assert.match(undecodable.headers.get('x-request-id') ?? '', /^req_/);
+    const body = (await undecodable.json()) as { error: Record<string, unknown> };
+    assert.deepEqual(Object.keys(body.error), ['message', 'type', 'param', 'code']);
+    assert.equal(body.error.type, 'invalid_request_error');
     // The path is decoded once: an id with a `%` in it is an unknown model, not a server error.
     for (const path of ['/v1/models/foo%25', '/v1/models/sandbox%252Fecho']) {
       const odd = await request(open, 'GET', path);
