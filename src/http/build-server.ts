@@ -249,7 +249,12 @@ export async function buildServer(options: BuildServerOptions): Promise<Server> 
           ...(passThrough ? { passThrough } : {}),
           ...(platform ? { admit: platform.admit.bind(platform) } : {}),
         });
-        registerRealtimeRoutes(scope, { gateway, limits: config.realtime, ...(platform ? { admit: platform.admit.bind(platform) } : {}) });
+        registerRealtimeRoutes(scope, {
+          gateway,
+          limits: config.realtime,
+          authenticate: (headers) => authenticator.authenticate(headers),
+          ...(platform ? { admit: platform.admit.bind(platform) } : {}),
+        });
       },
       { prefix },
     );

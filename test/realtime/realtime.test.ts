@@ -264,3 +264,34 @@ describe('Realtime on the embedded engine', () => {
     socket.close();
   });
 });
+
+describe('Realtime and the key store', () => {
+  test('a key revoked while its session is open: the next response is refused within the revocation bound', async () => {
+    const { startPlatformServer } = await import('../platform/helpers.js');
+    const server = await startPlatformServer();
+    try {
+      const { body: key } = await server.admin('POST', '/keys', { name: 'realtime' });
+      const { socket, events } = await rawClient(`${server.origin.replace('http:', 'ws:')}/v1/realtime?model=sandbox/echo`, { headers: { authorization: `Bearer ${key.value}` } });
+      await waitFor(events, 'session.created');
+      const ask = (text: string) => {
+        socket.send(JSON.stringify({ type: 'conversation.item.create', item: { type: 'message', role: 'user', content: [{ type: 'input_text', text }] } }));
+        socket.send(JSON.stringify({ type: 'response.create' }));
+      };
+      ask('before');
+      const done = await waitFor(events, 'response.done');
+      assert.equal(events[done]!.response.status, 'completed');
+
+      assert.equal((await server.admin('POST', `/keys/${key.id}/revoke`)).status, 200);
+      // Revocation reaches every node's key cache within 1 s.
+      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      const from = events.length;
+      ask('after');
+      const error = await waitFor(events, 'error', from);
+      assert.equal(events[error]!.error.code, 'invalid_api_key');
+      assert.equal(events.slice(from).some((event) => event.type === 'response.done' && event.response.status === 'completed'), false);
+      socket.close();
+    } finally {
+      await server.close();
+    }
+  });
+});

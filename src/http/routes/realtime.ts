@@ -3,7 +3,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { WebSocket } from 'ws';
 // Brings in the `websocket: true` route option's types.
 import type {} from '@fastify/websocket';
-import type { Gateway } from '../../gateway/gateway.js';
+import type { Caller, Gateway } from '../../gateway/gateway.js';
 import { SwitchyardError } from '../../errors/errors.js';
 import type { ChatRequest } from '../../providers/provider.js';
 import { RealtimeSession } from '../../protocols/realtime/realtime-session.js';
@@ -21,6 +21,12 @@ export interface RealtimeRouteOptions {
   gateway: Gateway;
   limits: RealtimeLimits;
   admit?: (request: FastifyRequest, reply: FastifyReply, body: ChatRequest, auditId: string) => Promise<() => void>;
+  /**
+   * The key check of every /v1 request, run again for each response a session asks for: a session
+   * outlives its upgrade, and a key revoked (or expired) meanwhile must stop working within the
+   * revocation bound, as it does for any other call.
+   */
+  authenticate?: (headers: IncomingHttpHeaders) => Caller | Promise<Caller>;
 }
 
 const KEY_PROTOCOL = 'openai-insecure-api-key.';
@@ -79,6 +85,7 @@ export function registerRealtimeRoutes(app: FastifyInstance, options: RealtimeRo
           if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(event));
         },
         runChat: async (body, signal) => {
+          if (options.authenticate) request.caller = await options.authenticate(withSubprotocolKey(request.headers));
           const auditId = timeOrderedId('aud_');
           const release = options.admit ? await options.admit(request, headerSink(), body, auditId) : () => {};
           try {
