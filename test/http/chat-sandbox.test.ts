@@ -374,6 +374,17 @@ describe('tool calls', () => {
     );
   });
 
+  test('allowed_tools: required calls one of the allowed tools only; auto never calls one outside the list', async () => {
+    const names = tools.map((tool) => (tool as { function: { name: string } }).function.name);
+    const last = names.at(-1)!;
+    const allowedOnly = (mode: 'auto' | 'required') => ({ type: 'allowed_tools' as const, allowed_tools: { mode, tools: [{ type: 'function', function: { name: last } }] } });
+    const required = await create({ messages: [user('x')], tools, tool_choice: allowedOnly('required') });
+    assert.deepEqual(required.choices[0]!.message.tool_calls!.map((call) => (call as { function: { name: string } }).function.name), [last]);
+    // The user names every tool; only the allowed one may be called.
+    const auto = await create({ messages: [user(names.join(' and '))], tools, tool_choice: allowedOnly('auto') });
+    assert.deepEqual((auto.choices[0]!.message.tool_calls ?? []).map((call) => (call as { function: { name: string } }).function.name), [last]);
+  });
+
   test('a reply made only of tool calls has content null, as OpenAI sends it', async () => {
     const completion = await create({ messages: [user('x')], tools, tool_choice: 'required' });
     assert.equal(completion.choices[0]!.finish_reason, 'tool_calls');

@@ -51,11 +51,18 @@ function functionTools(request: ChatRequest): ChatCompletionFunctionTool[] {
 
 /** Which tools to call: named or required always call; auto calls the tools the user names. */
 function chooseTools(request: ChatRequest, lastUserText: string, afterToolResults: boolean): ChatCompletionFunctionTool[] {
-  const tools = functionTools(request);
-  const choice = request.tool_choice;
+  let tools = functionTools(request);
+  let choice = request.tool_choice;
+  if (choice && typeof choice === 'object' && choice.type === 'allowed_tools') {
+    // Only the listed tools may be called; `mode` is what `tool_choice` would have said.
+    const allowed = new Set(choice.allowed_tools.tools.map((tool) => (tool as { function?: { name?: unknown } }).function?.name));
+    tools = tools.filter((tool) => allowed.has(tool.function.name));
+    choice = choice.allowed_tools.mode;
+  }
   if (tools.length === 0 || choice === 'none') return [];
   if (choice && typeof choice === 'object' && choice.type === 'function') {
-    return tools.filter((tool) => tool.function.name === choice.function.name);
+    const named = choice.function.name;
+    return tools.filter((tool) => tool.function.name === named);
   }
   const mentioned = afterToolResults ? [] : tools.filter((tool) => lastUserText.includes(tool.function.name));
   const picked = mentioned.length > 0 || choice !== 'required' ? mentioned : [tools[0]!];
