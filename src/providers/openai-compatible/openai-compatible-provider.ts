@@ -19,6 +19,7 @@ import type {
 } from '../provider.js';
 import { errorFromTransport, errorFromUpstreamResponse } from './upstream-errors.js';
 import { readChunkStream } from './sse-chunks.js';
+import { UpstreamCall } from './upstream-call.js';
 
 export interface OpenAICompatibleDependencies {
   /** The HTTP dispatcher; tests may pass their own. Defaults to a keep-alive pool per provider. */
@@ -44,10 +45,11 @@ export class OpenAICompatibleProvider implements Provider {
   readonly id: string;
   private readonly dispatcher: Dispatcher;
   private readonly ownsDispatcher: boolean;
-  private readonly url: string;
-  private readonly embeddingsUrl: string;
-  private readonly completionsUrl: string;
+  /** Where calls go, as undici's dispatcher takes it: the origin, and the base URL's path before each endpoint's. */
+  private readonly origin: string;
+  private readonly basePath: string;
   private readonly headers: Record<string, string>;
+  private readonly streamHeaders: Record<string, string>;
   private readonly models: ModelInfo[];
 
   constructor(config: OpenAICompatibleProviderConfig, dependencies: OpenAICompatibleDependencies = {}) {
@@ -63,15 +65,16 @@ export class OpenAICompatibleProvider implements Provider {
         connect: { timeout: config.connectTimeoutMs },
       });
     this.baseURL = config.baseURL.replace(/\/+$/, '');
-    this.url = `${this.baseURL}/chat/completions`;
-    this.embeddingsUrl = `${config.baseURL.replace(/\/+$/, '')}/embeddings`;
-    this.completionsUrl = `${config.baseURL.replace(/\/+$/, '')}/completions`;
+    const base = new URL(this.baseURL);
+    this.origin = base.origin;
+    this.basePath = base.pathname.replace(/\/+$/, '');
     // Fixed headers are built once, not per request.
     this.headers = {
       'content-type': 'application/json',
       ...(config.apiKey ? { authorization: `Bearer ${config.apiKey}` } : {}),
       ...config.headers,
     };
+    this.streamHeaders = { ...this.headers, accept: 'text/event-stream' };
     const created = Math.floor((dependencies.now ?? Date.now)() / 1000);
     this.models = config.models.map((model) => ({
       id: model.id,
@@ -99,9 +102,9 @@ export class OpenAICompatibleProvider implements Provider {
     // gateways define, goes on).
     const sent = typeof request.reasoning === 'boolean' ? withoutReasoningSwitch(request) : request;
     const body = stream ? { ...sent, stream_options: { ...sent.stream_options, include_usage: true } } : sent;
-    let response: Dispatcher.ResponseData;
+    let response: UpstreamCall;
     try {
-      response = await this.post(this.url, body, stream, context.signal);
+      response = await this.send('/chat/completions', body, stream, context.signal);
     } catch (error) {
       throw (error instanceof SwitchyardError && this.capabilities.learn(request.model, request, error)) || error;
     }
@@ -123,7 +126,7 @@ export class OpenAICompatibleProvider implements Provider {
   async complete(request: CompletionRequest, context: ChatCallContext): Promise<CompleteResult> {
     const stream = request.stream === true;
     const body = stream ? { ...request, stream_options: { ...request.stream_options, include_usage: true } } : request;
-    const response = await this.post(this.completionsUrl, body, stream, context.signal);
+    const response = await this.send('/completions', body, stream, context.signal);
     if (stream) {
       return { kind: 'stream', chunks: this.chunks<TextCompletionChunk>(response, request.stream_options?.include_usage === true, context.signal) };
     }
@@ -136,7 +139,7 @@ export class OpenAICompatibleProvider implements Provider {
 
   /** The client's body goes upstream as it came, model rewritten; the answer is relayed as it came. */
   async embed(request: EmbeddingsRequest, context: ChatCallContext): Promise<EmbeddingsResult> {
-    const response = await this.post(this.embeddingsUrl, { ...request.body, model: request.model }, false, context.signal);
+    const response = await this.send('/embeddings', { ...request.body, model: request.model }, false, context.signal);
     const { value, text } = await this.json<{ usage?: { prompt_tokens?: number } }>(response, context.signal);
     return { kind: 'relay', rawJson: text, promptTokens: value?.usage?.prompt_tokens ?? 0 };
   }
@@ -158,59 +161,90 @@ export class OpenAICompatibleProvider implements Provider {
     }
   }
 
-  /** POSTs a body; an error status, or a stream asked and not given, rejects (the first-byte contract). */
+  /**
+   * POSTs a body to one of the upstream's endpoints; an error status, or a stream asked and not
+   * given, rejects (the first-byte contract). The answer's body is the call's to read.
+   */
+  private async send(endpoint: string, body: unknown, stream: boolean, signal: AbortSignal): Promise<UpstreamCall> {
+    const call = new UpstreamCall(
+      this.dispatcher,
+      { origin: this.origin, path: this.basePath + endpoint, method: 'POST', headers: stream ? this.streamHeaders : this.headers, body: JSON.stringify(body) },
+      signal,
+    );
+    let head;
+    try {
+      head = await call.head;
+    } catch (error) {
+      throw errorFromTransport(this.id, error, signal);
+    }
+    await this.refuseFailure(head.statusCode, head.headers, stream, call);
+    return call;
+  }
+
+  /** The same through `undici.request`, for the Responses pass-through, which relays the body as a stream. */
   private async post(url: string, body: unknown, stream: boolean, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
     let response: Dispatcher.ResponseData;
     try {
       response = await undiciRequest(url, {
         dispatcher: this.dispatcher,
         method: 'POST',
-        headers: stream ? { ...this.headers, accept: 'text/event-stream' } : this.headers,
+        headers: stream ? this.streamHeaders : this.headers,
         body: JSON.stringify(body),
         signal,
       });
     } catch (error) {
       throw errorFromTransport(this.id, error, signal);
     }
-    if (response.statusCode >= 400) {
-      const text = await readBounded(response.body, MAX_ERROR_BODY).catch(() => '');
-      const retryAfter = response.headers['retry-after'];
-      throw errorFromUpstreamResponse(this.id, response.statusCode, text, Array.isArray(retryAfter) ? retryAfter[0] : retryAfter);
-    }
-    if (stream && !String(response.headers['content-type'] ?? '').includes('text/event-stream')) {
-      discard(response.body);
-      throw new UpstreamError('upstream_error', `The upstream provider '${this.id}' answered a stream request without a stream.`);
-    }
+    const responseBody = response.body;
+    await this.refuseFailure(response.statusCode, response.headers, stream, {
+      text: (limit) => readBounded(responseBody, limit),
+      discard: () => discard(responseBody),
+    });
     return response;
   }
 
+  /** Throws for an error status (its body read, bounded) or for a stream asked and answered without one. */
+  private async refuseFailure(
+    statusCode: number,
+    headers: Record<string, string | string[] | undefined>,
+    stream: boolean,
+    body: { text(limit: number): Promise<string>; discard(): void },
+  ): Promise<void> {
+    if (statusCode >= 400) {
+      const text = await body.text(MAX_ERROR_BODY).catch(() => '');
+      const retryAfter = headers['retry-after'];
+      throw errorFromUpstreamResponse(this.id, statusCode, text, Array.isArray(retryAfter) ? retryAfter[0] : retryAfter);
+    }
+    if (stream && !String(headers['content-type'] ?? '').includes('text/event-stream')) {
+      body.discard();
+      throw new UpstreamError('upstream_error', `The upstream provider '${this.id}' answered a stream request without a stream.`);
+    }
+  }
+
   /** A stream's events, each keeping its JSON text; `"usage":null` cut when the client did not ask. */
-  private chunks<T extends TextCompletionChunk | RelayChunk>(response: Dispatcher.ResponseData, includeUsage: boolean, signal: AbortSignal) {
-    return readChunkStream<T>(response.body, this.id, this.readOptions(response, includeUsage, signal));
+  private chunks<T extends TextCompletionChunk | RelayChunk>(call: UpstreamCall, includeUsage: boolean, signal: AbortSignal) {
+    return readChunkStream<T>(call, this.id, this.readOptions(call, includeUsage, signal));
   }
 
   /** The same, ordinary events left unread, for a caller that only relays them. */
-  private relayedChunks(response: Dispatcher.ResponseData, includeUsage: boolean, signal: AbortSignal) {
-    return readChunkStream<RelayChunk>(response.body, this.id, { ...this.readOptions(response, includeUsage, signal), unread: true });
+  private relayedChunks(call: UpstreamCall, includeUsage: boolean, signal: AbortSignal) {
+    return readChunkStream<RelayChunk>(call, this.id, { ...this.readOptions(call, includeUsage, signal), unread: true });
   }
 
-  private readOptions(response: Dispatcher.ResponseData, includeUsage: boolean, signal: AbortSignal) {
-    const body = response.body;
+  private readOptions(call: UpstreamCall, includeUsage: boolean, signal: AbortSignal) {
     return {
       stripUsageNull: !includeUsage,
       mapError: (error: unknown) => errorFromTransport(this.id, error, signal),
       // A consumer that stops early (client gone) must free the upstream socket at once.
-      cleanup: () => {
-        if (!body.destroyed && !body.readableEnded) discard(body);
-      },
+      cleanup: () => call.discard(),
     };
   }
 
   /** A whole JSON body, and its text for a byte-exact relay. */
-  private async json<T>(response: Dispatcher.ResponseData, signal: AbortSignal): Promise<{ value: T; text: string }> {
+  private async json<T>(call: UpstreamCall, signal: AbortSignal): Promise<{ value: T; text: string }> {
     let text: string;
     try {
-      text = await response.body.text();
+      text = await call.text();
     } catch (error) {
       throw errorFromTransport(this.id, error, signal);
     }
