@@ -58,6 +58,7 @@ const cases: Array<{ name: string; body: Record<string, unknown>; param: string 
   { name: 'an unknown text format', body: { ...valid, text: { format: { type: 'yaml' } } }, param: 'text.format.type' },
   { name: 'a bad reasoning effort', body: { ...valid, reasoning: { effort: 'extreme' } }, param: 'reasoning.effort' },
   { name: 'metadata with a non-string value', body: { ...valid, metadata: { n: 1 } }, param: 'metadata.n' },
+  { name: 'an include value not in the spec', body: { ...valid, include: ['message.output_text.logprobs', 'message.output_text.logprob'] }, param: 'include[1]', code: 'invalid_value' },
   { name: 'stream_options without stream', body: { ...valid, stream_options: { include_obfuscation: false } }, param: 'stream_options' },
   { name: 'background mode', body: { ...valid, background: true }, param: 'background', code: 'unsupported_parameter' },
   { name: 'a conversation', body: { ...valid, conversation: 'conv_1' }, param: 'conversation', code: 'unsupported_parameter' },

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { ResponseIncludable } from 'openai/resources/responses/responses';
 import { reasoningEffortSchema } from '../../http/validation/chat-request-schema.js';
 
 /**
@@ -134,6 +135,22 @@ const textFormatSchema = z.discriminatedUnion('type', [
   }),
 ]);
 
+/**
+ * Every value `include` may hold (the spec's IncludeEnum); any other is a 400 naming the entry:
+ * taking a misspelt one silently would drop what the client asked for (logprobs, say). Values for
+ * OpenAI-hosted tools are valid and accepted: Switchyard makes no such items, so there is nothing to add.
+ */
+const includables = [
+  'file_search_call.results',
+  'web_search_call.results',
+  'web_search_call.action.sources',
+  'message.input_image.image_url',
+  'computer_call_output.output.image_url',
+  'code_interpreter_call.outputs',
+  'reasoning.encrypted_content',
+  'message.output_text.logprobs',
+] as const satisfies readonly ResponseIncludable[];
+
 const requestShape = {
   model: z.string().min(1),
   // Items are checked one by one against the schema their type calls for (inputItemSchemaFor).
@@ -146,7 +163,7 @@ const requestShape = {
   background: nullable(z.boolean()),
   conversation: z.unknown().optional(),
   prompt: z.unknown().optional(),
-  include: nullable(z.array(z.string())),
+  include: nullable(z.array(z.enum(includables))),
   tools: z.array(z.looseObject({ type: z.string() })).max(128).optional(),
   tool_choice: toolChoiceSchema.optional(),
   parallel_tool_calls: nullable(z.boolean()),
