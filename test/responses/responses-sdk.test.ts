@@ -244,6 +244,18 @@ describe('function calling', () => {
       { role: 'tool', tool_call_id: call.call_id, content: '{"temperature":21}' },
     ]);
 
+    // An output given as text parts reaches the backend as the parts' text.
+    const parts = await client.responses.create({
+      model: 'sandbox/echo',
+      tools: [weather],
+      input: [
+        { role: 'user', content: 'What is the get_weather in Paris?' },
+        call,
+        { type: 'function_call_output', call_id: call.call_id, output: [{ type: 'input_text', text: '{"temperature":' }, { type: 'input_text', text: '20}' }] },
+      ],
+    });
+    assert.equal(parts.output_text, 'Tool results: {"temperature":20}');
+
     // Stateful: only the output, after previous_response_id.
     const third = await client.responses.create({
       model: 'sandbox/echo',

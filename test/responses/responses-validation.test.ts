@@ -42,6 +42,25 @@ const cases: Array<{ name: string; body: Record<string, unknown>; param: string 
     param: 'input[0].content[0].image_url',
     code: 'unsupported_parameter',
   },
+  {
+    // Chat's system and developer messages carry text only: the image would be lost on the way.
+    name: 'an image in a developer message',
+    body: { ...valid, input: [{ role: 'developer', content: [{ type: 'input_text', text: 'Be exact.' }, { type: 'input_image', image_url: 'https://example.com/a.png' }] }, { role: 'user', content: 'hi' }] },
+    param: 'input[0].content[1].type',
+    code: 'unsupported_parameter',
+  },
+  {
+    name: 'a file in a function call output',
+    body: {
+      ...valid,
+      input: [
+        { type: 'function_call', call_id: 'call_1', name: 'f', arguments: '{}' },
+        { type: 'function_call_output', call_id: 'call_1', output: [{ type: 'input_text', text: 'see the file' }, { type: 'input_file', file_data: 'data:text/plain;base64,aGk=', filename: 'a.txt' }] },
+      ],
+    },
+    param: 'input[1].output[1].type',
+    code: 'unsupported_parameter',
+  },
   { name: 'a function_call without call_id', body: { ...valid, input: [{ type: 'function_call', name: 'f', arguments: '{}' }] }, param: 'input[0].call_id' },
   { name: 'an item kind not served', body: { ...valid, input: [{ type: 'web_search_call', id: 'ws_1' }] }, param: 'input[0].type', code: 'unsupported_parameter' },
   { name: 'an item reference', body: { ...valid, input: [{ type: 'item_reference', id: 'msg_1' }] }, param: 'input[0].type', code: 'unsupported_parameter' },

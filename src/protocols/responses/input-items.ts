@@ -47,6 +47,19 @@ function inputParts(parts: readonly MessagePart[], param: string): InputPart[] {
   });
 }
 
+/**
+ * Chat carries only text in system and developer messages and in tool results: an image or a file
+ * there would be dropped on the way, so it is refused, naming the part.
+ */
+function requireText(parts: readonly InputPart[], param: string, where: string): void {
+  const index = parts.findIndex((part) => part.type !== 'input_text');
+  if (index === -1) return;
+  throw new UnsupportedFeatureError(
+    `Switchyard carries only text in ${where}: chat has no ${parts[index]!.type === 'input_image' ? 'image' : 'file'} parts there. Send '${parts[index]!.type}' in a user message instead.`,
+    `${param}[${index}].type`,
+  );
+}
+
 /** The parts of an assistant message: text and refusals only. */
 function assistantParts(parts: readonly MessagePart[], param: string): ResponseOutputMessage['content'] {
   return parts.map((part, index) => {
@@ -87,6 +100,7 @@ export function normalizeInput(input: string | readonly InputItemParam[] | undef
         return { id, type: 'message', role: 'assistant', status: 'completed', content };
       }
       const content = typeof message.content === 'string' ? [{ type: 'input_text' as const, text: message.content }] : inputParts(message.content, `${param}.content`);
+      if (message.role !== 'user') requireText(content, `${param}.content`, `a ${message.role} message`);
       const out: ResponseInputMessageItem = { id, type: 'message', role: message.role, status: 'completed', content };
       return out;
     }
@@ -102,7 +116,11 @@ export function normalizeInput(input: string | readonly InputItemParam[] | undef
           id: output.id ?? ids('fco_'),
           status: 'completed',
         };
-        if (Array.isArray(output.output)) out.output = inputParts(output.output, `${param}.output`) as ResponseFunctionToolCallOutputItem['output'];
+        if (Array.isArray(output.output)) {
+          const parts = inputParts(output.output, `${param}.output`);
+          requireText(parts, `${param}.output`, 'a function call output');
+          out.output = parts as ResponseFunctionToolCallOutputItem['output'];
+        }
         return out;
       }
       case 'reasoning': {
@@ -185,7 +203,7 @@ export function contextToMessages(items: readonly ContextItem[]): ChatCompletion
           const onlyText = parts.every((part) => part.type === 'input_text');
           messages.push({ role: 'user', content: onlyText ? textOfParts(parts) : parts.map(chatPart) });
         } else {
-          messages.push({ role: item.role, content: textOfParts(parts.filter((part) => part.type === 'input_text')) });
+          messages.push({ role: item.role, content: textOfParts(parts) });
         }
         break;
       }
