@@ -38,6 +38,20 @@ export function failingProvider(): Provider {
   };
 }
 
+/** A backend that answers nothing for `delayMs`, then fails: a failure before the first chunk. */
+export function slowFailingProvider(delayMs: number): Provider {
+  return {
+    id: 'slow',
+    kind: 'slow',
+    acceptsUndeclaredModels: true,
+    listModels: () => [{ id: 'model', created: 0, ownedBy: 'slow' }],
+    async chat(): Promise<ChatResult> {
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      throw new UpstreamError('upstream_unavailable', 'The upstream did not answer.');
+    },
+  };
+}
+
 type Event = ResponseStreamEvent | { type: string; sequence_number: number; [key: string]: unknown };
 
 /**

@@ -5,7 +5,7 @@ import { encode } from 'gpt-tokenizer/encoding/o200k_base';
 import { startServer, type RunningServer } from '../helpers/start-server.js';
 import { dataJson, postSse } from '../helpers/raw-sse.js';
 import { jsonSchemaAjv, specValidator } from '../helpers/openai-spec.js';
-import { assertEventGrammar, failingProvider, RecordingSandbox } from './helpers.js';
+import { assertEventGrammar, failingProvider, RecordingSandbox, slowFailingProvider } from './helpers.js';
 
 // The Responses API over the sandbox, through the official SDK: the object and the events exactly
 // per spec, the stream and the final object agreeing, tools, structured output, limits, reasoning.
@@ -209,6 +209,33 @@ describe('responses.stream', () => {
       assert.equal(eventLine, `event: ${(JSON.parse(dataLine!.slice(6)) as { type: string }).type}`);
     }
     assert.ok(!raw.includes('[DONE]'));
+  });
+});
+
+describe('a failure after a heartbeat committed the stream', () => {
+  let slow: RunningServer;
+  before(async () => {
+    slow = await startServer({ server: { heartbeatMs: 20 } }, { providers: [slowFailingProvider(150)] });
+  });
+  after(async () => {
+    await slow?.close();
+  });
+
+  test('still ends with the Responses API’s own events: created, in_progress, response.failed, error', async () => {
+    const { response, events } = await postSse(`${slow.baseURL}/responses`, { model: 'slow/model', input: 'hi', stream: true });
+    assert.equal(response.status, 200);
+    assert.ok(events.some((event) => event.kind === 'comment'), 'the heartbeat committed to a stream before the failure');
+    const json = dataJson<ResponseStreamEvent>(events.filter((event) => event.kind === 'data'));
+    for (const event of json) assert.deepEqual(validateEvent(event), [], event.type);
+    assertEventGrammar(json);
+    assert.deepEqual(json.map((event) => event.type), ['response.created', 'response.in_progress', 'response.failed', 'error']);
+    const failed = json[2] as Extract<ResponseStreamEvent, { type: 'response.failed' }>;
+    assert.equal(failed.response.status, 'failed');
+    assert.deepEqual(failed.response.error, { code: 'server_error', message: 'The upstream did not answer.' });
+    assert.deepEqual(failed.response.output, []);
+    assert.equal((json[3] as { code?: string }).code, 'upstream_unavailable');
+    // Stored as failed, like a failure later in the stream.
+    assert.equal((await slow.client().responses.retrieve(failed.response.id)).status, 'failed');
   });
 });
 

@@ -233,9 +233,18 @@ async function streamResponse(call: Call): Promise<FastifyReply> {
       clearInterval(heartbeat);
       const failure = renameChatParams(toSwitchyardError(error));
       if (failure instanceof ClientAbortedError || signal.aborted) return reply;
-      if (sse.headersSent) sse.fail(failure);
-      else writeRawError(reply.raw, failure, headers());
       if (failure.status >= 500) request.log.warn({ err: failure, cause: failure.cause }, 'responses stream failed before its first chunk');
+      if (!sse.headersSent) {
+        writeRawError(reply.raw, failure, headers());
+        return reply;
+      }
+      // A heartbeat already committed to a 200 stream: the failure travels in it as this API's own
+      // events (created, in_progress, response.failed, error), not as chat's bare error chunk,
+      // which has no `type` and no `sequence_number` for a Responses client to read.
+      const final = builder.fail(failure);
+      await save(call);
+      await write(final);
+      sse.end();
       return reply;
     }
     clearInterval(heartbeat);
