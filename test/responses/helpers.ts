@@ -38,6 +38,25 @@ export function failingProvider(): Provider {
   };
 }
 
+/** A backend whose chunks say which service tier served them, as OpenAI's do. */
+export function tieredProvider(tier: 'default' | 'flex' | 'priority'): Provider {
+  return {
+    id: 'tiered',
+    kind: 'tiered',
+    acceptsUndeclaredModels: true,
+    listModels: () => [{ id: 'model', created: 0, ownedBy: 'tiered' }],
+    async chat(): Promise<ChatResult> {
+      async function* chunks() {
+        const base = { id: 'chatcmpl-1', object: 'chat.completion.chunk' as const, created: 0, model: 'tiered/model', service_tier: tier };
+        yield { ...base, choices: [{ index: 0, delta: { role: 'assistant' as const, content: 'Served.' }, logprobs: null, finish_reason: null }] };
+        yield { ...base, choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: 'stop' as const }] };
+        yield { ...base, choices: [], usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 } };
+      }
+      return { kind: 'stream', chunks: chunks() };
+    },
+  };
+}
+
 /** A backend that answers nothing for `delayMs`, then fails: a failure before the first chunk. */
 export function slowFailingProvider(delayMs: number): Provider {
   return {

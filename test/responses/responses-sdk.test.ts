@@ -5,7 +5,7 @@ import { encode } from 'gpt-tokenizer/encoding/o200k_base';
 import { startServer, type RunningServer } from '../helpers/start-server.js';
 import { dataJson, postSse } from '../helpers/raw-sse.js';
 import { jsonSchemaAjv, specValidator } from '../helpers/openai-spec.js';
-import { assertEventGrammar, failingProvider, RecordingSandbox, slowFailingProvider } from './helpers.js';
+import { assertEventGrammar, failingProvider, RecordingSandbox, slowFailingProvider, tieredProvider } from './helpers.js';
 
 // The Responses API over the sandbox, through the official SDK: the object and the events exactly
 // per spec, the stream and the final object agreeing, tools, structured output, limits, reasoning.
@@ -16,7 +16,7 @@ let sandbox: RecordingSandbox;
 
 before(async () => {
   sandbox = new RecordingSandbox();
-  server = await startServer({}, { providers: [sandbox, failingProvider()] });
+  server = await startServer({}, { providers: [sandbox, failingProvider(), tieredProvider('priority')] });
   client = server.client();
 });
 after(async () => {
@@ -130,6 +130,27 @@ describe('responses.create', () => {
     assert.equal(call.top_p, 0.5);
     assert.equal(call.max_completion_tokens, 50);
     assert.equal(call.user, 'u1');
+  });
+});
+
+describe('service_tier', () => {
+  test('the finished response names the tier the backend says served it, streamed or not', async () => {
+    const created = await client.responses.create({ model: 'tiered/model', input: 'x', service_tier: 'auto' });
+    assert.equal(created.service_tier, 'priority');
+    assert.equal(created.output_text, 'Served.');
+    const stream = client.responses.stream({ model: 'tiered/model', input: 'x', service_tier: 'auto' });
+    const events: ResponseStreamEvent[] = [];
+    for await (const event of stream) events.push(event);
+    const first = events[0] as Extract<ResponseStreamEvent, { type: 'response.created' }>;
+    // Until the call is served, the response echoes what was asked.
+    assert.equal(first.response.service_tier, 'auto');
+    assert.equal((await stream.finalResponse()).service_tier, 'priority');
+  });
+
+  test('`auto` is not a tier: a backend that names none served it at `default`', async () => {
+    const response = await client.responses.create({ model: 'sandbox/echo', input: 'x', service_tier: 'auto' });
+    assert.equal(response.service_tier, 'default');
+    assert.equal(lastCall().service_tier, 'auto');
   });
 });
 

@@ -57,6 +57,8 @@ export class ResponseBuilder {
   private readonly calls = new Map<number, { outputIndex: number; item: FunctionCallItem }>();
   private finishReason: ChatCompletion.Choice['finish_reason'] | undefined;
   private usage: CompletionUsage | undefined;
+  /** The tier the backend says served the call (OpenAI's chunks carry it). */
+  private servedTier: ChatCompletionChunk['service_tier'] | undefined;
   private readonly now: () => number;
 
   constructor(
@@ -95,6 +97,7 @@ export class ResponseBuilder {
     const out: ServerEvent[] = [];
     this.start(chunk, out);
     if (chunk.usage) this.usage = chunk.usage;
+    if (chunk.service_tier) this.servedTier = chunk.service_tier;
     const choice = chunk.choices.find((candidate) => candidate.index === 0);
     if (!choice) return out;
     const delta = choice.delta as DeltaWithReasoning | undefined;
@@ -246,6 +249,15 @@ export class ResponseBuilder {
     this.emit({ type: 'response.output_item.done', output_index: open.outputIndex, item: open.item }, out);
   }
 
+  /**
+   * The finished response names the tier that served it, as OpenAI's does: the backend's word
+   * when it gave one; else the one asked for, `auto` (a request, not a tier) being `default`.
+   */
+  private settleTier(): void {
+    const tier = this.servedTier ?? this.response.service_tier;
+    this.response.service_tier = tier === 'auto' || tier == null ? 'default' : tier;
+  }
+
   private visibleText(): string {
     let text = '';
     for (const item of this.response.output) {
@@ -269,6 +281,7 @@ export class ResponseBuilder {
     if (this.response.output.length === 0 && !this.open) this.textDelta('output_text', '', [], out);
     this.close(cut ? 'incomplete' : 'completed', out);
     const response = this.response;
+    this.settleTier();
     response.usage = responseUsage(this.usage ?? this.options.estimateUsage(this.visibleText()));
     if (cut) {
       response.status = 'incomplete';
@@ -295,6 +308,7 @@ export class ResponseBuilder {
       this.open = undefined;
     }
     const response = this.response;
+    this.settleTier();
     response.status = 'failed';
     response.error = { code: errorCode(error), message: error.message };
     if (this.usage) response.usage = responseUsage(this.usage);
@@ -309,7 +323,13 @@ export class ResponseBuilder {
  * through the same builder as a streamed one.
  */
 export function completionChunks(completion: ChatCompletion): ChatCompletionChunk[] {
-  const base = { id: completion.id, object: 'chat.completion.chunk' as const, created: completion.created, model: completion.model };
+  const base = {
+    id: completion.id,
+    object: 'chat.completion.chunk' as const,
+    created: completion.created,
+    model: completion.model,
+    ...(completion.service_tier ? { service_tier: completion.service_tier } : {}),
+  };
   const choice = completion.choices.find((candidate) => candidate.index === 0) ?? completion.choices[0];
   const chunks: ChatCompletionChunk[] = [];
   if (choice) {
