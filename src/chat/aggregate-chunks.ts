@@ -5,13 +5,18 @@ import type {
   ChatCompletionTokenLogprob,
 } from 'openai/resources/chat/completions';
 
-/** Reasoning rides on the message under both names that clients read. */
-export type AggregatedMessage = ChatCompletion.Choice['message'] & { reasoning?: string; reasoning_content?: string };
+/**
+ * Reasoning rides on the message under both names that clients read. `thinking_blocks` are the
+ * backend's own reasoning blocks (Anthropic's thinking, with signatures), which a client sends back
+ * unchanged on the assistant message of its next turn.
+ */
+export type AggregatedMessage = ChatCompletion.Choice['message'] & { reasoning?: string; reasoning_content?: string; thinking_blocks?: unknown[] };
 
 interface ChoiceState {
   content: string | null;
   refusal: string | null;
   reasoning: string | null;
+  thinkingBlocks: unknown[];
   toolCalls: ChatCompletionMessageFunctionToolCall[];
   finishReason: ChatCompletion.Choice['finish_reason'] | null;
   logprobContent: ChatCompletionTokenLogprob[] | null;
@@ -19,7 +24,7 @@ interface ChoiceState {
 }
 
 /** Delta fields that are extensions to OpenAI's chunk type. */
-type DeltaWithReasoning = ChatCompletionChunk.Choice.Delta & { reasoning?: string | null; reasoning_content?: string | null };
+type DeltaWithReasoning = ChatCompletionChunk.Choice.Delta & { reasoning?: string | null; reasoning_content?: string | null; thinking_blocks?: unknown };
 
 /**
  * Collects a chunk stream into the non-streaming ChatCompletion, the one aggregator every provider
@@ -36,7 +41,7 @@ export class ChunkAggregator {
     for (const choice of chunk.choices) {
       let state = this.choices.get(choice.index);
       if (!state) {
-        state = { content: null, refusal: null, reasoning: null, toolCalls: [], finishReason: null, logprobContent: null, logprobRefusal: null };
+        state = { content: null, refusal: null, reasoning: null, thinkingBlocks: [], toolCalls: [], finishReason: null, logprobContent: null, logprobRefusal: null };
         this.choices.set(choice.index, state);
       }
       const delta = choice.delta as DeltaWithReasoning | undefined;
@@ -46,6 +51,8 @@ export class ChunkAggregator {
         // Upstreams use one name or the other; some send both with the same text.
         const reasoning = delta.reasoning ?? delta.reasoning_content;
         if (typeof reasoning === 'string') state.reasoning = (state.reasoning ?? '') + reasoning;
+        // Each delta carries whole blocks, in order.
+        if (Array.isArray(delta.thinking_blocks)) state.thinkingBlocks.push(...(delta.thinking_blocks as unknown[]));
         for (const call of delta.tool_calls ?? []) {
           let target = state.toolCalls[call.index];
           if (!target) {
@@ -84,6 +91,7 @@ export class ChunkAggregator {
           message.reasoning = state.reasoning;
           message.reasoning_content = state.reasoning;
         }
+        if (state.thinkingBlocks.length > 0) message.thinking_blocks = state.thinkingBlocks;
         const logprobs =
           state.logprobContent || state.logprobRefusal
             ? { content: state.logprobContent, refusal: state.logprobRefusal }

@@ -11,6 +11,9 @@ const WEATHER: ChatCompletionTool = {
   function: { name: 'get_weather', description: 'Weather of a place', parameters: { type: 'object', properties: { location: { type: 'string' } }, required: ['location'] } },
 };
 const TIME: ChatCompletionTool = { type: 'function', function: { name: 'get_time' } };
+/** The thinking blocks of the tool-after-redacted-thinking transcript. */
+const PARIS_SIGNATURE = 'EuYBCkQYAiJAsig1ParisFirst';
+const PARIS_REDACTED = 'EmwKAhgBEgy3va3pzix/LafPsn4aDFIT2Xlxh0L5L8rLVyIwxtE3rAFBa8cr3qpPkNRj2YfWXGmKDxH4mPnZ5sQ7vB5URj';
 const PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==';
 
 let harness: AnthropicHarness;
@@ -131,6 +134,10 @@ describe('anthropic request: messages', () => {
   });
 
   test('thinking blocks kept by the client (thinking_blocks extension) lead the assistant turn', async () => {
+    // The fake, like Anthropic, takes back only thinking blocks it issued: have it issue these first.
+    harness.fake.reply({ kind: 'transcript', name: 'tool-after-redacted-thinking' });
+    await harness.server.client().chat.completions.create({ model: 'claude-test', messages: USER, tools: [WEATHER], reasoning_effort: 'low' });
+    harness.fake.reset();
     const body = await sent({
       tools: [WEATHER],
       reasoning_effort: 'low',
@@ -140,8 +147,8 @@ describe('anthropic request: messages', () => {
           role: 'assistant',
           content: null,
           thinking_blocks: [
-            { type: 'thinking', thinking: 'Call the tool.', signature: 'sig-abc' },
-            { type: 'redacted_thinking', data: 'opaque' },
+            { type: 'thinking', thinking: 'Paris first.', signature: PARIS_SIGNATURE },
+            { type: 'redacted_thinking', data: PARIS_REDACTED },
           ],
           tool_calls: [{ id: 'toolu_1', type: 'function', function: { name: 'get_weather', arguments: '{"location":"Paris"}' } }],
         },
@@ -149,8 +156,8 @@ describe('anthropic request: messages', () => {
       ],
     } as Record<string, unknown>);
     assert.deepEqual(body.messages[1].content, [
-      { type: 'thinking', thinking: 'Call the tool.', signature: 'sig-abc' },
-      { type: 'redacted_thinking', data: 'opaque' },
+      { type: 'thinking', thinking: 'Paris first.', signature: PARIS_SIGNATURE },
+      { type: 'redacted_thinking', data: PARIS_REDACTED },
       { type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: { location: 'Paris' } },
     ]);
   });

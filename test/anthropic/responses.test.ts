@@ -1,7 +1,7 @@
 import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { APIError } from 'openai';
-import type { ChatCompletionChunk, ChatCompletionCreateParamsStreaming, ChatCompletionTool } from 'openai/resources/chat/completions';
+import type { ChatCompletionChunk, ChatCompletionCreateParamsStreaming, ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
 import { contentOf, finishReasons, reasoningOf, startHarness, type AnthropicHarness } from './setup.js';
 
 const USER = [{ role: 'user' as const, content: 'Hello there.' }];
@@ -151,6 +151,68 @@ describe('anthropic: tool calls', () => {
     assert.equal(message.content, 'Météo à 東京 🌧️');
     const call = message.tool_calls![0]!;
     assert.deepEqual(call.type === 'function' && JSON.parse(call.function.arguments), { location: '東京 🗼', note: 'Zürich\u00e9' });
+  });
+});
+
+describe('anthropic: thinking blocks handed back for the next turn', () => {
+  const PARIS_BLOCKS = [
+    { type: 'thinking', thinking: 'Paris first.', signature: 'EuYBCkQYAiJAsig1ParisFirst' },
+    { type: 'redacted_thinking', data: 'EmwKAhgBEgy3va3pzix/LafPsn4aDFIT2Xlxh0L5L8rLVyIwxtE3rAFBa8cr3qpPkNRj2YfWXGmKDxH4mPnZ5sQ7vB5URj' },
+  ];
+  const blocksOf = (chunks: readonly ChatCompletionChunk[]) =>
+    chunks.flatMap((chunk) => (chunk.choices[0]?.delta as { thinking_blocks?: unknown[] } | undefined)?.thinking_blocks ?? []);
+
+  test('streamed: each thinking block, redacted ones too, arrives whole with its signature when it stops', async () => {
+    harness.fake.reply({ kind: 'transcript', name: 'tool-after-redacted-thinking' });
+    const chunks = await collect({ model: 'claude-test', messages: USER, tools: [WEATHER], reasoning_effort: 'low' });
+    assert.deepEqual(blocksOf(chunks), PARIS_BLOCKS);
+    assert.equal(reasoningOf(chunks), 'Paris first.');
+    const firstBlock = chunks.findIndex((chunk) => (chunk.choices[0]?.delta as { thinking_blocks?: unknown[] }).thinking_blocks);
+    const firstTool = chunks.findIndex((chunk) => chunk.choices[0]?.delta.tool_calls);
+    assert.ok(firstBlock < firstTool, 'the blocks come before the tool call that follows them');
+  });
+
+  test('not streamed: message.thinking_blocks, in the order of the reply', async () => {
+    harness.fake.reply({ kind: 'transcript', name: 'tool-after-redacted-thinking' });
+    const completion = await harness.server.client().chat.completions.create({ model: 'claude-test', messages: USER, tools: [WEATHER], reasoning_effort: 'low' });
+    assert.deepEqual((completion.choices[0]!.message as { thinking_blocks?: unknown }).thinking_blocks, PARIS_BLOCKS);
+  });
+
+  test('a tool loop with thinking on: the reply sent back as it came is a valid next turn', async () => {
+    for (const stream of [false, true]) {
+      harness.fake.reset();
+      harness.fake.reply({ kind: 'transcript', name: 'tool-after-thinking' });
+      const params: { model: string; tools: ChatCompletionTool[]; reasoning_effort: 'low' } = { model: 'claude-test', tools: [WEATHER], reasoning_effort: 'low' };
+      let assistant: Record<string, unknown>;
+      if (stream) {
+        const chunks = await collect({ ...params, messages: USER });
+        const calls = chunks.flatMap((chunk) => chunk.choices[0]?.delta.tool_calls ?? []);
+        assistant = {
+          role: 'assistant',
+          content: null,
+          thinking_blocks: blocksOf(chunks),
+          tool_calls: [{ id: calls[0]!.id, type: 'function', function: { name: calls[0]!.function!.name, arguments: calls.map((call) => call.function?.arguments ?? '').join('') } }],
+        };
+      } else {
+        assistant = { ...(await harness.server.client().chat.completions.create({ ...params, messages: USER })).choices[0]!.message };
+      }
+      harness.fake.reply({ kind: 'transcript', name: 'text' });
+      const messages = [...USER, assistant, { role: 'tool', tool_call_id: 'toolu_01WeatherParis', content: '18°C' }] as ChatCompletionMessageParam[];
+      const next = await harness.server.client().chat.completions.create({ ...params, messages });
+      assert.equal(next.choices[0]!.message.content, 'Hello! How can I help?', stream ? 'streamed' : 'not streamed');
+      assert.deepEqual(harness.fake.requests[1]!.body.messages[1].content[0], {
+        type: 'thinking',
+        thinking: 'The user wants the weather in Paris; I should call the tool.',
+        signature: 'EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds',
+      });
+    }
+  });
+
+  test('reasoning.exclude: neither the reasoning nor its blocks come back', async () => {
+    harness.fake.reply({ kind: 'transcript', name: 'tool-after-redacted-thinking' });
+    const chunks = await collect({ model: 'claude-test', messages: USER, tools: [WEATHER], reasoning: { effort: 'low', exclude: true } } as never);
+    assert.deepEqual(blocksOf(chunks), []);
+    assert.equal(reasoningOf(chunks), '');
   });
 });
 

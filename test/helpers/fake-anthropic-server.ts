@@ -98,9 +98,47 @@ export function foldTranscript(events: ReadonlyArray<Record<string, any>>): Reco
   return message;
 }
 
+/**
+ * Anthropic's check of a tool loop with thinking on: the assistant turn whose tool calls the last
+ * user turn answers must start with a thinking (or redacted thinking) block, and every thinking block
+ * sent back must be one the API issued, unmodified, signature and all
+ * (https://docs.anthropic.com/en/docs/build-with-claude/extended-thinking#preserving-thinking-blocks).
+ * Returns Anthropic's message for a request that breaks it.
+ */
+function thinkingProblem(body: any, issued: ReadonlySet<string>): string | undefined {
+  const messages: any[] = Array.isArray(body.messages) ? body.messages : [];
+  for (const [index, message] of messages.entries()) {
+    if (message.role !== 'assistant' || !Array.isArray(message.content)) continue;
+    for (const [blockIndex, block] of message.content.entries()) {
+      if ((block.type === 'thinking' || block.type === 'redacted_thinking') && !issued.has(thinkingKey(block))) {
+        return `messages.${index}.content.${blockIndex}: Invalid \`signature\` in \`${block.type}\` block`;
+      }
+    }
+  }
+  if (body.thinking?.type !== 'enabled') return undefined;
+  const last = messages.at(-1);
+  const answersTools = last?.role === 'user' && Array.isArray(last.content) && last.content[0]?.type === 'tool_result';
+  const assistantIndex = messages.length - 2;
+  const assistant = messages[assistantIndex];
+  if (!answersTools || assistant?.role !== 'assistant') return undefined;
+  const first = assistant.content?.[0]?.type;
+  if (first === 'thinking' || first === 'redacted_thinking') return undefined;
+  return (
+    `messages.${assistantIndex}.content.0.type: Expected \`thinking\` or \`redacted_thinking\`, but found \`${first}\`. ` +
+    'When `thinking` is enabled, a final `assistant` message must start with a thinking block (preceeding the lastmost set of `tool_use` and `tool_result` blocks). ' +
+    'We recommend you include thinking blocks from previous turns. To avoid this requirement, disable `thinking`.'
+  );
+}
+
+function thinkingKey(block: any): string {
+  return block.type === 'thinking' ? `thinking\u0000${block.thinking}\u0000${block.signature}` : `redacted\u0000${block.data}`;
+}
+
 export async function startFakeAnthropic(): Promise<FakeAnthropic> {
   const requests: RecordedAnthropicRequest[] = [];
   let scripted: AnthropicReply = { kind: 'transcript', name: 'text' };
+  /** Thinking blocks this server has sent, as a real one would recognize their signatures. */
+  const issuedThinking = new Set<string>();
 
   const server = createServer((incoming, response) => {
     const parts: Buffer[] = [];
@@ -135,6 +173,8 @@ export async function startFakeAnthropic(): Promise<FakeAnthropic> {
     if (!request.body || typeof request.body.max_tokens !== 'number') {
       return sendJson(response, 400, anthropicError('invalid_request_error', 'max_tokens: Field required'));
     }
+    const problem = thinkingProblem(request.body, issuedThinking);
+    if (problem) return sendJson(response, 400, anthropicError('invalid_request_error', problem));
     const reply = scripted;
     if (reply.kind === 'error') {
       return sendJson(response, reply.status, anthropicError(reply.type, reply.message), reply.headers);
@@ -145,6 +185,9 @@ export async function startFakeAnthropic(): Promise<FakeAnthropic> {
       events = events.map((event) => (event.type === 'message_delta' ? { ...event, delta: { ...event.delta, stop_reason: options.stopReason } } : event));
     }
     for (const event of events) if (event.type === 'message_start') event.message.model = request.body.model;
+    for (const block of foldTranscript(events).content ?? []) {
+      if (block?.type === 'thinking' || block?.type === 'redacted_thinking') issuedThinking.add(thinkingKey(block));
+    }
 
     if (request.body.stream !== true) {
       const error = events.find((event) => event.type === 'error');

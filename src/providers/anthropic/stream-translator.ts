@@ -5,17 +5,28 @@ import { convertUsage, mergeUsage } from './convert-usage.js';
 import { mapStopReason } from './map-stop-reason.js';
 import type { AnthropicBlockDelta, AnthropicContentBlock, AnthropicStreamEvent, AnthropicUsage } from './wire-schemas.js';
 
-type Delta = ChatCompletionChunk.Choice.Delta & { reasoning?: string; reasoning_content?: string };
+/**
+ * A finished thinking block as the client must send it back (the `thinking_blocks` extension of an
+ * assistant message, read by convert-messages.ts): Anthropic refuses the next turn of a tool loop
+ * with thinking on unless the assistant turn starts with its thinking blocks, signatures intact
+ * (https://docs.anthropic.com/en/docs/build-with-claude/extended-thinking#preserving-thinking-blocks).
+ */
+export type ThinkingBlock = { type: 'thinking'; thinking: string; signature: string } | { type: 'redacted_thinking'; data: string };
+
+type Delta = ChatCompletionChunk.Choice.Delta & { reasoning?: string; reasoning_content?: string; thinking_blocks?: ThinkingBlock[] };
 
 /** What one of Anthropic's content blocks becomes on the OpenAI side. */
 type BlockRole =
   | { kind: 'text' }
-  | { kind: 'thinking' }
+  /** Its text and signature are kept whole: the block goes back to the client in one piece when it stops. */
+  | { kind: 'thinking'; text: string; signature: string }
+  /** Encrypted thinking: nothing to show, but the client needs it back as it came. */
+  | { kind: 'redacted'; data: string }
   /** A client tool call: `toolIndex` is its place in `tool_calls[]`, counted over tool blocks only. */
   | { kind: 'tool'; toolIndex: number; argumentsSent: boolean }
   /** The forced tool standing in for `response_format`: its input JSON is the reply's content. */
   | { kind: 'answer'; contentSent: boolean }
-  /** Blocks with nothing to show (redacted thinking, server tools, unknown kinds). */
+  /** Blocks with nothing to show (server tools, unknown kinds). */
   | { kind: 'ignored' };
 
 export interface TranslatorOptions {
@@ -94,8 +105,12 @@ export class StreamTranslator {
         this.blocks.set(index, { kind: 'text' });
         return block.text ? [this.chunk({ content: block.text })] : [];
       case 'thinking':
-        this.blocks.set(index, { kind: 'thinking' });
+        // A whole reply (replayed as events) carries the signature here; a stream sends it as a delta.
+        this.blocks.set(index, { kind: 'thinking', text: block.thinking, signature: block.signature ?? '' });
         return block.thinking && this.options.showReasoning ? [this.chunk({ reasoning: block.thinking, reasoning_content: block.thinking })] : [];
+      case 'redacted_thinking':
+        this.blocks.set(index, { kind: 'redacted', data: block.data ?? '' });
+        return [];
       case 'tool_use': {
         // Streams start a tool block with `input: {}` and send the input as deltas; a whole reply
         // (replayed as events) may carry the input here already.
@@ -108,7 +123,6 @@ export class StreamTranslator {
         this.blocks.set(index, { kind: 'tool', toolIndex, argumentsSent: input !== '' });
         return [this.chunk({ tool_calls: [{ index: toolIndex, id: block.id, type: 'function', function: { name: block.name, arguments: input } }] })];
       }
-      case 'redacted_thinking':
       case 'unknown':
         this.blocks.set(index, { kind: 'ignored' });
         return [];
@@ -126,9 +140,12 @@ export class StreamTranslator {
       case 'text_delta':
         return role.kind === 'text' && delta.text ? [this.chunk({ content: delta.text })] : [];
       case 'thinking_delta':
-        return role.kind === 'thinking' && delta.thinking && this.options.showReasoning
-          ? [this.chunk({ reasoning: delta.thinking, reasoning_content: delta.thinking })]
-          : [];
+        if (role.kind !== 'thinking' || !delta.thinking) return [];
+        role.text += delta.thinking;
+        return this.options.showReasoning ? [this.chunk({ reasoning: delta.thinking, reasoning_content: delta.thinking })] : [];
+      case 'signature_delta':
+        if (role.kind === 'thinking') role.signature += delta.signature;
+        return [];
       case 'input_json_delta':
         if (!delta.partial_json) return [];
         if (role.kind === 'tool') {
@@ -140,8 +157,6 @@ export class StreamTranslator {
           return [this.chunk({ content: delta.partial_json })];
         }
         return [];
-      // The signature proves a thinking block's integrity; OpenAI's shape has no place for it.
-      case 'signature_delta':
       case 'unknown':
         return [];
       default: {
@@ -153,6 +168,13 @@ export class StreamTranslator {
 
   private stopBlock(index: number): ChatCompletionChunk[] {
     const role = this.blocks.get(index);
+    // Thinking the client sees is also handed back whole, to be returned on the next turn.
+    if (role?.kind === 'thinking' && this.options.showReasoning) {
+      return [this.chunk({ thinking_blocks: [{ type: 'thinking', thinking: role.text, signature: role.signature }] })];
+    }
+    if (role?.kind === 'redacted' && this.options.showReasoning) {
+      return [this.chunk({ thinking_blocks: [{ type: 'redacted_thinking', data: role.data }] })];
+    }
     // A tool without parameters streams no input: its arguments are still a JSON object.
     if (role?.kind === 'tool' && !role.argumentsSent) {
       role.argumentsSent = true;
