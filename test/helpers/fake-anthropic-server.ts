@@ -23,6 +23,8 @@ export interface RecordedAnthropicRequest {
 export interface TranscriptOptions {
   /** Replaces the `stop_reason` of the transcript's `message_delta`. */
   stopReason?: string;
+  /** Replaces the type of the transcript's `error` event (and so the status of a non-streamed reply). */
+  errorType?: string;
   /** Writes the stream in pieces of this many bytes (cutting through characters), with a pause between. */
   pieceBytes?: number;
   pauseMs?: number;
@@ -61,7 +63,14 @@ export function anthropicError(type: string, message: string) {
   return { type: 'error', error: { type, message }, request_id: 'req_fake0001' };
 }
 
-const STATUS_OF_ERROR: Record<string, number> = { overloaded_error: 529, api_error: 500, rate_limit_error: 429, invalid_request_error: 400 };
+const STATUS_OF_ERROR: Record<string, number> = {
+  overloaded_error: 529,
+  api_error: 500,
+  timeout_error: 504,
+  rate_limit_error: 429,
+  billing_error: 402,
+  invalid_request_error: 400,
+};
 
 /** The non-streaming Message a transcript stands for, built the way a client accumulates the stream. */
 export function foldTranscript(events: ReadonlyArray<Record<string, any>>): Record<string, any> {
@@ -183,6 +192,9 @@ export async function startFakeAnthropic(): Promise<FakeAnthropic> {
     let events = loadTranscript(reply.name);
     if (options.stopReason) {
       events = events.map((event) => (event.type === 'message_delta' ? { ...event, delta: { ...event.delta, stop_reason: options.stopReason } } : event));
+    }
+    if (options.errorType) {
+      events = events.map((event) => (event.type === 'error' ? { ...event, error: { ...event.error, type: options.errorType } } : event));
     }
     for (const event of events) if (event.type === 'message_start') event.message.model = request.body.model;
     for (const block of foldTranscript(events).content ?? []) {

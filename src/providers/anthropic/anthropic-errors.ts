@@ -8,7 +8,9 @@ import { ErrorBodySchema, type AnthropicErrorDetail } from './wire-schemas.js';
  * | Anthropic                          | client sees                                           |
  * | ---------------------------------- | ----------------------------------------------------- |
  * | 400 invalid_request_error (any 4xx not below) | 400 `upstream_invalid_request`, Anthropic's message |
+ * | 400 "prompt is too long" and kin   | 400 `context_length_exceeded`, param `messages`       |
  * | 401 authentication_error           | 502 `upstream_auth_failed` (Switchyard's key is bad)  |
+ * | 402 billing_error                  | 502 `upstream_auth_failed` (Switchyard's account)     |
  * | 403 permission_error               | 502 `upstream_auth_failed`                            |
  * | 404 not_found_error                | 404 `model_not_found`, Anthropic's message            |
  * | 413 request_too_large              | 413 `request_too_large`                               |
@@ -18,10 +20,16 @@ import { ErrorBodySchema, type AnthropicErrorDetail } from './wire-schemas.js';
  * | 504, timeouts                      | 504 `upstream_timeout`                                |
  *
  * A 5xx's message names the provider and the status only: the upstream's body is never relayed.
- * 401 and 403 are Switchyard's credentials, not the client's: reporting them as the client's own
- * 401 would send its user hunting for a key problem they do not have, and a 502 lets the router
- * fall back to another backend.
+ * 401, 402 and 403 are Switchyard's credentials and account, not the client's: reporting them as
+ * the client's own would send its user hunting for a key or billing problem they do not have, and
+ * a 502 lets the router fall back to another backend.
+ *
+ * A prompt too long for the model's context is OpenAI's `context_length_exceeded` (400, param
+ * `messages`), the code clients look for to trim a conversation. Anthropic tells it apart only by
+ * its message ("prompt is too long: 208310 tokens > 200000 maximum", "input length and `max_tokens`
+ * exceed context limit: 178959 + 64000 > 200000, ..."), so those are matched.
  */
+const CONTEXT_EXCEEDED = /^prompt is too long\b|exceed(?:s)? context limit\b/i;
 
 /** Status an `error` event's type stands for, to map it like an HTTP error. */
 const STATUS_OF_TYPE: Record<string, number> = {
@@ -31,7 +39,9 @@ const STATUS_OF_TYPE: Record<string, number> = {
   not_found_error: 404,
   request_too_large: 413,
   rate_limit_error: 429,
+  billing_error: 402,
   api_error: 500,
+  timeout_error: 504,
   overloaded_error: 529,
 };
 
@@ -72,6 +82,16 @@ function errorFromAnthropicDetail(
       `The upstream provider '${providerId}' refused Switchyard's credentials (${status}${where}); check its apiKey.`,
       retry,
     );
+  }
+  if (status === 402 || detail.type === 'billing_error') {
+    return new SwitchyardError(
+      'upstream_auth_failed',
+      `The upstream provider '${providerId}' refused Switchyard's account for billing (${status}${where}); check the account's plan and credits.`,
+      retry,
+    );
+  }
+  if (status === 400 && detail.message && CONTEXT_EXCEEDED.test(detail.message)) {
+    return new SwitchyardError('context_length_exceeded', detail.message, { param: 'messages', ...retry });
   }
   if (status === 404) return new SwitchyardError('model_not_found', said, { param: 'model', ...retry });
   if (status === 413) return new SwitchyardError('request_too_large', said, retry);
