@@ -201,6 +201,32 @@ describe('anthropic request: tools', () => {
   }
 });
 
+describe('anthropic request: tool_choice allowed_tools', () => {
+  const allowedTime = (mode: 'auto' | 'required') => ({ type: 'allowed_tools' as const, allowed_tools: { mode, tools: [{ type: 'function', function: { name: 'get_time' } }] } });
+
+  test('only the allowed tools are sent; auto stays auto, required becomes any', async () => {
+    const body = await sent({ tools: [WEATHER, TIME], tool_choice: allowedTime('auto') });
+    assert.deepEqual(body.tools.map((tool: { name: string }) => tool.name), ['get_time']);
+    assert.deepEqual(body.tool_choice, { type: 'auto' });
+    harness.fake.reset();
+    const required = await sent({ tools: [WEATHER, TIME], tool_choice: allowedTime('required'), parallel_tool_calls: false });
+    assert.deepEqual(required.tools.map((tool: { name: string }) => tool.name), ['get_time']);
+    assert.deepEqual(required.tool_choice, { type: 'any', disable_parallel_tool_use: true });
+  });
+
+  test('an allowed tool that is not among the tools is a 400 naming the entry', async () => {
+    await assert.rejects(
+      harness.server.client().chat.completions.create({ model: 'claude-test', messages: USER, tools: [WEATHER], tool_choice: allowedTime('auto') } as ChatCompletionCreateParamsNonStreaming),
+      (error: unknown) => {
+        assert.ok(error instanceof BadRequestError, String(error));
+        assert.equal((error.error as { param?: string }).param, 'tool_choice.allowed_tools.tools[0]');
+        return true;
+      },
+    );
+    assert.equal(harness.fake.requests.length, 0, 'nothing reaches Anthropic');
+  });
+});
+
 describe('anthropic request: thinking', () => {
   test('reasoning_effort maps to a thinking budget; a defaulted max_tokens makes room for it', async () => {
     const body = await sent({ reasoning_effort: 'low' });

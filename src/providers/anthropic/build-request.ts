@@ -63,7 +63,7 @@ export function buildRequest(request: ChatRequest, defaults: RequestDefaults): B
   const user = request.user ?? request.safety_identifier;
   if (user) body.metadata = { user_id: user };
 
-  const tools: AnthropicTool[] = (request.tools ?? []).map((tool, index) => {
+  let tools: AnthropicTool[] = (request.tools ?? []).map((tool, index) => {
     if (tool.type !== 'function') throw new UnsupportedFeatureError('The Anthropic provider supports function tools only.', `tools[${index}]`);
     return {
       name: tool.function.name,
@@ -71,6 +71,8 @@ export function buildRequest(request: ChatRequest, defaults: RequestDefaults): B
       input_schema: (tool.function.parameters as Record<string, unknown> | undefined) ?? { type: 'object', properties: {} },
     };
   });
+  const allowed = allowedToolNames(request, tools);
+  if (allowed) tools = tools.filter((tool) => allowed.has(tool.name));
   let toolChoice = convertToolChoice(request);
 
   // response_format: a forced tool whose input is the answer (Anthropic's documented way to get JSON,
@@ -127,14 +129,40 @@ function convertToolChoice(request: ChatRequest): AnthropicToolChoice | undefine
   switch (choice.type) {
     case 'function':
       return { type: 'tool', name: choice.function.name, ...serial };
-    case 'custom':
     case 'allowed_tools':
+      // The tools were narrowed to the allowed ones (allowedToolNames); the mode is what tool_choice would say.
+      return { type: choice.allowed_tools.mode === 'required' ? 'any' : 'auto', ...serial };
+    case 'custom':
       throw new UnsupportedFeatureError(`The Anthropic provider does not support 'tool_choice' of type '${choice.type}'.`, 'tool_choice');
     default: {
       const unhandled: never = choice;
       throw new UnsupportedFeatureError(`Unsupported 'tool_choice' type '${(unhandled as { type: string }).type}'.`, 'tool_choice');
     }
   }
+}
+
+/**
+ * `tool_choice: allowed_tools` names the tools the model may call out of `tools`. Anthropic has no
+ * such list, so only the allowed tools are sent: the model can call those and no other, as asked.
+ * An entry that names no declared function tool cannot be honoured and is a 400 naming it.
+ */
+function allowedToolNames(request: ChatRequest, tools: readonly AnthropicTool[]): Set<string> | undefined {
+  const choice = request.tool_choice;
+  if (typeof choice !== 'object' || choice === null || choice.type !== 'allowed_tools') return undefined;
+  const declared = new Set(tools.map((tool) => tool.name));
+  const names = new Set<string>();
+  for (const [index, entry] of choice.allowed_tools.tools.entries()) {
+    const name = (entry as { type?: unknown; function?: { name?: unknown } }).function?.name;
+    if ((entry as { type?: unknown }).type !== 'function' || typeof name !== 'string' || !declared.has(name)) {
+      throw new ValidationError(
+        `Invalid 'tool_choice.allowed_tools.tools[${index}]': expected {type: 'function', function: {name}} naming a function in 'tools'.`,
+        `tool_choice.allowed_tools.tools[${index}]`,
+      );
+    }
+    names.add(name);
+  }
+  if (names.size === 0) throw new ValidationError("Invalid 'tool_choice.allowed_tools.tools': at least one tool must be allowed.", 'tool_choice.allowed_tools.tools');
+  return names;
 }
 
 /**
