@@ -288,6 +288,8 @@ describe('anthropic request: what Anthropic cannot express is a 400 naming the p
     [{ presence_penalty: 0.5 }, 'presence_penalty'],
     [{ seed: 7 }, 'seed'],
     [{ temperature: 1.5 }, 'temperature'],
+    [{ stop: ['END', '\n'] }, 'stop[1]'],
+    [{ stop: '  ' }, 'stop'],
     [{ messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: { data: 'AAAA', format: 'wav' } }] }] }, 'messages[0].content[0]'],
     [{ tools: [WEATHER], response_format: { type: 'json_object' } }, 'response_format'],
     [{ reasoning_effort: 'low', response_format: { type: 'json_object' } }, 'response_format'],

@@ -182,6 +182,9 @@ export async function startFakeAnthropic(): Promise<FakeAnthropic> {
     if (!request.body || typeof request.body.max_tokens !== 'number') {
       return sendJson(response, 400, anthropicError('invalid_request_error', 'max_tokens: Field required'));
     }
+    if (Array.isArray(request.body.stop_sequences) && request.body.stop_sequences.some((stop: unknown) => typeof stop !== 'string' || stop.trim() === '')) {
+      return sendJson(response, 400, anthropicError('invalid_request_error', 'stop_sequences: each stop sequence must contain non-whitespace'));
+    }
     const problem = thinkingProblem(request.body, issuedThinking);
     if (problem) return sendJson(response, 400, anthropicError('invalid_request_error', problem));
     const reply = scripted;

@@ -52,7 +52,17 @@ export function buildRequest(request: ChatRequest, defaults: RequestDefaults): B
     body.thinking = { type: 'enabled', budget_tokens: fitted };
   }
 
-  if (request.stop != null) body.stop_sequences = typeof request.stop === 'string' ? [request.stop] : [...request.stop];
+  if (request.stop != null) {
+    const stops = typeof request.stop === 'string' ? [request.stop] : [...request.stop];
+    // Anthropic refuses a stop sequence of whitespace only ("stop_sequences: each stop sequence must
+    // contain non-whitespace"), so a common `stop: ["\n"]` cannot be expressed.
+    const blank = stops.findIndex((stop) => stop.trim() === '');
+    if (blank !== -1) {
+      const param = typeof request.stop === 'string' ? 'stop' : `stop[${blank}]`;
+      throw new UnsupportedFeatureError('Anthropic does not accept a stop sequence that is empty or only whitespace.', param);
+    }
+    if (stops.length > 0) body.stop_sequences = stops;
+  }
   if (request.temperature != null) {
     // Anthropic's range is 0 to 1; scaling OpenAI's 0 to 2 would change what the client asked for.
     if (request.temperature > 1) throw new UnsupportedFeatureError("Anthropic accepts 'temperature' from 0 to 1 only.", 'temperature');
