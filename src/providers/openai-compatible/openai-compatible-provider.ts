@@ -19,7 +19,7 @@ import type {
 } from '../provider.js';
 import { errorFromTransport, errorFromUpstreamResponse } from './upstream-errors.js';
 import { readChunkStream } from './sse-chunks.js';
-import { UpstreamCall } from './upstream-call.js';
+import { UpstreamCall, type IncomingHttpHeaders } from './upstream-call.js';
 
 export interface OpenAICompatibleDependencies {
   /** The HTTP dispatcher; tests may pass their own. Defaults to a keep-alive pool per provider. */
@@ -45,9 +45,11 @@ export class OpenAICompatibleProvider implements Provider {
   readonly id: string;
   private readonly dispatcher: Dispatcher;
   private readonly ownsDispatcher: boolean;
-  /** Where calls go, as undici's dispatcher takes it: the origin, and the base URL's path before each endpoint's. */
+  /** Where calls go, as undici's dispatcher takes them: the origin, and each endpoint's path under the base URL's. */
   private readonly origin: string;
-  private readonly basePath: string;
+  private readonly chatPath: string;
+  private readonly completionsPath: string;
+  private readonly embeddingsPath: string;
   private readonly headers: Record<string, string>;
   private readonly streamHeaders: Record<string, string>;
   private readonly models: ModelInfo[];
@@ -66,8 +68,11 @@ export class OpenAICompatibleProvider implements Provider {
       });
     this.baseURL = config.baseURL.replace(/\/+$/, '');
     const base = new URL(this.baseURL);
+    const basePath = base.pathname.replace(/\/+$/, '');
     this.origin = base.origin;
-    this.basePath = base.pathname.replace(/\/+$/, '');
+    this.chatPath = `${basePath}/chat/completions`;
+    this.completionsPath = `${basePath}/completions`;
+    this.embeddingsPath = `${basePath}/embeddings`;
     // Fixed headers are built once, not per request.
     this.headers = {
       'content-type': 'application/json',
@@ -104,7 +109,7 @@ export class OpenAICompatibleProvider implements Provider {
     const body = stream ? { ...sent, stream_options: { ...sent.stream_options, include_usage: true } } : sent;
     let response: UpstreamCall;
     try {
-      response = await this.send('/chat/completions', body, stream, context.signal);
+      response = await this.send(this.chatPath, body, stream, context.signal);
     } catch (error) {
       throw (error instanceof SwitchyardError && this.capabilities.learn(request.model, request, error)) || error;
     }
@@ -126,7 +131,7 @@ export class OpenAICompatibleProvider implements Provider {
   async complete(request: CompletionRequest, context: ChatCallContext): Promise<CompleteResult> {
     const stream = request.stream === true;
     const body = stream ? { ...request, stream_options: { ...request.stream_options, include_usage: true } } : request;
-    const response = await this.send('/completions', body, stream, context.signal);
+    const response = await this.send(this.completionsPath, body, stream, context.signal);
     if (stream) {
       return { kind: 'stream', chunks: this.chunks<TextCompletionChunk>(response, request.stream_options?.include_usage === true, context.signal) };
     }
@@ -139,7 +144,7 @@ export class OpenAICompatibleProvider implements Provider {
 
   /** The client's body goes upstream as it came, model rewritten; the answer is relayed as it came. */
   async embed(request: EmbeddingsRequest, context: ChatCallContext): Promise<EmbeddingsResult> {
-    const response = await this.send('/embeddings', { ...request.body, model: request.model }, false, context.signal);
+    const response = await this.send(this.embeddingsPath, { ...request.body, model: request.model }, false, context.signal);
     const { value, text } = await this.json<{ usage?: { prompt_tokens?: number } }>(response, context.signal);
     return { kind: 'relay', rawJson: text, promptTokens: value?.usage?.prompt_tokens ?? 0 };
   }
@@ -162,13 +167,13 @@ export class OpenAICompatibleProvider implements Provider {
   }
 
   /**
-   * POSTs a body to one of the upstream's endpoints; an error status, or a stream asked and not
-   * given, rejects (the first-byte contract). The answer's body is the call's to read.
+   * POSTs a body to one of the upstream's endpoints (its path); an error status, or a stream asked
+   * and not given, rejects (the first-byte contract). The answer's body is the call's to read.
    */
-  private async send(endpoint: string, body: unknown, stream: boolean, signal: AbortSignal): Promise<UpstreamCall> {
+  private async send(path: string, body: unknown, stream: boolean, signal: AbortSignal): Promise<UpstreamCall> {
     const call = new UpstreamCall(
       this.dispatcher,
-      { origin: this.origin, path: this.basePath + endpoint, method: 'POST', headers: stream ? this.streamHeaders : this.headers, body: JSON.stringify(body) },
+      { origin: this.origin, path, method: 'POST', headers: stream ? this.streamHeaders : this.headers, body: JSON.stringify(body) },
       signal,
     );
     let head;
@@ -206,7 +211,7 @@ export class OpenAICompatibleProvider implements Provider {
   /** Throws for an error status (its body read, bounded) or for a stream asked and answered without one. */
   private async refuseFailure(
     statusCode: number,
-    headers: Record<string, string | string[] | undefined>,
+    headers: IncomingHttpHeaders,
     stream: boolean,
     body: { text(limit: number): Promise<string>; discard(): void },
   ): Promise<void> {

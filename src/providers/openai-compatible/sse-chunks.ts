@@ -77,7 +77,7 @@ class EventReader<T extends StreamEvent> {
   ) {}
 
   feed(bytes: Uint8Array): void {
-    this.parser.feed(this.decoder.write(bytes as Buffer));
+    this.parser.feed(this.decoder.write(bytes));
   }
 
   end(): void {

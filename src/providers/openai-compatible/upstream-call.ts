@@ -35,8 +35,8 @@ export interface UpstreamResponseHead {
 export class UpstreamCall implements Dispatcher.DispatchHandler, AsyncIterableIterator<Buffer> {
   readonly head: Promise<UpstreamResponseHead>;
   private settleHead!: (head: UpstreamResponseHead) => void;
+  /** Rejects `head`; once the head came, a no-op (a settled promise stays as it is). */
   private failHead!: (error: Error) => void;
-  private started = false;
   private controller: Dispatcher.DispatchController | undefined;
   private readonly chunks: Buffer[] = [];
   private queuedBytes = 0;
@@ -46,7 +46,6 @@ export class UpstreamCall implements Dispatcher.DispatchHandler, AsyncIterableIt
   private wake: (() => void) | undefined;
   /** Set by `text()`: the whole body is wanted, so it is never paused. */
   private whole = false;
-  private released = false;
 
   constructor(
     dispatcher: Dispatcher,
@@ -58,7 +57,6 @@ export class UpstreamCall implements Dispatcher.DispatchHandler, AsyncIterableIt
       this.failHead = reject;
     });
     if (signal.aborted) {
-      this.released = true;
       this.fail(abortReason(signal));
       return;
     }
@@ -85,7 +83,6 @@ export class UpstreamCall implements Dispatcher.DispatchHandler, AsyncIterableIt
   }
 
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
-    this.started = true;
     this.settleHead({ statusCode, headers });
   }
 
@@ -110,13 +107,12 @@ export class UpstreamCall implements Dispatcher.DispatchHandler, AsyncIterableIt
     if (this.failure || this.ended) return;
     this.failure = error;
     this.release();
-    if (!this.started) this.failHead(error);
+    this.failHead(error);
     this.notify();
   }
 
+  /** The call is over (ended or failed): the signal no longer concerns it. */
   private release(): void {
-    if (this.released) return;
-    this.released = true;
     this.signal.removeEventListener('abort', this);
   }
 
