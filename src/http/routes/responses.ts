@@ -224,6 +224,13 @@ async function streamResponse(call: Call): Promise<FastifyReply> {
       if (backpressure) await backpressure;
     }
   };
+  // A failure inside a committed 200 stream travels as this API's own events (created and
+  // in_progress if not yet sent, response.failed, error), and the response is stored as failed.
+  const failInStream = async (failure: SwitchyardError) => {
+    const final = builder.fail(failure);
+    await save(call);
+    await write(final);
+  };
 
   try {
     let result: Awaited<ReturnType<Gateway['chat']>>;
@@ -238,12 +245,9 @@ async function streamResponse(call: Call): Promise<FastifyReply> {
         writeRawError(reply.raw, failure, headers());
         return reply;
       }
-      // A heartbeat already committed to a 200 stream: the failure travels in it as this API's own
-      // events (created, in_progress, response.failed, error), not as chat's bare error chunk,
-      // which has no `type` and no `sequence_number` for a Responses client to read.
-      const final = builder.fail(failure);
-      await save(call);
-      await write(final);
+      // A heartbeat already committed to a 200 stream: not chat's bare error chunk, which has no
+      // `type` and no `sequence_number` for a Responses client to read.
+      await failInStream(failure);
       sse.end();
       return reply;
     }
@@ -265,9 +269,7 @@ async function streamResponse(call: Call): Promise<FastifyReply> {
       const failure = toSwitchyardError(error);
       if (failure instanceof ClientAbortedError || signal.aborted) return reply;
       request.log.warn({ err: failure, cause: failure.cause }, 'responses stream failed after its first chunk');
-      const final = builder.fail(failure);
-      await save(call);
-      await write(final);
+      await failInStream(failure);
     }
     sse.end();
     return reply;
