@@ -172,10 +172,10 @@ function httpStream(baseUrl: string, stream: number, tokens: number, started: nu
           const text = Buffer.concat(pieces).toString('utf8');
           if (response.statusCode !== 200) return reject(new Error(`HTTP ${response.statusCode}: ${text}`));
           // Only the usage event is parsed, once the stream is over: the client's own cost stays out of the figure.
-          const at = text.lastIndexOf('data: {', text.indexOf('"usage":{'));
-          if (at === -1 || !text.includes('"usage":{')) return reject(new Error('the stream carried no usage'));
-          const data = JSON.parse(text.slice(at + 6, text.indexOf('\n', at))) as { usage?: { completion_tokens: number } };
-          if (!data.usage) return reject(new Error('the stream carried no usage'));
+          const usageAt = text.indexOf('"usage":{');
+          const at = usageAt === -1 ? -1 : text.lastIndexOf('data: {', usageAt);
+          const data = at === -1 ? undefined : (JSON.parse(text.slice(at + 6, text.indexOf('\n', at))) as { usage?: { completion_tokens: number } });
+          if (!data?.usage) return reject(new Error('the stream carried no usage'));
           resolve(data.usage.completion_tokens);
         });
       },
