@@ -165,6 +165,25 @@ test('the hot path reads no store row per request after a key is first used', as
   assert.equal(reads() - before, 0, 'key or workspace rows read after first use');
 });
 
+test('a key in use costs no keyed hash per request, and is still refused at once when revoked', async () => {
+  const server = await start();
+  const { body } = await server.admin('POST', '/keys', { name: 'memo' });
+  const client = server.client(body.value);
+  await client.chat.completions.create(hello);
+  const hasher = server.platform.store.hasher;
+  const digest = hasher.digest.bind(hasher);
+  let hashed = 0;
+  hasher.digest = (secret: string) => {
+    if (secret === body.value) hashed++;
+    return digest(secret);
+  };
+  for (let index = 0; index < 10; index++) await client.chat.completions.create(hello);
+  assert.equal(hashed, 0, 'the HMAC digest was computed again for a key already in use');
+  // The remembered digest leads to the key's cache entry, which the revocation drops on this node.
+  assert.equal((await server.admin('POST', `/keys/${body.id}/revoke`)).status, 200);
+  await assert.rejects(client.chat.completions.create(hello), OpenAI.AuthenticationError);
+});
+
 test('secrets never reach the log', async () => {
   const server = await start(
     { providers: [{ id: 'down', kind: 'openai-compatible', baseURL: 'http://127.0.0.1:9/v1', models: ['broken'] }, { id: 'sandbox', kind: 'sandbox' }] },
