@@ -47,11 +47,18 @@ const AIMS = {
 const OTHER_CPU_WARNING_PERCENT = 10;
 
 const HEADERS: Record<string, string> = { 'content-type': 'application/json', authorization: 'Bearer sk-bench' };
-const MESSAGES = '"messages":[{"role":"user","content":"Hello, how are you today?"}],"max_tokens":64';
-const BODIES: Record<Mode, string> = {
-  'non-stream': `{"model":"upstream/fake-model",${MESSAGES}}`,
-  stream: `{"model":"upstream/fake-model",${MESSAGES},"stream":true,"stream_options":{"include_usage":true}}`,
-};
+const SHORT_PROMPT = 'Hello, how are you today?';
+const PROSE = 'The river runs past the mill, under the old stone bridge and out towards the hills, where the town keeps its records. ';
+
+/** The request bodies, with a user message of `promptChars` characters of prose (or a short greeting). */
+function requestBodies(promptChars: number | undefined): Record<Mode, string> {
+  const prompt = promptChars === undefined ? SHORT_PROMPT : PROSE.repeat(Math.ceil(promptChars / PROSE.length)).slice(0, promptChars);
+  const messages = `"messages":[{"role":"user","content":${JSON.stringify(prompt)}}],"max_tokens":64`;
+  return {
+    'non-stream': `{"model":"upstream/fake-model",${messages}}`,
+    stream: `{"model":"upstream/fake-model",${messages},"stream":true,"stream_options":{"include_usage":true}}`,
+  };
+}
 
 const USAGE = `Usage: npm run bench -- [options]
   --duration S        seconds per measured run (default 10)
@@ -62,6 +69,7 @@ const USAGE = `Usage: npm run bench -- [options]
   --concurrency LIST  connections per run (default ${DEFAULT_CONCURRENCY.join(',')})
   --repeat N          measure every cell N times, interleaving the targets, and report medians (default 1)
   --noisy-retries N   measure a run again, up to N times, when other processes took CPU meanwhile (default 2)
+  --prompt-chars N    a user message of N characters of prose instead of a short greeting
   --json FILE         also write every figure to FILE`;
 
 interface Options {
@@ -72,6 +80,7 @@ interface Options {
   concurrency: number[];
   repeat: number;
   noisyRetries: number;
+  bodies: Record<Mode, string>;
   jsonPath: string | undefined;
 }
 
@@ -103,6 +112,8 @@ function parseOptions(args: string[]): Options {
   const rawRetries = flagValue(args, 'noisy-retries');
   const noisyRetries = rawRetries === undefined ? 2 : Number(rawRetries);
   if (!Number.isInteger(noisyRetries) || noisyRetries < 0) throw new Error(`--noisy-retries: not a count: ${rawRetries}`);
+  const rawPromptChars = flagValue(args, 'prompt-chars');
+  const promptChars = rawPromptChars === undefined ? undefined : Math.round(positiveNumber(rawPromptChars, 'prompt-chars'));
   const jsonPath = flagValue(args, 'json');
   return {
     durationS,
@@ -112,6 +123,7 @@ function parseOptions(args: string[]): Options {
     concurrency,
     repeat,
     noisyRetries,
+    bodies: requestBodies(promptChars),
     jsonPath: jsonPath === undefined ? undefined : path.resolve(jsonPath),
   };
 }
@@ -267,11 +279,11 @@ async function startTarget(name: TargetName, upstream: Upstream): Promise<Target
  * One request before any load, to see that the target really answers a chat completion: a target
  * that answers errors fast would otherwise post splendid figures.
  */
-async function checkAnswers(target: Target, mode: Mode): Promise<string | undefined> {
+async function checkAnswers(target: Target, mode: Mode, body: string): Promise<string | undefined> {
   let status: number;
   let text: string;
   try {
-    const response = await fetch(`${target.baseUrl}/v1/chat/completions`, { method: 'POST', headers: target.headers ?? HEADERS, body: BODIES[mode], signal: AbortSignal.timeout(10_000) });
+    const response = await fetch(`${target.baseUrl}/v1/chat/completions`, { method: 'POST', headers: target.headers ?? HEADERS, body, signal: AbortSignal.timeout(10_000) });
     status = response.status;
     text = await response.text();
   } catch (error) {
@@ -326,7 +338,7 @@ interface Skip {
 }
 
 async function measure(target: Target, upstream: Upstream, mode: Mode, connections: number, options: Options): Promise<RunRecord> {
-  const load = { url: `${target.baseUrl}/v1/chat/completions`, body: BODIES[mode], headers: target.headers ?? HEADERS, connections };
+  const load = { url: `${target.baseUrl}/v1/chat/completions`, body: options.bodies[mode], headers: target.headers ?? HEADERS, connections };
   // Warm-up: JIT, connection pools (client → hop → upstream) and buffers settle before measuring.
   await runLoad({ ...load, durationS: options.warmupS });
 
@@ -583,7 +595,7 @@ async function main(): Promise<void> {
     for (const mode of options.modes) {
       const ready: Target[] = [];
       for (const target of targets) {
-        const problem = await checkAnswers(target, mode);
+        const problem = await checkAnswers(target, mode, options.bodies[mode]);
         if (problem) {
           skipped.push({ target: target.name, mode, reason: problem });
           log(`${target.name} ${mode}: skipped — ${problem}`);

@@ -3,7 +3,8 @@ import type { ChatCompletionMessageParam } from 'openai/resources/chat/completio
 
 /**
  * Token counting with a real BPE tokenizer (o200k_base, the encoding of OpenAI's current models),
- * for backends that have no tokenizer of their own: the sandbox, and estimates before a call.
+ * for backends that have no tokenizer of their own (the sandbox), and the cheap estimate that rate
+ * limits reserve before a call.
  */
 export function countTokens(text: string): number {
   return text.length === 0 ? 0 : encodeBounded(text).length;
@@ -59,22 +60,48 @@ const IMAGE_TOKENS = 85;
  * beyond its text, and the reply is primed with three more.
  */
 export function countPromptTokens(messages: readonly ChatCompletionMessageParam[]): number {
+  return promptTokens(messages, countTokens);
+}
+
+/** Bytes of UTF-8 a token holds, roughly: English prose 3.5–3.8, code 4.1–4.3 in o200k_base. */
+const BYTES_PER_TOKEN = 4;
+
+/**
+ * An estimate of a text's tokens from its UTF-8 length. What rate limits reserve before a call:
+ * BPE costs about 0.3 µs a character (12 ms of the event loop for a 40,000-character prompt, on
+ * every request), where this is a native byte count. OpenAI's own limiter is likewise reported
+ * to reckon from characters. Bytes rather than characters, so that a character of a CJK script
+ * (three bytes, about a token) is not counted as a quarter of one.
+ */
+export function estimateTokens(text: string): number {
+  return Math.ceil(Buffer.byteLength(text, 'utf8') / BYTES_PER_TOKEN);
+}
+
+/**
+ * `countPromptTokens` by estimate: the same framing, each text estimated from its length. The
+ * reservation is settled with the backend's real usage once the call ends.
+ */
+export function estimatePromptTokens(messages: readonly ChatCompletionMessageParam[]): number {
+  return promptTokens(messages, estimateTokens);
+}
+
+function promptTokens(messages: readonly ChatCompletionMessageParam[], count: (text: string) => number): number {
   let total = 3;
   for (const message of messages) {
     total += 3;
-    if ('name' in message && message.name) total += 1 + countTokens(message.name);
+    if ('name' in message && message.name) total += 1 + count(message.name);
     const content = message.content;
-    if (typeof content === 'string') total += countTokens(content);
+    if (typeof content === 'string') total += count(content);
     else if (Array.isArray(content)) {
       for (const part of content) {
-        if (part.type === 'text') total += countTokens(part.text);
-        else if (part.type === 'refusal') total += countTokens(part.refusal);
+        if (part.type === 'text') total += count(part.text);
+        else if (part.type === 'refusal') total += count(part.refusal);
         else if (part.type === 'image_url') total += IMAGE_TOKENS;
       }
     }
     if (message.role === 'assistant' && message.tool_calls) {
       for (const call of message.tool_calls) {
-        if (call.type === 'function') total += 3 + countTokens(call.function.name) + countTokens(call.function.arguments);
+        if (call.type === 'function') total += 3 + count(call.function.name) + count(call.function.arguments);
       }
     }
   }

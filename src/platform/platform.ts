@@ -6,7 +6,7 @@ import type { Tier } from '../config/platform-schema.js';
 import { SwitchyardError, toSwitchyardError } from '../errors/errors.js';
 import type { Caller, CallSummary, Gateway } from '../gateway/gateway.js';
 import type { ChatRequest } from '../providers/provider.js';
-import { countPromptTokens } from '../chat/token-count.js';
+import { estimatePromptTokens } from '../chat/token-count.js';
 import { presentedKey, type Authenticator } from '../http/auth.js';
 import { isPlatformCaller, StoreAuthenticator, type PlatformCaller } from '../http/store-authenticator.js';
 import { formatResetDuration } from '../limits/duration.js';
@@ -240,11 +240,11 @@ export class Platform {
         tier.monthlyTokenBudget && !caller.sandboxed ? { id: `ws:${workspace.id}`, limit: tier.monthlyTokenBudget, month: monthOf(Date.now()) } : undefined;
       if (scopes.length === 0 && !budget) return release;
 
-      // Tokenizing costs CPU: only when a tokens/min limit or a budget needs the estimate (a call
-      // cut before its usage is known is charged from it).
+      // Only when a tokens/min limit or a budget needs the estimate (a call cut before its usage
+      // is known is charged from it).
       const needsTokens = budget !== undefined || scopes.some((scope) => scope.limits.tokensPerMinute);
       const maxOutput = body.max_completion_tokens ?? body.max_tokens ?? resolved?.info?.maxOutputTokens ?? this.config.limits.defaultMaxOutputTokens;
-      const promptEstimate = needsTokens ? countPromptTokens(body.messages) : 0;
+      const promptEstimate = needsTokens ? estimatePromptTokens(body.messages) : 0;
       const estimate = needsTokens ? promptEstimate + maxOutput * (body.n ?? 1) : 0;
       const tooLarge = scopes.find((scope) => scope.limits.tokensPerMinute && estimate > scope.limits.tokensPerMinute);
       if (tooLarge) {

@@ -90,6 +90,23 @@ test('a request larger than the whole tokens/min limit: 429 that says to reduce 
   await server.client(body.value).chat.completions.create({ ...hello, max_tokens: 50 });
 });
 
+test('the tokens/min reservation is the prompt estimated from its UTF-8 length (4 bytes a token) plus max_tokens', async () => {
+  const server = await start({ tiers: { small: { tokensPerMinute: 1_000 } }, defaultTier: 'small' });
+  const { body } = await server.admin('POST', '/keys', {});
+  const client = new OpenAI({ baseURL: server.baseURL, apiKey: body.value, maxRetries: 0 });
+  // 1,200 characters of three bytes each: 900 tokens by bytes (a quarter of that by characters).
+  const text = '漢'.repeat(1_200);
+  const error = await client.chat.completions
+    .create({ model: 'sandbox/echo', messages: [{ role: 'user', content: text }], max_tokens: 200 })
+    .catch((caught: unknown) => caught);
+  assert.ok(error instanceof OpenAI.RateLimitError);
+  // 3 to prime the reply, 3 framing the message, 900 for its text, 200 of output.
+  assert.match(error.message, /Limit 1000, Requested 1106\./);
+  // A long prompt of ordinary text fits by the same rule: 3,000 bytes are 750 tokens, +6, +200.
+  const fits = await client.chat.completions.create({ model: 'sandbox/echo', messages: [{ role: 'user', content: 'abc '.repeat(750) }], max_tokens: 200 }).withResponse();
+  assert.equal(fits.response.headers.get('x-ratelimit-remaining-tokens'), String(1_000 - 956), 'reserved from the estimate before the call');
+});
+
 test("a failed read of a workspace's month so far is tried again by its next request, not remembered", async () => {
   let reads = 0;
   const limiter = new MemoryLimiter({
