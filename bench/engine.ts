@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { getLlama, LlamaLogLevel, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel, type Token } from 'node-llama-cpp';
 import { defaultThreads } from '../src/providers/llama/llama-config.js';
+import { samplingOptions } from '../src/providers/llama/sampling.js';
 import { PromptRenderer } from '../src/providers/llama/render-prompt.js';
 import { TEST_MODEL_SIZES, writeTestModel, type TestModelSize } from '../src/providers/llama/test-model/write-test-model.js';
 import { flagValue, hasFlag } from './lib/args.js';
@@ -36,6 +37,8 @@ const HELP = `Engine throughput: direct node-llama-cpp vs Switchyard's HTTP API,
   --thread-tokens N   tokens per stream in the thread table (default 64)
   --thread-budget S   at most S seconds per thread-table run; slower runs are cut short (default 8)
   --no-thread-table   skip the thread table
+  --stop-at-eos       let a stream end at an end-of-generation token (default: banned in both
+                      paths, so that every stream generates --tokens tokens)
   --json FILE         also write every figure as JSON
   --markdown          also print the tables as markdown
   --help`;
@@ -64,6 +67,20 @@ const STREAMS = [1, 4] as const;
 const CORES = os.availableParallelism();
 /** Seeds per stream; the same in both paths, so that both sample the same tokens. */
 const seedOf = (stream: number) => 1000 + stream;
+
+/**
+ * The request both paths serve: temperature 1 and, unless --stop-at-eos, `logit_bias` -100 on the
+ * model's end-of-generation tokens, so that a model that ends its reply after 40 tokens is not
+ * measured on 40 tokens, mostly prompt time. The bias is set once the model is loaded.
+ */
+const sampled: { temperature: number; logit_bias?: Record<string, number> } = { temperature: 1 };
+
+function banEndOfGeneration(model: LlamaModel): number {
+  const vocabulary = (model.fileInfo.metadata as { tokenizer?: { ggml?: { tokens?: readonly string[] } } }).tokenizer?.ggml?.tokens?.length ?? 0;
+  const ends = Array.from({ length: vocabulary }, (_, token) => token).filter((token) => model.isEogToken(token as Token));
+  if (ends.length > 0) sampled.logit_bias = Object.fromEntries(ends.map((token) => [String(token), -100]));
+  return ends.length;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Measurements
@@ -124,8 +141,9 @@ async function directRun(context: LlamaContext, sequences: LlamaContextSequence[
     const counts = await Promise.all(
       sequences.slice(0, streams).map(async (sequence, stream) => {
         let count = 0;
-        // Switchyard's sampling for an OpenAI request with temperature 1 and a seed (sampling.ts).
-        for await (const token of sequence.evaluate(prompt, { temperature: 1, topK: 0, topP: 1, minP: 0, seed: seedOf(stream) })) {
+        // Switchyard's own sampling options for the request (sampling.ts), built as the provider builds them.
+        const options = await samplingOptions(sampled, context.model, seedOf(stream), () => [], []);
+        for await (const token of sequence.evaluate(prompt, options)) {
           void token;
           if (count++ === 0) firstTokenMs = Math.min(firstTokenMs, performance.now() - started);
           if (count >= tokens || performance.now() > deadline) break;
@@ -133,7 +151,6 @@ async function directRun(context: LlamaContext, sequences: LlamaContextSequence[
         return count;
       }),
     );
-    void context;
     return { tokens: counts.reduce((a, b) => a + b, 0), elapsedMs: performance.now() - started, firstTokenMs };
   });
 }
@@ -152,7 +169,7 @@ function httpStream(baseUrl: string, stream: number, tokens: number, started: nu
     model: 'local/bench',
     messages: [{ role: 'user', content: PROMPT }],
     max_tokens: tokens,
-    temperature: 1,
+    ...sampled,
     seed: seedOf(stream),
     stream: true,
     stream_options: { include_usage: true },
@@ -290,6 +307,7 @@ async function main(): Promise<void> {
     const rssEngine = process.memoryUsage().rss / 1024 ** 2;
     const model = await llama.loadModel({ modelPath: file });
     const prompt = promptTokens(model);
+    const banned = hasFlag(args, 'stop-at-eos') ? 0 : banEndOfGeneration(model);
     const contextSize = intFlag('context', Math.max(1024, prompt.length + TOKENS + 16), 64);
     if (prompt.length + TOKENS > contextSize) throw new Error(`--context ${contextSize} cannot hold the ${prompt.length}-token prompt and ${TOKENS} tokens`);
     const context = await model.createContext({ contextSize, sequences: 4, threads: THREADS });
@@ -300,7 +318,11 @@ async function main(): Promise<void> {
     console.log(
       `${os.cpus()[0]?.model ?? 'cpu'} · ${CORES} cores · node ${process.version} · node-llama-cpp, CPU · threads ${THREADS} · context ${contextSize}/sequence × 4 sequences`,
     );
-    console.log(`prompt ${prompt.length} tokens · ${TOKENS} completion tokens per stream · temperature 1, seeds ${seedOf(0)}+ · median of ${REPEAT} runs`);
+    console.log(
+      `prompt ${prompt.length} tokens · ${TOKENS} completion tokens per stream · temperature 1, seeds ${seedOf(0)}+ · median of ${REPEAT} runs · ${
+        banned > 0 ? `${banned} end-of-generation token${banned === 1 ? '' : 's'} banned` : 'ends at end of generation'
+      }`,
+    );
     console.log(`load average before: ${os.loadavg().map((v) => v.toFixed(2)).join(' ')}`);
 
     server = await startSwitchyard(file, contextSize, THREADS, dir);

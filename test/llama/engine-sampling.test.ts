@@ -109,6 +109,24 @@ describe('llama engine: sampling, streaming and usage over HTTP', () => {
     }
   });
 
+  test('logit_bias reaches the end-of-generation tokens too: +100 ends the reply at once, -100 reaches the sampler', async () => {
+    const vocabulary = reference.model.fileInfo.metadata.tokenizer.ggml.tokens.length;
+    const ends = Array.from({ length: vocabulary }, (_, token) => token).filter((token) => reference.model.isEogToken(token as never));
+    assert.ok(ends.length > 0, 'the test model has an end-of-generation token');
+    const request = { model: MODEL, messages: ask('Tell me a long story'), max_tokens: 40, seed: 5 };
+    const free = await client.chat.completions.create(request);
+    assert.equal(free.choices[0]!.finish_reason, 'length', 'unbiased, the tiny model writes to the limit');
+    const ended = await client.chat.completions.create({ ...request, logit_bias: Object.fromEntries(ends.map((token) => [String(token), 100])) });
+    assert.equal(ended.choices[0]!.finish_reason, 'stop');
+    assert.equal(ended.choices[0]!.message.content, '');
+    assert.equal(ended.usage!.completion_tokens, 0);
+    // Banned, their share of the distribution goes to the other tokens: the same seed samples
+    // another text (were the bias dropped, the text would be the unbiased one), still to the limit.
+    const banned = await client.chat.completions.create({ ...request, logit_bias: Object.fromEntries(ends.map((token) => [String(token), -100])) });
+    assert.notEqual(banned.choices[0]!.message.content, free.choices[0]!.message.content);
+    assert.equal(banned.choices[0]!.finish_reason, 'length');
+  });
+
   test('stop sequences never appear, and cut the text exactly where the unstopped text has them', async () => {
     // Property: with the same seed, the output with `stop` is the output without it, cut before the
     // first stop sequence (sampling does not depend on `stop`). Stops are short ASCII strings the

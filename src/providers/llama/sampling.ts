@@ -1,4 +1,4 @@
-import type { LlamaModel, SequenceEvaluateOptions, Token } from 'node-llama-cpp';
+import type { LlamaModel, SequenceEvaluateOptions, Token, TokenBias } from 'node-llama-cpp';
 import type { ChatRequest } from '../provider.js';
 
 /**
@@ -31,8 +31,24 @@ export async function samplingOptions(
     const { TokenBias } = await import('node-llama-cpp');
     const tokenBias = new TokenBias(model.tokenizer);
     for (const token of bannedTokens) tokenBias.set(token, 'never');
-    for (const [token, value] of bias) tokenBias.set(Number(token) as Token, value <= -100 ? 'never' : { logit: value });
+    for (const [key, value] of bias) {
+      const token = Number(key) as Token;
+      const logit = value <= -100 ? -Infinity : value;
+      if (model.isEogToken(token)) setEndOfGenerationBias(tokenBias, token, logit);
+      else tokenBias.set(token, { logit });
+    }
     options.tokenBias = tokenBias;
   }
   return options;
+}
+
+/**
+ * OpenAI's logit_bias applies to every token, the end of text included: -100 on it is how a
+ * client keeps a reply going to max_tokens, +100 how it ends one at once. node-llama-cpp's
+ * `TokenBias.set` skips end-of-generation tokens, so their bias goes into its table directly
+ * (the table the engine reads; a test fails should a new version move it).
+ */
+function setEndOfGenerationBias(tokenBias: TokenBias, token: Token, logit: number): void {
+  const table = (tokenBias as unknown as { _biases?: unknown })._biases;
+  if (table instanceof Map) table.set(token, logit);
 }
