@@ -56,11 +56,13 @@ export class MemoryLimiter implements Limiter {
   }
 
   private counters(scopes: readonly LimitScope[], now: number): { states: ScopeState[]; counters: ScopeCounters[] } {
-    const states = scopes.map((scope) => this.state(scope.id, now));
-    const counters = states.map((state) => {
-      for (const [lease, lapses] of state.leases) if (lapses <= now) state.leases.delete(lease);
-      return { start: state.start, requests: state.requests, tokens: state.tokens, inFlight: state.leases.size };
-    });
+    const states: ScopeState[] = [];
+    const counters: ScopeCounters[] = [];
+    for (const scope of scopes) {
+      const state = this.state(scope.id, now);
+      states.push(state);
+      counters.push({ start: state.start, requests: state.requests, tokens: state.tokens, inFlight: state.leases.size });
+    }
     return { states, counters };
   }
 
@@ -122,9 +124,15 @@ export class MemoryLimiter implements Limiter {
     return headerStates(scopes, this.counters(scopes, now).counters, now);
   }
 
+  /**
+   * Once a minute: leases that lapsed (a call whose end never came) leave, and idle scopes go. Not
+   * per request: a check of every lease in flight on each admission cost O(in flight) on the hot
+   * path for what is only a safety net (a call that ends always settles its lease).
+   */
   private sweep(): void {
     const now = this.now();
     for (const [id, state] of this.scopes) {
+      for (const [lease, lapses] of state.leases) if (lapses <= now) state.leases.delete(lease);
       if (now >= state.start + WINDOW_MS && state.leases.size === 0) this.scopes.delete(id);
     }
   }

@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import { formatResetDuration } from '../../src/limits/duration.js';
 import { RedisLimiter } from '../../src/limits/redis-limiter.js';
 import { MemoryLimiter } from '../../src/limits/memory-limiter.js';
+import { LEASE_MS } from '../../src/limits/limiter.js';
 import { eventually, REDIS_URL, redisAvailable, startPlatformServer, tempDir, type PlatformServer } from './helpers.js';
 
 const servers: PlatformServer[] = [];
@@ -105,6 +106,21 @@ test('the tokens/min reservation is the prompt estimated from its UTF-8 length (
   // A long prompt of ordinary text fits by the same rule: 3,000 bytes are 750 tokens, +6, +200.
   const fits = await client.chat.completions.create({ model: 'sandbox/echo', messages: [{ role: 'user', content: 'abc '.repeat(750) }], max_tokens: 200 }).withResponse();
   assert.equal(fits.response.headers.get('x-ratelimit-remaining-tokens'), String(1_000 - 956), 'reserved from the estimate before the call');
+});
+
+test('in memory, a lease whose call never ended lapses at the next sweep, and frees its concurrency slot', async () => {
+  let now = 1_000_000;
+  const limiter = new MemoryLimiter({ concurrencyRetryAfterMs: 1_000, loadBudgetUsage: async () => 0, now: () => now });
+  try {
+    const scopes = [{ id: 'key:k', limits: { concurrentRequests: 1 } }];
+    assert.equal((await limiter.acquire({ scopes, tokens: 0, leaseId: 'lost' })).refusal, undefined);
+    assert.equal((await limiter.acquire({ scopes, tokens: 0, leaseId: 'second' })).refusal?.kind, 'concurrency');
+    now += LEASE_MS + 1;
+    (limiter as unknown as { sweep(): void }).sweep();
+    assert.equal((await limiter.acquire({ scopes, tokens: 0, leaseId: 'fourth' })).refusal, undefined);
+  } finally {
+    await limiter.close();
+  }
 });
 
 test("a failed read of a workspace's month so far is tried again by its next request, not remembered", async () => {
