@@ -44,6 +44,31 @@ describe('llama engine: sampling, streaming and usage over HTTP', () => {
     assert.equal(new Set(others).size, others.length, 'three more seeds, three different outputs');
   });
 
+  test('every seed is reproducible, -1 and 2^32 - 1 too (llama.cpp reads 0xFFFFFFFF as "random")', async () => {
+    const request = { model: MODEL, messages: ask('Tell me about the river'), max_tokens: 24, temperature: 1 };
+    for (const seed of [-1, 4_294_967_295, 2 ** 40 + 3]) {
+      const first = await client.chat.completions.create({ ...request, seed });
+      const again = await client.chat.completions.create({ ...request, seed });
+      assert.equal(again.choices[0]!.message.content, first.choices[0]!.message.content, `seed ${seed}`);
+    }
+    // n > 1 walks seed, seed + 1, ...: past 2^32 - 2 too.
+    const [a, b] = await Promise.all([0, 1].map(() => client.chat.completions.create({ ...request, seed: 4_294_967_294, n: 2 })));
+    assert.deepEqual(b!.choices.map((choice) => choice.message.content), a!.choices.map((choice) => choice.message.content));
+  });
+
+  test('presence and frequency penalties reach the sampler, in chat and in legacy completions', async () => {
+    // Greedy, so that only the penalties can change the text; the tiny model repeats itself.
+    const request = { model: MODEL, messages: ask('Say it again and again'), max_tokens: 40, temperature: 0 };
+    const plain = (await client.chat.completions.create(request)).choices[0]!.message.content;
+    const presence = (await client.chat.completions.create({ ...request, presence_penalty: 2 })).choices[0]!.message.content;
+    const frequency = (await client.chat.completions.create({ ...request, frequency_penalty: 2 })).choices[0]!.message.content;
+    assert.notEqual(presence, plain);
+    assert.notEqual(frequency, plain);
+    const legacy = { model: MODEL, prompt: 'Say it again and again', max_tokens: 40, temperature: 0 };
+    const legacyPlain = (await client.completions.create(legacy)).choices[0]!.text;
+    assert.notEqual((await client.completions.create({ ...legacy, presence_penalty: 2 })).choices[0]!.text, legacyPlain);
+  });
+
   test('temperature 0 is greedy: the same output whatever the seed', async () => {
     const request = { model: MODEL, messages: ask('Tell me about the river'), max_tokens: 24, temperature: 0 };
     const outputs = await Promise.all([1, 2, 3].map(async (seed) => (await client.chat.completions.create({ ...request, seed })).choices[0]!.message.content));

@@ -11,6 +11,8 @@ export interface GenerateOptions {
   model: LlamaModel;
   promptTokens: readonly Token[];
   evaluate: SequenceEvaluateOptions;
+  /** Where the generated tokens go, as they come: the penalties of `evaluate` read them. */
+  generated: Token[];
   maxTokens: number;
   stops: readonly string[];
   /** Top alternatives per token, when logprobs are asked; undefined when they are not. */
@@ -87,7 +89,7 @@ export async function* generateChoice(options: GenerateOptions): AsyncGenerator<
 
   const stop = new StopDetector(options.stops);
   const parser = options.raw ? rawText : new ReplyParser({ startInReasoning: options.startsInReasoning, parseToolCalls: options.parseToolCalls });
-  const generated: Token[] = [];
+  const generated = options.generated;
   const pendingLogprobs: ChatCompletionTokenLogprob[] = [];
   const utf8 = new TextDecoder('utf-8');
   let reasoningTokens = 0;

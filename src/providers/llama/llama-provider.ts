@@ -184,7 +184,7 @@ export class LlamaProvider implements Provider {
       startsInReasoning: grammar ? false : rendered.startsInReasoning,
       parseToolCalls: toolsOffered.length > 0 && forced.length === 0,
       maxTokens: Math.max(1, Math.min(limit, contextSize - promptTokens.length)),
-      seed: request.seed != null ? request.seed >>> 0 : randomInt(2 ** 31),
+      seed: request.seed ?? randomInt(2 ** 31),
     };
   }
 
@@ -220,6 +220,7 @@ export class LlamaProvider implements Provider {
           model: loaded.model,
           promptTokens: prepared.promptTokens,
           evaluate,
+          generated,
           maxTokens: prepared.maxTokens,
           stops: request.stop == null ? [] : typeof request.stop === 'string' ? [request.stop] : request.stop,
           topLogprobs: request.logprobs === true ? (request.top_logprobs ?? 0) : undefined,

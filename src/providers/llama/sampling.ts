@@ -19,7 +19,7 @@ export async function samplingOptions(
     topP: request.top_p ?? 1,
     topK: request.top_k ?? 0,
     minP: request.min_p ?? 0,
-    seed,
+    seed: engineSeed(seed),
   };
   const presence = request.presence_penalty ?? 0;
   const frequency = request.frequency_penalty ?? 0;
@@ -40,6 +40,18 @@ export async function samplingOptions(
     options.tokenBias = tokenBias;
   }
   return options;
+}
+
+/** llama.cpp's seeds are 32-bit, and 0xFFFFFFFF among them means "pick one at random". */
+const SEEDS = 0xffff_ffff;
+
+/**
+ * An OpenAI seed (any integer, negative ones too) as a llama.cpp seed in [0, 2^32 - 2]: the same
+ * seed always the same one, and never the value that asks for a random seed (`seed: -1` read as
+ * an unsigned 32-bit number is exactly that value).
+ */
+export function engineSeed(seed: number): number {
+  return ((seed % SEEDS) + SEEDS) % SEEDS;
 }
 
 /**

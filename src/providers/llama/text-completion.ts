@@ -70,7 +70,7 @@ export function prepareTextCompletion(request: CompletionRequest, loaded: Loaded
     const limit = request.max_tokens ?? DEFAULT_COMPLETION_MAX_TOKENS;
     return { tokens, text, maxTokens: Math.min(limit, contextSize - tokens.length) };
   });
-  return { prompts: prepared, seed: request.seed != null ? request.seed >>> 0 : randomInt(2 ** 31) };
+  return { prompts: prepared, seed: request.seed ?? randomInt(2 ** 31) };
 }
 
 /** The chat form of logprobs in the legacy form, offsets counted from `offset`. */
@@ -139,6 +139,7 @@ export async function* textCompletionChunks(
           model: loaded.model,
           promptTokens: prompt.tokens,
           evaluate,
+          generated,
           maxTokens: prompt.maxTokens,
           stops,
           topLogprobs,
