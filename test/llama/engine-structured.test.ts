@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type OpenAI from 'openai';
-import type { ChatCompletionChunk, ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
+import type { ChatCompletionAllowedToolChoice, ChatCompletionChunk, ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
 import { ReferenceTokenizer, startLlamaServer, toolCallsOf, type LlamaTestServer } from '../helpers/llama-server.js';
 import { assertValid, isJsonPrefix, objectSchema } from '../helpers/llama-json.js';
 
@@ -321,6 +321,47 @@ describe('llama engine: json_schema, json_object and tool calls over HTTP', () =
     assert.ok(reference.render(rendered, TOOLS).includes('{"temperature": 21, "sky": "clear"}'));
     // The previous turn's prompt is reused from the KV cache.
     assert.ok(reply.usage!.prompt_tokens_details!.cached_tokens! >= first.usage!.prompt_tokens - 2);
+  });
+
+  test('allowed_tools: only the listed tools are offered, and its mode decides (required forces one of them)', async () => {
+    const allowed: ChatCompletionAllowedToolChoice = { type: 'allowed_tools', allowed_tools: { mode: 'required', tools: [{ type: 'function', function: { name: 'set_alarm' } }] } };
+    for (const seed of [1, 2, 3]) {
+      const reply = await client.chat.completions.create({ model: MODEL, messages: ask('Do something.'), tools: TOOLS, tool_choice: allowed, max_tokens: 300, seed });
+      assert.equal(reply.choices[0]!.finish_reason, 'tool_calls', `seed ${seed}`);
+      assert.deepEqual(reply.choices[0]!.message.tool_calls?.map((call) => (call.type === 'function' ? call.function.name : call.type)), ['set_alarm'], `seed ${seed}`);
+    }
+    const auto = await client.chat.completions.create({
+      model: MODEL,
+      messages: ask('Talk.'),
+      tools: TOOLS,
+      tool_choice: { ...allowed, allowed_tools: { ...allowed.allowed_tools, mode: 'auto' } },
+      max_tokens: 5,
+      seed: 1,
+    });
+    assert.equal(auto.usage!.prompt_tokens, reference.promptTokens(ask('Talk.'), TOOLS.filter((tool) => tool.type === 'function' && tool.function.name === 'set_alarm')), 'the template saw only the allowed tool');
+    const unknown = await client.chat.completions
+      .create({ model: MODEL, messages: ask('Talk.'), tools: TOOLS, tool_choice: { ...allowed, allowed_tools: { mode: 'auto', tools: [{ type: 'function', function: { name: 'nope' } }] } } })
+      .catch((caught: unknown) => caught);
+    assert.equal((unknown as { status?: number }).status, 400);
+    assert.equal((unknown as { param?: string }).param, 'tool_choice.allowed_tools.tools[0]');
+  });
+
+  test('what the engine cannot do is a 400 naming the field: custom tools, legacy functions, audio output', async () => {
+    const base = { model: MODEL, messages: ask('Talk.'), max_tokens: 5 };
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ tools: [TOOLS[0], { type: 'custom', custom: { name: 'free' } }] }, 'tools[1]'],
+      [{ tools: [{ type: 'custom', custom: { name: 'free' } }], tool_choice: { type: 'custom', custom: { name: 'free' } } }, 'tools[0]'],
+      [{ functions: [{ name: 'f', parameters: { type: 'object' } }] }, 'functions'],
+      [{ function_call: 'auto' }, 'function_call'],
+      [{ modalities: ['text', 'audio'], audio: { voice: 'alloy', format: 'wav' } }, 'audio'],
+      [{ modalities: ['text', 'audio'] }, 'modalities'],
+    ];
+    for (const [extra, param] of cases) {
+      const error = await client.chat.completions.create({ ...base, ...extra } as never).catch((caught: unknown) => caught);
+      assert.equal((error as { status?: number }).status, 400, param);
+      assert.equal((error as { code?: string }).code, 'unsupported_parameter', `${param}: ${(error as Error).message}`);
+      assert.equal((error as { param?: string }).param, param);
+    }
   });
 
   test('tool_choice none: no call and no tool grammar, plain text', async () => {

@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto';
 import type { LlamaGrammarEvaluationState, Token } from 'node-llama-cpp';
 import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
 import type { CompletionUsage } from 'openai/resources/completions';
-import { ClientAbortedError, SwitchyardError } from '../../errors/errors.js';
+import { ClientAbortedError, SwitchyardError, UnsupportedFeatureError } from '../../errors/errors.js';
 import { defaultIdGenerator, type IdGenerator } from '../../util/ids.js';
 import type {
   ChatCallContext,
@@ -21,7 +21,7 @@ import { contextLengthError, LocalModel, type LoadedModel } from './local-model.
 import { generateChoice, type GenerationEnd } from './generate-choice.js';
 import { samplingOptions } from './sampling.js';
 import { checkEngineCompletion, prepareTextCompletion, textCompletionChunks } from './text-completion.js';
-import { forcedTools, grammarSchema, toolCallSchema } from './tool-schema.js';
+import { grammarSchema, toolCallSchema, toolPlan } from './tool-schema.js';
 
 export interface LlamaDependencies {
   ids?: IdGenerator;
@@ -151,8 +151,8 @@ export class LlamaProvider implements Provider {
 
   /** Everything decided before generation starts; its failures are ordinary HTTP errors. */
   private async prepare(request: ChatRequest, loaded: LoadedModel, contextSize: number) {
-    const forced = forcedTools(request);
-    const toolsOffered = request.tool_choice === 'none' ? [] : (request.tools ?? []);
+    checkUnsupported(request);
+    const { offered: toolsOffered, forced } = toolPlan(request);
     const rendered = loaded.renderer.render({
       messages: request.messages,
       tools: toolsOffered,
@@ -334,4 +334,18 @@ function renormalized(vector: Float32Array): Float32Array {
   for (const value of vector) norm += value * value;
   norm = Math.sqrt(norm) || 1;
   return Float32Array.from(vector, (value) => value / norm);
+}
+
+/**
+ * Request fields the engine has no way to honour: a 400 that names them, never a reply that
+ * quietly ignores them. Legacy `functions` are refused rather than translated: their reply shape
+ * (`message.function_call`) is not what the engine's tool calls produce.
+ */
+function checkUnsupported(request: ChatRequest): void {
+  const unsupported = (param: string, what: string) => new UnsupportedFeatureError(`The embedded engine does not support ${what} ('${param}').`, param);
+  if (request.audio != null) throw unsupported('audio', 'audio output');
+  if (request.modalities?.includes('audio')) throw unsupported('modalities', 'audio output');
+  if (request.functions != null || request.function_call != null) {
+    throw unsupported(request.functions != null ? 'functions' : 'function_call', "legacy functions (use 'tools')");
+  }
 }

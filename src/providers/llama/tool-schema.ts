@@ -1,14 +1,48 @@
 import type { ChatCompletionFunctionTool } from 'openai/resources/chat/completions';
+import { UnsupportedFeatureError, ValidationError } from '../../errors/errors.js';
 import type { ChatRequest } from '../provider.js';
 
-/** The tools a request forces a call to: the named one, or any of them when `required`. */
-export function forcedTools(request: ChatRequest): ChatCompletionFunctionTool[] {
-  const tools = (request.tools ?? []).filter((tool): tool is ChatCompletionFunctionTool => tool.type === 'function');
-  const choice = request.tool_choice;
-  if (choice && typeof choice === 'object' && choice.type === 'function') {
-    return tools.filter((tool) => tool.function.name === choice.function.name);
+export interface ToolPlan {
+  /** The tools the model is shown and may call. */
+  offered: ChatCompletionFunctionTool[];
+  /** The tools it must call one of (a grammar holds it to them): the named one, or any when `required`. */
+  forced: ChatCompletionFunctionTool[];
+}
+
+/**
+ * What `tools` and `tool_choice` allow, with `allowed_tools` resolved: only the listed tools are
+ * offered, and its `mode` is what `tool_choice` would have said. Custom (free-text) tools have no
+ * counterpart in the engine and are a 400, never a silent drop (a `tool_choice` of a custom tool
+ * names one of them); so is an allowed tool that names no declared function.
+ */
+export function toolPlan(request: ChatRequest): ToolPlan {
+  const declared = request.tools ?? [];
+  declared.forEach((tool, index) => {
+    if (tool.type !== 'function') throw new UnsupportedFeatureError(`The embedded engine does not support tools of type '${tool.type}' ('tools[${index}]').`, `tools[${index}]`);
+  });
+  let tools = declared as ChatCompletionFunctionTool[];
+  let choice = request.tool_choice;
+  if (choice && typeof choice === 'object' && choice.type === 'allowed_tools') {
+    const names = new Set(tools.map((tool) => tool.function.name));
+    const allowed = choice.allowed_tools.tools.map((entry, index) => {
+      const name = (entry as { type?: unknown; function?: { name?: unknown } }).function?.name;
+      if ((entry as { type?: unknown }).type !== 'function' || typeof name !== 'string' || !names.has(name)) {
+        throw new ValidationError(
+          `Invalid 'tool_choice.allowed_tools.tools[${index}]': expected {type: 'function', function: {name}} naming a function in 'tools'.`,
+          `tool_choice.allowed_tools.tools[${index}]`,
+        );
+      }
+      return name;
+    });
+    tools = tools.filter((tool) => allowed.includes(tool.function.name));
+    choice = choice.allowed_tools.mode;
   }
-  return choice === 'required' ? tools : [];
+  if (choice === 'none') return { offered: [], forced: [] };
+  if (choice && typeof choice === 'object' && choice.type === 'function') {
+    const named = choice.function.name;
+    return { offered: tools, forced: tools.filter((tool) => tool.function.name === named) };
+  }
+  return { offered: tools, forced: choice === 'required' ? tools : [] };
 }
 
 /**
