@@ -111,6 +111,35 @@ describe('legacy completions on the local engine', () => {
     assert.deepEqual(validateResponse(completion), []);
   });
 
+  test('logprobs of byte tokens: named bytes:\\xNN, distinct in top_logprobs, offsets in characters of the text', async () => {
+    // The test model spells "é" (C3 A9) with two byte tokens (ids 3 + byte); biased, it writes runs of them.
+    const prompt = 'Write';
+    const completion = await client.completions.create({
+      model: MODEL,
+      prompt,
+      max_tokens: 12,
+      logprobs: 2,
+      seed: 1,
+      logit_bias: { [String(3 + 0xc3)]: 100, [String(3 + 0xa9)]: 100, [eos]: -100 },
+    });
+    const choice = completion.choices[0]!;
+    const { tokens, top_logprobs: tops, text_offset: offsets } = choice.logprobs! as Required<NonNullable<typeof choice.logprobs>>;
+    const byteNames = tokens.filter((token) => token.startsWith('bytes:'));
+    assert.ok(byteNames.length > 0, 'some tokens were single bytes');
+    assert.ok(!tokens.some((token) => token.includes('\uFFFD')), 'no token is named by a replacement character');
+    // The tokens' bytes, joined, are the text.
+    const bytes = tokens.flatMap((token) =>
+      token.startsWith('bytes:') ? token.slice(6).split('\\x').filter(Boolean).map((hex) => Number.parseInt(hex, 16)) : [...Buffer.from(token)],
+    );
+    assert.equal(Buffer.from(bytes).toString('utf8'), choice.text);
+    for (const [i, top] of tops.entries()) {
+      assert.equal(top[tokens[i]!], choice.logprobs!.token_logprobs![i], `token ${i} is among its top_logprobs`);
+      assert.ok(Object.keys(top).length >= 2, `token ${i}: its alternatives keep distinct names`);
+      assert.ok(offsets[i]! >= prompt.length && offsets[i]! <= prompt.length + choice.text.length);
+      if (i > 0) assert.ok(offsets[i]! >= offsets[i - 1]!);
+    }
+  });
+
   test('what the engine cannot do is a clear 400: suffix without FIM tokens, echo with logprobs, a prompt over the context', async () => {
     const cases: Array<[Record<string, unknown>, string, string]> = [
       [{ suffix: 'end' }, 'suffix', 'unsupported_parameter'],

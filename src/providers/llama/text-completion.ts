@@ -76,18 +76,33 @@ export function prepareTextCompletion(request: CompletionRequest, loaded: Loaded
 /** The chat form of logprobs in the legacy form, offsets counted from `offset`. */
 function legacyLogprobs(entries: readonly ChatCompletionTokenLogprob[], offset: number): CompletionChoice.Logprobs {
   const out: Required<CompletionChoice.Logprobs> = { tokens: [], token_logprobs: [], top_logprobs: [], text_offset: [] };
+  // Offsets count characters of the text: a character spelled over byte tokens starts where the
+  // first of them stands, and moves the offset once it is whole.
+  const text = new TextDecoder('utf-8');
   for (const entry of entries) {
-    out.tokens.push(entry.token);
+    const name = legacyTokenName(entry);
+    out.tokens.push(name);
     out.token_logprobs.push(entry.logprob);
     const top: Record<string, number> = {};
-    for (const alternative of entry.top_logprobs) top[alternative.token] ??= alternative.logprob;
+    for (const alternative of entry.top_logprobs) top[legacyTokenName(alternative)] ??= alternative.logprob;
     // The sampled token is always listed, as OpenAI lists it: up to `logprobs + 1` entries.
-    top[entry.token] ??= entry.logprob;
+    top[name] ??= entry.logprob;
     out.top_logprobs.push(top);
     out.text_offset.push(offset);
-    offset += entry.token.length;
+    offset += text.decode(Uint8Array.from(entry.bytes ?? Buffer.from(entry.token)), { stream: true }).length;
   }
   return out;
+}
+
+/**
+ * A token as the legacy logprobs name it: its text, or, for a token that is not whole UTF-8 on its
+ * own (one byte of a character spelled over several), `bytes:\xc3` as OpenAI writes such tokens;
+ * their text alone would be U+FFFD for every one of them.
+ */
+function legacyTokenName(token: { token: string; bytes: number[] | null }): string {
+  const bytes = token.bytes;
+  if (!bytes || Buffer.from(token.token).equals(Buffer.from(bytes))) return token.token;
+  return `bytes:${bytes.map((byte) => `\\x${byte.toString(16).padStart(2, '0')}`).join('')}`;
 }
 
 export interface TextFrame {
