@@ -141,8 +141,10 @@ export async function* generateChoice(options: GenerateOptions): AsyncGenerator<
       const text = utf8.decode(Uint8Array.from(tokenBytes(model, token, piece)), { stream: true });
       let events: ReplyEvent[] = [];
       let finished = false;
+      // Counted before its text is read: a byte of a character still being spelled has no text yet,
+      // and is reasoning all the same.
+      if (parser.inReasoning) reasoningTokens++;
       if (text !== '') {
-        if (parser.inReasoning) reasoningTokens++;
         if (options.json) {
           jsonText += text;
           // Whitespace waits until something follows it: trailing whitespace is dropped.

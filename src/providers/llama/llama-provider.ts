@@ -153,10 +153,14 @@ export class LlamaProvider implements Provider {
   private async prepare(request: ChatRequest, loaded: LoadedModel, contextSize: number) {
     checkUnsupported(request);
     const { offered: toolsOffered, forced } = toolPlan(request);
+    const format = request.response_format;
+    // A grammar holds the reply to JSON from its first token: a thinking template is asked for
+    // its closed, empty thought, not left with an open <think> for the JSON to land in.
+    const structured = forced.length > 0 || format?.type === 'json_schema' || format?.type === 'json_object';
     const rendered = loaded.renderer.render({
       messages: request.messages,
       tools: toolsOffered,
-      enableThinking: request.reasoning_effort !== 'none',
+      enableThinking: !structured && !thinkingOff(request),
     });
     const promptTokens = loaded.model.tokenize(rendered.text, true);
     // llama.cpp's own rule: prepend BOS when the model asks for it and the template did not write it.
@@ -165,7 +169,6 @@ export class LlamaProvider implements Provider {
     if (promptTokens.length >= contextSize) throw contextLengthError(promptTokens.length, contextSize);
 
     let grammar: Awaited<ReturnType<LoadedModel['grammarFor']>> | undefined;
-    const format = request.response_format;
     if (forced.length > 0) {
       const schema = grammarSchema(toolCallSchema(forced));
       grammar = await loaded.grammarFor(JSON.stringify(schema), schema, 'tools');
@@ -183,6 +186,7 @@ export class LlamaProvider implements Provider {
       // A grammar fixes the output's shape; reasoning markup would break it.
       startsInReasoning: grammar ? false : rendered.startsInReasoning,
       parseToolCalls: toolsOffered.length > 0 && forced.length === 0,
+      excludeReasoning: typeof request.reasoning === 'object' && request.reasoning?.exclude === true,
       maxTokens: Math.max(1, Math.min(limit, contextSize - promptTokens.length)),
       seed: request.seed ?? randomInt(2 ** 31),
     };
@@ -242,6 +246,8 @@ export class LlamaProvider implements Provider {
             }
             const event = next.value;
             if (event.type === 'reasoning') {
+              // Excluded reasoning is still generated and counted, only not returned.
+              if (prepared.excludeReasoning) continue;
               const delta = { reasoning: event.text, reasoning_content: event.text } as ChatCompletionChunk.Choice.Delta;
               yield chunk({ index, delta, logprobs: null, finish_reason: null });
             } else if (event.type === 'content') {
@@ -334,6 +340,15 @@ function renormalized(vector: Float32Array): Float32Array {
   for (const value of vector) norm += value * value;
   norm = Math.sqrt(norm) || 1;
   return Float32Array.from(vector, (value) => value / norm);
+}
+
+/**
+ * Thinking turned off, where the template knows how (`enable_thinking`): `reasoning_effort: "none"`,
+ * or the `reasoning` extension set to false or `{enabled: false}`.
+ */
+function thinkingOff(request: ChatRequest): boolean {
+  const reasoning = request.reasoning;
+  return request.reasoning_effort === 'none' || reasoning === false || (typeof reasoning === 'object' && reasoning?.enabled === false);
 }
 
 /**

@@ -29,3 +29,14 @@ export const CHATML_TEMPLATE = [
   "{%- endfor -%}",
   "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}",
 ].join('');
+
+/**
+ * The same ChatML with a thinking model's generation prompt, as Qwen3's template writes it: the
+ * reply opens a `<think>` block, or, with `enable_thinking` false, an empty one already closed.
+ */
+export const THINKING_TEMPLATE = CHATML_TEMPLATE.replace(
+  "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}",
+  "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}" +
+    "{%- if enable_thinking is defined and enable_thinking is false -%}{{- '<think>\\n\\n</think>\\n\\n' -}}{%- else -%}{{- '<think>\\n' -}}{%- endif -%}" +
+    '{%- endif -%}',
+);

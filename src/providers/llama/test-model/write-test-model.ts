@@ -39,6 +39,8 @@ export interface WriteTestModelOptions {
   seed?: number;
   /** Default `tiny`. */
   size?: TestModelSize;
+  /** `tokenizer.chat_template`; default ChatML (chat-template.ts also has a thinking model's). */
+  chatTemplate?: string;
 }
 
 /** mulberry32: tiny, fast, good enough PRNG; Math.random can't be seeded. */
@@ -120,7 +122,7 @@ export async function writeTestModel(outPath: string, options: WriteTestModelOpt
     ['tokenizer.ggml.eos_token_id', u32(vocab.eosId)],
     ['tokenizer.ggml.add_bos_token', bool(true)],
     ['tokenizer.ggml.add_eos_token', bool(false)],
-    ['tokenizer.chat_template', str(CHATML_TEMPLATE)],
+    ['tokenizer.chat_template', str(options.chatTemplate ?? CHATML_TEMPLATE)],
   ];
 
   await mkdir(dirname(outPath), { recursive: true });
