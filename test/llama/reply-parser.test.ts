@@ -63,3 +63,11 @@ test('tool-call markup is content when tools are not read, and a broken or unfin
   assert.deepEqual(read(['<tool_call>{"name": "f", "arguments": "{\\"a\\":1}"}</tool_call>']), [{ type: 'tool_call', name: 'f', arguments: '{"a":1}' }]);
   assert.deepEqual(read(['<tool_call>{"name": "f", "parameters": {"a": 1}}</tool_call>']), [{ type: 'tool_call', name: 'f', arguments: '{"a":1}' }]);
 });
+
+test('parallel calls off (maxToolCalls 1): the first call is kept, the ones after it are dropped', () => {
+  const calls = '<tool_call>{"name": "a", "arguments": {}}</tool_call><tool_call>{"name": "b", "arguments": {}}</tool_call> and text';
+  assert.deepEqual(read([calls]).filter((event) => event.type === 'tool_call').map((event) => (event as { name: string }).name), ['a', 'b']);
+  const parser = new ReplyParser({ startInReasoning: false, parseToolCalls: true, maxToolCalls: 1 });
+  const events = [...parser.push(calls), ...parser.end()];
+  assert.deepEqual(events, [{ type: 'tool_call', name: 'a', arguments: '{}' }, { type: 'content', text: ' and text' }]);
+});

@@ -19,6 +19,8 @@ export interface GenerateOptions {
   topLogprobs: number | undefined;
   startsInReasoning: boolean;
   parseToolCalls: boolean;
+  /** Tool calls kept of those the model writes (1 when `parallel_tool_calls` is false); all by default. */
+  maxToolCalls?: number;
   /** The output is one JSON value (a grammar holds it): generation ends as soon as the value is
    * complete, and whitespace after it is never emitted. */
   json: boolean;
@@ -88,7 +90,7 @@ export async function* generateChoice(options: GenerateOptions): AsyncGenerator<
   }
 
   const stop = new StopDetector(options.stops);
-  const parser = options.raw ? rawText : new ReplyParser({ startInReasoning: options.startsInReasoning, parseToolCalls: options.parseToolCalls });
+  const parser = options.raw ? rawText : new ReplyParser({ startInReasoning: options.startsInReasoning, parseToolCalls: options.parseToolCalls, maxToolCalls: options.maxToolCalls });
   const generated = options.generated;
   const pendingLogprobs: ChatCompletionTokenLogprob[] = [];
   const utf8 = new TextDecoder('utf-8');

@@ -230,6 +230,7 @@ export class LlamaProvider implements Provider {
           topLogprobs: request.logprobs === true ? (request.top_logprobs ?? 0) : undefined,
           startsInReasoning: prepared.startsInReasoning,
           parseToolCalls: prepared.parseToolCalls,
+          ...(request.parallel_tool_calls === false ? { maxToolCalls: 1 } : {}),
           json: prepared.grammar !== undefined,
           step: { gate: loaded.gate, order: loaded.pool.orderOf(sequence) },
           signal,

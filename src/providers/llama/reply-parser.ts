@@ -20,13 +20,16 @@ export class ReplyParser {
   private state: State;
   private buffer = '';
   private toolText = '';
+  private toolCalls = 0;
+  private readonly parseToolCalls: boolean;
+  private readonly maxToolCalls: number;
 
-  constructor(options: { startInReasoning: boolean; parseToolCalls: boolean }) {
+  /** `maxToolCalls`: calls past it are dropped (1 when the request turns `parallel_tool_calls` off). */
+  constructor(options: { startInReasoning: boolean; parseToolCalls: boolean; maxToolCalls?: number }) {
     this.state = options.startInReasoning ? 'reasoning' : 'content';
     this.parseToolCalls = options.parseToolCalls;
+    this.maxToolCalls = options.maxToolCalls ?? Infinity;
   }
-
-  private readonly parseToolCalls: boolean;
 
   /** Text pushed now counts as reasoning. */
   get inReasoning(): boolean {
@@ -91,7 +94,8 @@ export class ReplyParser {
     } else if (tag === TOOL_CLOSE) {
       this.state = 'content';
       const call = parseToolCall(this.toolText);
-      events.push(call ?? { type: 'content', text: `${TOOL_OPEN}${this.toolText}${TOOL_CLOSE}` });
+      if (!call) events.push({ type: 'content', text: `${TOOL_OPEN}${this.toolText}${TOOL_CLOSE}` });
+      else if (this.toolCalls++ < this.maxToolCalls) events.push(call);
       this.toolText = '';
     }
   }
