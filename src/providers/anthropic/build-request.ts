@@ -1,5 +1,7 @@
 import { UnsupportedFeatureError, ValidationError } from '../../errors/errors.js';
+import { allowedToolNames } from '../../chat/allowed-tools.js';
 import type { ChatRequest } from '../provider.js';
+import { rejectAudioAndLegacyFunctions, unsupportedBy } from '../unsupported-features.js';
 import { convertMessages } from './convert-messages.js';
 import { MIN_THINKING_BUDGET, thinkingBudget } from './thinking-budget.js';
 import type { AnthropicRequest, AnthropicTool, AnthropicToolChoice } from './wire-schemas.js';
@@ -81,7 +83,7 @@ export function buildRequest(request: ChatRequest, defaults: RequestDefaults): B
       input_schema: (tool.function.parameters as Record<string, unknown> | undefined) ?? { type: 'object', properties: {} },
     };
   });
-  const allowed = allowedToolNames(request, tools);
+  const allowed = allowedToolNames(request.tool_choice, new Set(tools.map((tool) => tool.name)));
   if (allowed) tools = tools.filter((tool) => allowed.has(tool.name));
   let toolChoice = convertToolChoice(request);
 
@@ -152,35 +154,11 @@ function convertToolChoice(request: ChatRequest): AnthropicToolChoice | undefine
 }
 
 /**
- * `tool_choice: allowed_tools` names the tools the model may call out of `tools`. Anthropic has no
- * such list, so only the allowed tools are sent: the model can call those and no other, as asked.
- * An entry that names no declared function tool cannot be honoured and is a 400 naming it.
- */
-function allowedToolNames(request: ChatRequest, tools: readonly AnthropicTool[]): Set<string> | undefined {
-  const choice = request.tool_choice;
-  if (typeof choice !== 'object' || choice === null || choice.type !== 'allowed_tools') return undefined;
-  const declared = new Set(tools.map((tool) => tool.name));
-  const names = new Set<string>();
-  for (const [index, entry] of choice.allowed_tools.tools.entries()) {
-    const name = (entry as { type?: unknown; function?: { name?: unknown } }).function?.name;
-    if ((entry as { type?: unknown }).type !== 'function' || typeof name !== 'string' || !declared.has(name)) {
-      throw new ValidationError(
-        `Invalid 'tool_choice.allowed_tools.tools[${index}]': expected {type: 'function', function: {name}} naming a function in 'tools'.`,
-        `tool_choice.allowed_tools.tools[${index}]`,
-      );
-    }
-    names.add(name);
-  }
-  if (names.size === 0) throw new ValidationError("Invalid 'tool_choice.allowed_tools.tools': at least one tool must be allowed.", 'tool_choice.allowed_tools.tools');
-  return names;
-}
-
-/**
  * Parameters the Messages API has no way to express. Their neutral values (`n: 1`,
  * `logprobs: false`, penalties of 0, an empty `logit_bias`...) are accepted: clients send them by default.
  */
 function checkUnsupported(request: ChatRequest): void {
-  const unsupported = (param: string, what: string) => new UnsupportedFeatureError(`The Anthropic provider does not support ${what} ('${param}').`, param);
+  const unsupported = unsupportedBy('The Anthropic provider');
   if (request.n != null && request.n !== 1) throw unsupported('n', 'more than one choice per request');
   if (request.logprobs === true) throw unsupported('logprobs', 'log probabilities');
   if (request.top_logprobs != null && request.top_logprobs > 0) throw unsupported('top_logprobs', 'log probabilities');
@@ -189,12 +167,8 @@ function checkUnsupported(request: ChatRequest): void {
   if (request.presence_penalty != null && request.presence_penalty !== 0) throw unsupported('presence_penalty', 'a presence penalty');
   if (request.seed != null) throw unsupported('seed', 'seeded sampling');
   if (request.min_p != null && request.min_p !== 0) throw unsupported('min_p', 'min-p sampling');
-  if (request.audio != null) throw unsupported('audio', 'audio output');
-  if (request.modalities?.includes('audio')) throw unsupported('modalities', 'audio output');
+  rejectAudioAndLegacyFunctions(request, unsupported);
   if (request.prediction != null) throw unsupported('prediction', 'predicted outputs');
   if (request.web_search_options != null) throw unsupported('web_search_options', 'web search options');
-  if (request.functions != null || request.function_call != null) {
-    throw unsupported(request.functions != null ? 'functions' : 'function_call', "legacy functions (use 'tools')");
-  }
   if (request.verbosity != null) throw unsupported('verbosity', 'a verbosity setting');
 }

@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto';
 import type { LlamaGrammarEvaluationState, Token } from 'node-llama-cpp';
 import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
 import type { CompletionUsage } from 'openai/resources/completions';
-import { ClientAbortedError, SwitchyardError, UnsupportedFeatureError } from '../../errors/errors.js';
+import { ClientAbortedError, SwitchyardError } from '../../errors/errors.js';
 import { defaultIdGenerator, type IdGenerator } from '../../util/ids.js';
 import type {
   ChatCallContext,
@@ -22,6 +22,7 @@ import { generateChoice, type GenerationEnd } from './generate-choice.js';
 import { samplingOptions } from './sampling.js';
 import { checkEngineCompletion, prepareTextCompletion, textCompletionChunks } from './text-completion.js';
 import { grammarSchema, toolCallSchema, toolPlan } from './tool-schema.js';
+import { rejectAudioAndLegacyFunctions, unsupportedBy } from '../unsupported-features.js';
 
 export interface LlamaDependencies {
   ids?: IdGenerator;
@@ -358,10 +359,5 @@ function thinkingOff(request: ChatRequest): boolean {
  * (`message.function_call`) is not what the engine's tool calls produce.
  */
 function checkUnsupported(request: ChatRequest): void {
-  const unsupported = (param: string, what: string) => new UnsupportedFeatureError(`The embedded engine does not support ${what} ('${param}').`, param);
-  if (request.audio != null) throw unsupported('audio', 'audio output');
-  if (request.modalities?.includes('audio')) throw unsupported('modalities', 'audio output');
-  if (request.functions != null || request.function_call != null) {
-    throw unsupported(request.functions != null ? 'functions' : 'function_call', "legacy functions (use 'tools')");
-  }
+  rejectAudioAndLegacyFunctions(request, unsupportedBy('The embedded engine'));
 }

@@ -1,5 +1,6 @@
 import type { ChatCompletionFunctionTool } from 'openai/resources/chat/completions';
-import { UnsupportedFeatureError, ValidationError } from '../../errors/errors.js';
+import { allowedToolNames } from '../../chat/allowed-tools.js';
+import { UnsupportedFeatureError } from '../../errors/errors.js';
 import type { ChatRequest } from '../provider.js';
 
 export interface ToolPlan {
@@ -22,19 +23,9 @@ export function toolPlan(request: ChatRequest): ToolPlan {
   });
   let tools = declared as ChatCompletionFunctionTool[];
   let choice = request.tool_choice;
-  if (choice && typeof choice === 'object' && choice.type === 'allowed_tools') {
-    const names = new Set(tools.map((tool) => tool.function.name));
-    const allowed = choice.allowed_tools.tools.map((entry, index) => {
-      const name = (entry as { type?: unknown; function?: { name?: unknown } }).function?.name;
-      if ((entry as { type?: unknown }).type !== 'function' || typeof name !== 'string' || !names.has(name)) {
-        throw new ValidationError(
-          `Invalid 'tool_choice.allowed_tools.tools[${index}]': expected {type: 'function', function: {name}} naming a function in 'tools'.`,
-          `tool_choice.allowed_tools.tools[${index}]`,
-        );
-      }
-      return name;
-    });
-    tools = tools.filter((tool) => allowed.includes(tool.function.name));
+  const allowed = allowedToolNames(choice, new Set(tools.map((tool) => tool.function.name)));
+  if (allowed && typeof choice === 'object' && choice.type === 'allowed_tools') {
+    tools = tools.filter((tool) => allowed.has(tool.function.name));
     choice = choice.allowed_tools.mode;
   }
   if (choice === 'none') return { offered: [], forced: [] };
