@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import { writeAtTurnEnd } from '../util/end-of-turn.js';
 import { untilWritable } from './until-writable.js';
 import type { OutgoingHttpHeaders } from 'node:http';
 import { RAW_JSON, type RelayChunk, type TextCompletionChunk, type UnreadChunk } from '../providers/provider.js';
@@ -92,8 +93,10 @@ export class SseWriter {
   private schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
-    setImmediate(() => this.flush());
+    writeAtTurnEnd(this.flushAtTurnEnd);
   }
+
+  private readonly flushAtTurnEnd = (): void => this.flush();
 
   /** Hands the turn's events to the socket, and with them the headers when they are still held. */
   private flush(): void {

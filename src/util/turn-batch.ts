@@ -1,7 +1,10 @@
+import { beforeWritesAtTurnEnd } from './end-of-turn.js';
+
 /**
  * Items added during one turn of the event loop, handed over together at its end: one write or one
  * command for everything the turn produced instead of one each. `add` resolves once its item's
- * batch is sent (and rejects if sending it failed).
+ * batch is sent (and rejects if sending it failed). Batches go before the turn's socket writes
+ * (`end-of-turn.ts`), so a reply waiting on its batch leaves with them.
  */
 export class TurnBatch<T> {
   private queued: T[] = [];
@@ -12,7 +15,7 @@ export class TurnBatch<T> {
   add(item: T): Promise<void> {
     this.queued.push(item);
     return (this.turn ??= new Promise<void>((resolve, reject) => {
-      setImmediate(() => {
+      beforeWritesAtTurnEnd(() => {
         try {
           Promise.resolve(this.flush()).then(resolve, reject);
         } catch (error) {

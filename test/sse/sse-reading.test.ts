@@ -12,6 +12,7 @@ import { SseWriter } from '../../src/http/sse-writer.js';
 import { RAW_JSON, type RelayChunk, type UnreadChunk } from '../../src/providers/provider.js';
 import { SwitchyardError, UpstreamError, ValidationError } from '../../src/errors/errors.js';
 import { encodeStream, fakeChunks, sseEvent } from '../helpers/fake-openai-upstream.js';
+import { TurnBatch } from '../../src/util/turn-batch.js';
 
 // ——— Reading an upstream's stream (readChunkStream) ———
 
@@ -366,6 +367,24 @@ describe('readChunkStream with unread events', () => {
 });
 
 describe('SseWriter output', () => {
+  test("a stream whose end waits on a turn's batch (its usage record) leaves, chunks and [DONE], in the one final write", async () => {
+    const chunks = fakeChunks({ contents: ['a', 'b', 'c'] });
+    const calls: string[] = [];
+    const captured = await captureWriter(async (sse, response) => {
+      const write = response.write.bind(response) as (...args: unknown[]) => boolean;
+      const end = response.end.bind(response) as (...args: unknown[]) => ServerResponse;
+      response.write = ((...args: unknown[]) => (calls.push('write'), write(...args))) as typeof response.write;
+      response.end = ((...args: unknown[]) => (calls.push(args[0] === undefined ? 'end' : 'end(text)'), end(...args))) as typeof response.end;
+      sse.start({});
+      for (const chunk of chunks) void sse.chunk(chunk);
+      // What the gateway does before [DONE]: wait for the usage journal's batched write of this turn.
+      await new TurnBatch<string>(() => {}).add('record');
+      sse.done();
+    });
+    assert.deepEqual(calls, ['end(text)'], 'the turn\'s chunks were held for the end, not flushed on their own before it');
+    assert.equal(captured.text, chunks.map((chunk) => `data: ${JSON.stringify(chunk)}\n\n`).join('') + 'data: [DONE]\n\n');
+  });
+
   test('headers and `data: <json>\\n\\n` framing, ending with [DONE]', async () => {
     const [first, second] = fakeChunks({ contents: ['line one\nline two "quoted" é 🚀'] });
     const captured = await captureWriter((sse) => {
