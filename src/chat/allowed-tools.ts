@@ -3,14 +3,15 @@ import { ValidationError } from '../errors/errors.js';
 
 /**
  * The function names a `tool_choice: {type: 'allowed_tools'}` lets the model call, out of the
- * declared tools; `undefined` for any other `tool_choice`. Backends with no such list (the engine,
+ * declared tools, and its `mode` (what `tool_choice` would have said); `undefined` for any other
+ * `tool_choice`. Backends with no such list (the engine,
  * Anthropic) offer only these tools, so the model can call those and no other, as asked. An entry
  * that names no declared function cannot be honoured and is a 400 naming it; so is an empty list.
  */
-export function allowedToolNames(
+export function allowedTools(
   choice: ChatCompletionToolChoiceOption | null | undefined,
   declared: ReadonlySet<string>,
-): Set<string> | undefined {
+): { names: Set<string>; mode: 'auto' | 'required' } | undefined {
   if (typeof choice !== 'object' || choice === null || choice.type !== 'allowed_tools') return undefined;
   const names = new Set<string>();
   for (const [index, entry] of choice.allowed_tools.tools.entries()) {
@@ -24,5 +25,5 @@ export function allowedToolNames(
     names.add(name);
   }
   if (names.size === 0) throw new ValidationError("Invalid 'tool_choice.allowed_tools.tools': at least one tool must be allowed.", 'tool_choice.allowed_tools.tools');
-  return names;
+  return { names, mode: choice.allowed_tools.mode };
 }

@@ -385,6 +385,18 @@ describe('tool calls', () => {
     assert.deepEqual((auto.choices[0]!.message.tool_calls ?? []).map((call) => (call as { function: { name: string } }).function.name), [last]);
   });
 
+  test('allowed_tools naming a tool that is not declared, or naming none, is a 400 that points at the entry', async () => {
+    const choice = (entries: unknown[]) => ({ type: 'allowed_tools', allowed_tools: { mode: 'required', tools: entries } }) as never;
+    await assert.rejects(
+      create({ messages: [user('x')], tools, tool_choice: choice([{ type: 'function', function: { name: 'not_declared' } }]) }),
+      (error: unknown) => error instanceof BadRequestError && error.param === 'tool_choice.allowed_tools.tools[0]',
+    );
+    await assert.rejects(
+      create({ messages: [user('x')], tools, tool_choice: choice([]) }),
+      (error: unknown) => error instanceof BadRequestError && error.param === 'tool_choice.allowed_tools.tools',
+    );
+  });
+
   test('a reply made only of tool calls has content null, as OpenAI sends it', async () => {
     const completion = await create({ messages: [user('x')], tools, tool_choice: 'required' });
     assert.equal(completion.choices[0]!.finish_reason, 'tool_calls');

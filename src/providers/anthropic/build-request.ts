@@ -1,5 +1,5 @@
 import { UnsupportedFeatureError, ValidationError } from '../../errors/errors.js';
-import { allowedToolNames } from '../../chat/allowed-tools.js';
+import { allowedTools } from '../../chat/allowed-tools.js';
 import type { ChatRequest } from '../provider.js';
 import { rejectAudioAndLegacyFunctions, unsupportedBy } from '../unsupported-features.js';
 import { convertMessages } from './convert-messages.js';
@@ -83,8 +83,8 @@ export function buildRequest(request: ChatRequest, defaults: RequestDefaults): B
       input_schema: (tool.function.parameters as Record<string, unknown> | undefined) ?? { type: 'object', properties: {} },
     };
   });
-  const allowed = allowedToolNames(request.tool_choice, new Set(tools.map((tool) => tool.name)));
-  if (allowed) tools = tools.filter((tool) => allowed.has(tool.name));
+  const allowed = allowedTools(request.tool_choice, new Set(tools.map((tool) => tool.name)));
+  if (allowed) tools = tools.filter((tool) => allowed.names.has(tool.name));
   let toolChoice = convertToolChoice(request);
 
   // response_format: a forced tool whose input is the answer (Anthropic's documented way to get JSON,
@@ -142,7 +142,7 @@ function convertToolChoice(request: ChatRequest): AnthropicToolChoice | undefine
     case 'function':
       return { type: 'tool', name: choice.function.name, ...serial };
     case 'allowed_tools':
-      // The tools were narrowed to the allowed ones (allowedToolNames); the mode is what tool_choice would say.
+      // The tools were narrowed to the allowed ones (allowedTools); the mode is what tool_choice would say.
       return { type: choice.allowed_tools.mode === 'required' ? 'any' : 'auto', ...serial };
     case 'custom':
       throw new UnsupportedFeatureError(`The Anthropic provider does not support 'tool_choice' of type '${choice.type}'.`, 'tool_choice');

@@ -1,5 +1,5 @@
 import type { ChatCompletionFunctionTool } from 'openai/resources/chat/completions';
-import { allowedToolNames } from '../../chat/allowed-tools.js';
+import { allowedTools } from '../../chat/allowed-tools.js';
 import { UnsupportedFeatureError } from '../../errors/errors.js';
 import type { ChatRequest } from '../provider.js';
 
@@ -23,10 +23,10 @@ export function toolPlan(request: ChatRequest): ToolPlan {
   });
   let tools = declared as ChatCompletionFunctionTool[];
   let choice = request.tool_choice;
-  const allowed = allowedToolNames(choice, new Set(tools.map((tool) => tool.function.name)));
-  if (allowed && typeof choice === 'object' && choice.type === 'allowed_tools') {
-    tools = tools.filter((tool) => allowed.has(tool.function.name));
-    choice = choice.allowed_tools.mode;
+  const allowed = allowedTools(choice, new Set(tools.map((tool) => tool.function.name)));
+  if (allowed) {
+    tools = tools.filter((tool) => allowed.names.has(tool.function.name));
+    choice = allowed.mode;
   }
   if (choice === 'none') return { offered: [], forced: [] };
   if (choice && typeof choice === 'object' && choice.type === 'function') {

@@ -1,6 +1,7 @@
 import { generateSync } from 'json-schema-faker';
 import type { ChatCompletionFunctionTool } from 'openai/resources/chat/completions';
 import type { ChatRequest } from '../provider.js';
+import { allowedTools } from '../../chat/allowed-tools.js';
 import { ValidationError } from '../../errors/errors.js';
 import { splitIntoTokens } from '../../chat/token-count.js';
 import { createRandom } from './prng.js';
@@ -53,11 +54,11 @@ function functionTools(request: ChatRequest): ChatCompletionFunctionTool[] {
 function chooseTools(request: ChatRequest, lastUserText: string, afterToolResults: boolean): ChatCompletionFunctionTool[] {
   let tools = functionTools(request);
   let choice = request.tool_choice;
-  if (choice && typeof choice === 'object' && choice.type === 'allowed_tools') {
-    // Only the listed tools may be called; `mode` is what `tool_choice` would have said.
-    const allowed = new Set(choice.allowed_tools.tools.map((tool) => (tool as { function?: { name?: unknown } }).function?.name));
-    tools = tools.filter((tool) => allowed.has(tool.function.name));
-    choice = choice.allowed_tools.mode;
+  // Only the listed tools may be called; `mode` is what `tool_choice` would have said.
+  const allowed = allowedTools(choice, new Set(tools.map((tool) => tool.function.name)));
+  if (allowed) {
+    tools = tools.filter((tool) => allowed.names.has(tool.function.name));
+    choice = allowed.mode;
   }
   if (tools.length === 0 || choice === 'none') return [];
   if (choice && typeof choice === 'object' && choice.type === 'function') {
