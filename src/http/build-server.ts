@@ -157,8 +157,17 @@ export async function buildServer(options: BuildServerOptions): Promise<Server> 
   });
 
   // Any content type is read as JSON: curl users forget the header, and a wrong body is a clear 400.
+  // An empty body is no body where a route takes none or may (a DELETE; a POST whose route says
+  // `config: { bodyOptional: true }`): the Python SDK sends `content-type: application/json` on
+  // bodiless calls (`responses.delete`), which must not fail as malformed JSON. An empty chat
+  // request stays the 400 invalid_json OpenAI gives.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'ignore'));
+  const parseJson = app.getDefaultJsonParser('error', 'ignore');
+  app.addContentTypeParser('*', { parseAs: 'string' }, (request, body, done) => {
+    const optional = request.method !== 'POST' || (request.routeOptions.config as { bodyOptional?: boolean } | undefined)?.bodyOptional === true;
+    if (body === '' && optional) done(null, undefined);
+    else parseJson(request, body as string, done);
+  });
 
   app.server.maxConnections = config.server.maxConnections;
   tracing?.attach(app);

@@ -104,8 +104,9 @@ function toKey(row: ApiKeyTable): KeyRecord {
   };
 }
 
-function notFound(what: string, id: string): SwitchyardError {
-  return new SwitchyardError('not_found', `No ${what} with id '${id}'.`, { param: 'id' });
+/** `param` names the field that held the id: `id` in a path, `workspace_id` in a new key's body. */
+function notFound(what: string, id: string, param = 'id'): SwitchyardError {
+  return new SwitchyardError('not_found', `No ${what} with id '${id}'.`, { param });
 }
 
 /**
@@ -280,7 +281,7 @@ export class Store {
 
   async createKey(input: CreateKeyInput): Promise<CreatedKey> {
     const workspace = input.workspaceId ? await this.getWorkspace(input.workspaceId) : await this.defaultWorkspace(input.test === true);
-    if (!workspace) throw notFound('workspace', input.workspaceId!);
+    if (!workspace) throw notFound('workspace', input.workspaceId!, 'workspace_id');
     const test = input.test ?? workspace.sandboxed;
     if (test !== workspace.sandboxed) {
       throw new SwitchyardError(

@@ -104,6 +104,29 @@ test("cost is priced by the model that answered, also through an alias and after
   assert.equal(record.cost_usd, data.usage!.prompt_tokens * 1 + data.usage!.completion_tokens * 2);
 });
 
+test('admin API bad input: OpenAI-shaped 400s naming the field, a bodiless POST with a JSON content type, an unknown workspace', async () => {
+  const server = await start();
+  const wrongType = await server.admin('POST', '/keys', { name: 5 });
+  assert.equal(wrongType.status, 400);
+  assert.deepEqual([wrongType.body.error.code, wrongType.body.error.param], ['invalid_type', 'name']);
+  assert.match(wrongType.body.error.message, /expected a string, but got an integer/);
+  const notObject = await server.admin('POST', '/keys', []);
+  assert.deepEqual([notObject.status, notObject.body.error.code, notObject.body.error.param], [400, 'invalid_type', null]);
+  const past = await server.admin('POST', '/keys', { expires_at: 1000 });
+  assert.deepEqual([past.status, past.body.error.param], [400, 'expires_at']);
+  const unknownWorkspace = await server.admin('POST', '/keys', { workspace_id: 'ws_nope' });
+  assert.deepEqual([unknownWorkspace.status, unknownWorkspace.body.error.param], [404, 'workspace_id']);
+
+  // What the Python SDK and `curl -H content-type:...` send: the header with no body.
+  const { body: key } = await server.admin('POST', '/keys', { name: 'to-revoke' });
+  const revoked = await fetch(`${server.origin}/admin/v1/keys/${key.id}/revoke`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+  });
+  assert.equal(revoked.status, 200, await revoked.clone().text());
+  assert.equal(((await revoked.json()) as { status: string }).status, 'revoked');
+});
+
 test('rotation grace and expiry over HTTP', async () => {
   const server = await start();
   const { body: first } = await server.admin('POST', '/keys', { name: 'rotating' });

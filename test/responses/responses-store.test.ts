@@ -99,7 +99,8 @@ describe('retrieve and delete', () => {
     const stored = await client.responses.retrieve(response.id);
     assert.deepEqual(stored, response);
 
-    const deleted = await fetch(`${server.baseURL}/responses/${response.id}`, { method: 'DELETE', headers: { authorization: 'Bearer sk-a' } });
+    // With a JSON content type and no body, as the Python SDK sends a DELETE.
+    const deleted = await fetch(`${server.baseURL}/responses/${response.id}`, { method: 'DELETE', headers: { authorization: 'Bearer sk-a', 'content-type': 'application/json' } });
     assert.equal(deleted.status, 200);
     assert.deepEqual(await deleted.json(), { id: response.id, object: 'response', deleted: true });
 

@@ -6,6 +6,7 @@ import type { Platform } from '../../platform/platform.js';
 import { keyStatus, type KeyLimits, type KeyRecord, type WorkspaceRecord } from '../../store/store.js';
 import type { UsageGroup, UsageRecord } from '../../store/usage-store.js';
 import { missingKeyError, presentedKey } from '../auth.js';
+import { explainIssue } from '../validation/format-issue.js';
 import { CSRF_HEADER, type UiSessions } from '../ui/ui-session.js';
 
 const seconds = (ms: number | null) => (ms === null ? null : Math.floor(ms / 1000));
@@ -83,17 +84,18 @@ export function usageRecordJson(record: UsageRecord) {
 
 /** An admin body or query by its schema; the first problem is a 400 naming the field, as OpenAI names it. */
 export function parse<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
+  if (value !== undefined && (value === null || typeof value !== 'object' || Array.isArray(value))) {
+    throw new ValidationError('The request body must be a JSON object.', null, 'invalid_type');
+  }
   const result = schema.safeParse(value ?? {});
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
-  const param = issue.path.map(String).join('.') || null;
   if (issue.code === 'unrecognized_keys') {
     // Named in `param`, as OpenAI names an unknown argument.
     const unknown = [...issue.path.map(String), issue.keys[0]!].join('.');
     throw new ValidationError(`Unrecognized request argument supplied: ${unknown}`, unknown, 'unknown_parameter');
   }
-  const missing = issue.code === 'invalid_type' && issue.input === undefined;
-  throw new ValidationError(`Invalid ${param ?? 'request'}: ${issue.message}`, param, missing ? 'missing_required_parameter' : 'invalid_value');
+  throw explainIssue(issue, [], value ?? {});
 }
 
 const LimitsBody = z.strictObject({
@@ -213,6 +215,10 @@ export function registerAdminRoutes(app: FastifyInstance, platform: Platform, ga
   app.post('/keys', async (request) => {
     const body = parse(CreateKeyBody, request.body);
     const expiresAt = body.expires_at ? body.expires_at * 1000 : body.expires_in_seconds ? Date.now() + body.expires_in_seconds * 1000 : null;
+    // A key dead on arrival is a mistake (milliseconds for seconds, a past date), never what was meant.
+    if (body.expires_at && expiresAt! <= Date.now()) {
+      throw new ValidationError(`Invalid value for 'expires_at': ${body.expires_at} is in the past (Unix seconds expected).`, 'expires_at');
+    }
     const created = await store.createKey({
       name: body.name,
       workspaceId: body.workspace_id,
@@ -231,7 +237,7 @@ export function registerAdminRoutes(app: FastifyInstance, platform: Platform, ga
     if (!key) throw new SwitchyardError('not_found', `No API key with id '${id}'.`, { param: 'id' });
     return keyJson(key);
   });
-  app.post('/keys/:id/rotate', async (request) => {
+  app.post('/keys/:id/rotate', { config: { bodyOptional: true } }, async (request) => {
     const { id } = parse(Id, request.params);
     const body = parse(z.strictObject({ grace_seconds: z.number().int().min(0).optional() }), request.body);
     const rotated = await store.rotateKey(id, body.grace_seconds ?? platform.config.keys.rotationGraceSeconds);
@@ -244,7 +250,7 @@ export function registerAdminRoutes(app: FastifyInstance, platform: Platform, ga
     await platform.authenticator.refresh();
     return keyJson(key);
   };
-  app.post('/keys/:id/revoke', revoke);
+  app.post('/keys/:id/revoke', { config: { bodyOptional: true } }, revoke);
   app.delete('/keys/:id', revoke);
 
   app.get('/routes', async () => list(gateway.routes().map(routeJson)));

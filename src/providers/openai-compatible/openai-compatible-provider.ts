@@ -52,6 +52,8 @@ export class OpenAICompatibleProvider implements Provider {
   private readonly embeddingsPath: string;
   private readonly headers: Record<string, string>;
   private readonly streamHeaders: Record<string, string>;
+  /** For GETs and DELETEs: no body, so no content type (a strict upstream refuses an empty JSON body). */
+  private readonly bodilessHeaders: Record<string, string>;
   private readonly models: ModelInfo[];
 
   constructor(config: OpenAICompatibleProviderConfig, dependencies: OpenAICompatibleDependencies = {}) {
@@ -80,6 +82,8 @@ export class OpenAICompatibleProvider implements Provider {
       ...config.headers,
     };
     this.streamHeaders = { ...this.headers, accept: 'text/event-stream' };
+    const { 'content-type': _json, ...bodiless } = this.headers;
+    this.bodilessHeaders = bodiless;
     const created = Math.floor((dependencies.now ?? Date.now)() / 1000);
     this.models = config.models.map((model) => ({
       id: model.id,
@@ -160,7 +164,7 @@ export class OpenAICompatibleProvider implements Provider {
   /** `GET` / `DELETE` of a passed-through response (`/responses/{id}…`), relayed as the upstream answers. */
   async forwardResponses(method: 'GET' | 'DELETE', path: string, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
     try {
-      return await undiciRequest(`${this.baseURL}${path}`, { dispatcher: this.dispatcher, method, headers: this.headers, signal });
+      return await undiciRequest(`${this.baseURL}${path}`, { dispatcher: this.dispatcher, method, headers: this.bodilessHeaders, signal });
     } catch (error) {
       throw errorFromTransport(this.id, error, signal);
     }
