@@ -247,7 +247,7 @@ export async function buildServer(options: BuildServerOptions): Promise<Server> 
           registry,
           gateway.aliasNames(),
           personas.catalog,
-          platform ? { limited: (request) => platform.limitsModels(request.caller), mayUse: (request, id) => platform.mayUseModel(request.caller, [id]) } : undefined,
+          platform ? { limited: (request) => platform.limitsModels(request.caller), mayUse: (request, names) => platform.mayUseModel(request.caller, names) } : undefined,
         );
         registerEmbeddingsRoutes(scope, gateway, platform ? platform.admit.bind(platform) : undefined);
         registerCompletionsRoutes(scope, { gateway, heartbeatMs: config.server.heartbeatMs, ...(platform ? { admit: platform.admit.bind(platform) } : {}) });

@@ -228,6 +228,13 @@ test('allowed models: a key limited to some models gets 403 model_not_allowed fo
   const error = await server.client(body.value).chat.completions.create(hello).catch((caught: unknown) => caught);
   assert.ok(error instanceof OpenAI.PermissionDeniedError);
   assert.equal(error.code, 'model_not_allowed');
+  // The models endpoints agree: the listing shows only the allowed model, and retrieving another is a 404.
+  const client = server.client(body.value);
+  assert.deepEqual((await client.models.list()).data.map((model) => model.id), ['sandbox/lorem']);
+  assert.equal((await client.models.retrieve('sandbox/lorem')).id, 'sandbox/lorem');
+  const hidden = await client.models.retrieve('sandbox/echo').catch((caught: unknown) => caught);
+  assert.ok(hidden instanceof OpenAI.NotFoundError, String(hidden));
+  assert.equal(hidden.code, 'model_not_found');
 });
 
 const redis = await redisAvailable();

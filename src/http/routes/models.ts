@@ -20,7 +20,7 @@ export function registerModelRoutes(
   /** Personas, listed after the aliases as `persona://<id>` (read per listing: they change at run time). */
   personas?: { list(): Promise<Array<{ id: string; created_at: number }>> },
   /** The caller's permissions: a key limited to some models sees only those listed. */
-  permissions?: { limited(request: FastifyRequest): boolean; mayUse(request: FastifyRequest, id: string): boolean },
+  permissions?: { limited(request: FastifyRequest): boolean; mayUse(request: FastifyRequest, names: string[]): boolean },
 ): void {
   const objects = new Map<string, ModelObject>();
   // Aliases first: they are the names most callers should use.
@@ -43,7 +43,7 @@ export function registerModelRoutes(
     const limited = permissions?.limited(request) === true;
     if (listed.length === 0 && !limited) return reply.type('application/json').send(listBody);
     let data = [...aliases.map((alias) => objects.get(alias)!), ...listed.map(personaObject), ...[...objects.values()].slice(aliases.length)];
-    if (limited) data = data.filter((model) => permissions!.mayUse(request, model.id));
+    if (limited) data = data.filter((model) => permissions!.mayUse(request, [model.id]));
     return reply.type('application/json').send(JSON.stringify({ object: 'list', data }));
   });
 
@@ -51,15 +51,17 @@ export function registerModelRoutes(
     // The router has decoded the path already (`openai%2Fgpt-4o` arrives as `openai/gpt-4o`): decoding
     // again would turn an id's own `%` into an escape, or fail on it.
     const id = (request.params as { '*': string })['*'];
+    const notFound = () => new SwitchyardError('model_not_found', `The model '${id}' does not exist`, { param: 'model' });
+    // A key limited to some models is told of no other, as its listing shows none (OpenAI answers
+    // a model a key cannot use with the same 404 as one that does not exist).
+    const resolved = registry.resolve(id);
+    if (permissions?.limited(request) && !permissions.mayUse(request, resolved ? [id, resolved.publicId] : [id])) throw notFound();
     if (personas && id.startsWith('persona://')) {
       const persona = (await personas.list()).find((candidate) => `persona://${candidate.id}` === id);
       if (persona) return reply.type('application/json').send(JSON.stringify(personaObject(persona)));
     }
-    const resolved = registry.resolve(id);
     const found = objects.get(id) ?? (resolved?.info ? objects.get(resolved.publicId) : undefined);
-    if (!found) {
-      throw new SwitchyardError('model_not_found', `The model '${id}' does not exist`, { param: 'model' });
-    }
+    if (!found) throw notFound();
     return reply.type('application/json').send(JSON.stringify(found));
   });
 }
