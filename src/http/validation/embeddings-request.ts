@@ -8,7 +8,7 @@ const embeddingsRequestSchema = z.looseObject({
   input: z.union([
     z.string(),
     z.array(z.string()).min(1).max(2048),
-    z.array(z.number().int().min(0)).min(1),
+    z.array(z.number().int().min(0)).min(1).max(2048),
     z.array(z.array(z.number().int().min(0)).min(1)).min(1).max(2048),
   ]),
   encoding_format: z.enum(['float', 'base64']).optional(),

@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto';
 import type { LlamaGrammarEvaluationState, Token } from 'node-llama-cpp';
 import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
 import type { CompletionUsage } from 'openai/resources/completions';
-import { ClientAbortedError, SwitchyardError } from '../../errors/errors.js';
+import { ClientAbortedError, SwitchyardError, ValidationError } from '../../errors/errors.js';
 import { defaultIdGenerator, type IdGenerator } from '../../util/ids.js';
 import type {
   ChatCallContext,
@@ -22,6 +22,7 @@ import { generateChoice, type GenerationEnd } from './generate-choice.js';
 import { samplingOptions } from './sampling.js';
 import { checkEngineCompletion, prepareTextCompletion, textCompletionChunks } from './text-completion.js';
 import { grammarSchema, toolCallSchema, toolPlan } from './tool-schema.js';
+import { checkTokenIds } from './token-ids.js';
 import { rejectAudioAndLegacyFunctions, unsupportedBy } from '../unsupported-features.js';
 
 export interface LlamaDependencies {
@@ -137,6 +138,15 @@ export class LlamaProvider implements Provider {
     if (!local) throw new SwitchyardError('model_not_found', `The model \`${request.model}\` does not exist.`, { param: 'model' });
     const loaded = await acquired(local);
     try {
+      const size = loaded.model.embeddingVectorSize;
+      if (request.dimensions !== undefined && request.dimensions > size) {
+        throw new ValidationError(`Invalid 'dimensions': ${request.dimensions}. The model \`${request.model}\` makes embeddings of ${size} dimensions; ask for at most that.`, 'dimensions');
+      }
+      // `input` of one token array is named `input`, as the client sent it; arrays of them by index.
+      const single = typeof (request.body.input as unknown[] | undefined)?.[0] === 'number';
+      request.input.forEach((input, index) => {
+        if (typeof input !== 'string') checkTokenIds(loaded.model, input, single ? 'input' : `input[${index}]`);
+      });
       const vectors: Float32Array[] = [];
       let promptTokens = 0;
       for (const input of request.input) {

@@ -1,9 +1,10 @@
+import { checkTokenIds } from './token-ids.js';
 import { randomInt } from 'node:crypto';
 import type { LlamaContextSequence, Token } from 'node-llama-cpp';
 import type { ChatCompletionTokenLogprob } from 'openai/resources/chat/completions';
 import type { CompletionChoice, CompletionUsage } from 'openai/resources/completions';
 import { DEFAULT_COMPLETION_MAX_TOKENS, promptsOf, stopsOf } from '../../completions/completion-prompts.js';
-import { ClientAbortedError, UnsupportedFeatureError, ValidationError } from '../../errors/errors.js';
+import { ClientAbortedError, UnsupportedFeatureError } from '../../errors/errors.js';
 import type { CompletionRequest, TextCompletionChunk } from '../provider.js';
 import { generateChoice, type GenerationEnd } from './generate-choice.js';
 import { contextLengthError, type LoadedModel } from './local-model.js';
@@ -40,7 +41,6 @@ export function checkEngineCompletion(request: CompletionRequest): void {
 export function prepareTextCompletion(request: CompletionRequest, loaded: LoadedModel, contextSize: number): PreparedCompletion {
   const { model } = loaded;
   const prompts = promptsOf(request);
-  const vocabulary = (model.fileInfo.metadata as { tokenizer?: { ggml?: { tokens?: readonly string[] } } }).tokenizer?.ggml?.tokens?.length;
   const infill = model.tokens.infill;
   const suffix = request.suffix ?? null;
   if (suffix !== null && (infill.prefix === null || infill.suffix === null || infill.middle === null)) {
@@ -55,8 +55,7 @@ export function prepareTextCompletion(request: CompletionRequest, loaded: Loaded
       tokens = prompt ? model.tokenize(prompt, true) : [];
       text = prompt;
     } else {
-      const bad = prompt.find((token) => vocabulary !== undefined && token >= vocabulary);
-      if (bad !== undefined) throw new ValidationError(`Invalid token id in '${param}': ${bad} is not in the model's vocabulary.`, param);
+      checkTokenIds(model, prompt, param);
       tokens = prompt as Token[];
       text = model.detokenize(tokens, false);
     }

@@ -2,6 +2,8 @@ import { countTokens } from '../../chat/token-count.js';
 import { createRandom, hashString } from './prng.js';
 
 export const SANDBOX_EMBEDDING_DIMENSIONS = 256;
+/** As many as OpenAI's largest embedding model makes (text-embedding-3-large), so any client's setting works; more is a 400. */
+export const SANDBOX_MAX_EMBEDDING_DIMENSIONS = 3072;
 
 /**
  * A deterministic unit vector for a text: words hash to fixed random directions and are summed, so

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SandboxProviderConfig } from '../../config/schema.js';
-import { ClientAbortedError, UnsupportedFeatureError } from '../../errors/errors.js';
+import { ClientAbortedError, UnsupportedFeatureError, ValidationError } from '../../errors/errors.js';
 import { countPromptTokens } from '../../chat/token-count.js';
 import { defaultIdGenerator, type IdGenerator } from '../../util/ids.js';
 import type {
@@ -14,7 +14,7 @@ import type {
   ModelInfo,
   Provider,
 } from '../provider.js';
-import { sandboxEmbedding, sandboxTokens, SANDBOX_EMBEDDING_DIMENSIONS } from './sandbox-embeddings.js';
+import { sandboxEmbedding, sandboxTokens, SANDBOX_EMBEDDING_DIMENSIONS, SANDBOX_MAX_EMBEDDING_DIMENSIONS } from './sandbox-embeddings.js';
 import { hashString } from './prng.js';
 import { planChoice, SANDBOX_MODELS, type SandboxModel } from './plan-reply.js';
 import { replyChunks, usageOf } from './reply-chunks.js';
@@ -101,6 +101,9 @@ export class SandboxProvider implements Provider {
 
   async embed(request: EmbeddingsRequest): Promise<EmbeddingsResult> {
     const dimensions = request.dimensions ?? SANDBOX_EMBEDDING_DIMENSIONS;
+    if (dimensions > SANDBOX_MAX_EMBEDDING_DIMENSIONS) {
+      throw new ValidationError(`Invalid 'dimensions': ${dimensions}. Sandbox embeddings have at most ${SANDBOX_MAX_EMBEDDING_DIMENSIONS} dimensions.`, 'dimensions');
+    }
     return {
       kind: 'vectors',
       vectors: request.input.map((input) => sandboxEmbedding(input, dimensions)),
