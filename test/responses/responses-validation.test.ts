@@ -61,6 +61,19 @@ const cases: Array<{ name: string; body: Record<string, unknown>; param: string 
     param: 'input[1].output[1].type',
     code: 'unsupported_parameter',
   },
+  {
+    // Checked past translation (the gateway reads images): still named by the input item it came from.
+    name: 'an image URL that is neither http(s) nor a data URL, after instructions and other items',
+    body: {
+      ...valid,
+      instructions: 'Be brief.',
+      input: [
+        { role: 'user', content: 'first' },
+        { role: 'user', content: [{ type: 'input_text', text: 'look' }, { type: 'input_image', image_url: 'notaurl', detail: 'auto' }] },
+      ],
+    },
+    param: 'input[1].content[1].image_url',
+  },
   { name: 'a function_call without call_id', body: { ...valid, input: [{ type: 'function_call', name: 'f', arguments: '{}' }] }, param: 'input[0].call_id' },
   { name: 'an item kind not served', body: { ...valid, input: [{ type: 'web_search_call', id: 'ws_1' }] }, param: 'input[0].type', code: 'unsupported_parameter' },
   { name: 'an item reference', body: { ...valid, input: [{ type: 'item_reference', id: 'msg_1' }] }, param: 'input[0].type', code: 'unsupported_parameter' },

@@ -191,7 +191,7 @@ async function createResponse(call: Call): Promise<FastifyReply> {
     try {
       result = await call.options.gateway.chat(call.translation.chat, callOptions(call, disconnect.signal));
     } catch (error) {
-      throw renameChatParams(toSwitchyardError(error));
+      throw renameChatParams(toSwitchyardError(error), call.translation.messageParams);
     }
     if (result.kind !== 'completion') throw new Error('A non-streaming call answered with a stream.');
     for (const chunk of completionChunks(result.completion)) builder.add(chunk);
@@ -238,7 +238,7 @@ async function streamResponse(call: Call): Promise<FastifyReply> {
       result = await call.options.gateway.chat(call.translation.chat, callOptions(call, signal));
     } catch (error) {
       clearInterval(heartbeat);
-      const failure = renameChatParams(toSwitchyardError(error));
+      const failure = renameChatParams(toSwitchyardError(error), call.translation.messageParams);
       if (failure instanceof ClientAbortedError || signal.aborted) return reply;
       if (failure.status >= 500) request.log.warn({ err: failure, cause: failure.cause }, 'responses stream failed before its first chunk');
       if (!sse.headersSent) {

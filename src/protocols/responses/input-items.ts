@@ -183,10 +183,10 @@ export function checkToolCallPairs(items: readonly ContextItem[]): void {
  * text and its tool calls on one message), outputs become tool messages. Reasoning items are left
  * out: chat completions has no field for the model's earlier reasoning.
  */
-export function contextToMessages(items: readonly ContextItem[]): ChatCompletionMessageParam[] {
+export function contextToMessages(items: readonly ContextItem[], origins?: number[]): ChatCompletionMessageParam[] {
   const messages: ChatCompletionMessageParam[] = [];
   let assistant: ChatCompletionAssistantMessageParam | undefined;
-  for (const item of items) {
+  for (const [index, item] of items.entries()) {
     switch (item.type) {
       case 'message': {
         if (item.role === 'assistant') {
@@ -229,6 +229,9 @@ export function contextToMessages(items: readonly ContextItem[]): ChatCompletion
         // Only the kinds normalizeInput lets in, or our own output items, reach a context.
         throw new UnsupportedFeatureError(`Items of type '${item.type}' are not served by Switchyard.`, 'input');
     }
+    // Which item each message came from (the first, for calls merged into one assistant turn): an
+    // error about a message names that item. An item adds at most one message.
+    if (origins && origins.length < messages.length) origins.push(index);
   }
   return messages;
 }

@@ -22,6 +22,8 @@ export interface ChatTranslation {
   tools: FunctionToolParam[];
   /** A reasoning summary was asked for: reasoning becomes summary text rather than reasoning text. */
   summarizeReasoning: boolean;
+  /** For each chat message, the Responses param it came from: `instructions`, `input[k]`, or `input`. */
+  messageParams: string[];
 }
 
 /** Function tools only; every other kind is OpenAI-hosted and refused by name. */
@@ -112,8 +114,18 @@ export function toChatRequest(request: ResponsesRequest, previous: StoredRespons
   checkToolCallPairs(context);
 
   const messages: ChatCompletionMessageParam[] = [];
-  if (request.instructions) messages.push({ role: 'system', content: request.instructions });
-  messages.push(...contextToMessages(context));
+  const messageParams: string[] = [];
+  if (request.instructions) {
+    messages.push({ role: 'system', content: request.instructions });
+    messageParams.push('instructions');
+  }
+  const origins: number[] = [];
+  messages.push(...contextToMessages(context, origins));
+  // The previous response's items come first in the context; this request's input after them.
+  const firstInput = context.length - inputItems.length;
+  for (const origin of origins) {
+    messageParams.push(origin >= firstInput && Array.isArray(request.input) ? `input[${origin - firstInput}]` : 'input');
+  }
   if (messages.length === 0) throw new ValidationError("Invalid 'input': the conversation has no messages.", 'input');
 
   const tools = functionTools(request);
@@ -165,7 +177,7 @@ export function toChatRequest(request: ResponsesRequest, previous: StoredRespons
     // Usage is always collected: the response reports it whether or not the client streams.
     chat.stream_options = { include_usage: true };
   }
-  return { chat, inputItems, context, tools, summarizeReasoning: summary != null };
+  return { chat, inputItems, context, tools, summarizeReasoning: summary != null, messageParams };
 }
 
 /** Chat field names in errors raised past translation (the gateway, a provider), as Responses names them. */
@@ -175,15 +187,27 @@ const PARAM_NAMES: Array<[RegExp, string]> = [
   [/^response_format/, 'text.format'],
   [/^tools\[(\d+)\]\.function\./, 'tools[$1].'],
   [/^reasoning_effort$/, 'reasoning.effort'],
-  [/^messages(\[\d+\])?.*$/, 'input'],
 ];
 
-export function renameChatParams(error: SwitchyardError): SwitchyardError {
+/**
+ * `messages[i]…` as the input item it came from: a content part keeps its index (parts translate
+ * one for one), and a chat image's `image_url.url` is the Responses part's `image_url`.
+ */
+function inputParam(param: string, messageParams: readonly string[]): string | undefined {
+  const match = /^messages\[(\d+)\](.*)$/.exec(param) ?? /^messages()()$/.exec(param);
+  if (!match) return undefined;
+  const origin = match[1] ? messageParams[Number(match[1])] : undefined;
+  if (!origin || origin === 'input' || origin === 'instructions') return origin ?? 'input';
+  const part = /^\.content\[(\d+)\](\.image_url)?/.exec(match[2]!);
+  return part ? `${origin}.content[${part[1]}]${part[2] ?? ''}` : origin;
+}
+
+export function renameChatParams(error: SwitchyardError, messageParams: readonly string[] = []): SwitchyardError {
   const param = error.param;
   if (!param) return error;
   const rule = PARAM_NAMES.find(([pattern]) => pattern.test(param));
-  if (!rule) return error;
-  const renamed = param.replace(rule[0], rule[1]);
+  const renamed = rule ? param.replace(rule[0], rule[1]) : inputParam(param, messageParams);
+  if (renamed === undefined) return error;
   const message = error.message.split(param).join(renamed);
   return new SwitchyardError(error.code, message, {
     param: renamed,
