@@ -10,7 +10,14 @@ import type { Completion, CompletionCreateParamsBase } from 'openai/resources/co
  * `model` already rewritten to the backend's name, plus the extensions Switchyard accepts.
  * Unknown fields stay on the object so OpenAI-compatible upstreams receive them untouched.
  */
+/**
+ * Set on a chat request translated from a Responses request with `truncation: "auto"`: a backend
+ * that knows its context drops the oldest turns to fit. A symbol, so no upstream is ever sent it.
+ */
+export const TRUNCATE_AUTO: unique symbol = Symbol('switchyard.truncateAuto');
+
 export interface ChatRequest extends ChatCompletionCreateParamsBase {
+  [TRUNCATE_AUTO]?: true;
   stream?: boolean | null;
   /** Extension: return the model's reasoning on `message.reasoning` / `reasoning_content`. */
   reasoning?: boolean | { enabled?: boolean; effort?: string; max_tokens?: number; exclude?: boolean } | null;

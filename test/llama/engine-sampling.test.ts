@@ -343,6 +343,29 @@ describe('llama engine: sampling, streaming and usage over HTTP', () => {
     assert.ok(chunks.at(-1)!.usage!.prompt_tokens_details!.cached_tokens! >= second.usage!.prompt_tokens - 1, 'the identical prompt is all cached but the last token');
   });
 
+  test("Responses truncation 'auto' drops the oldest turns until the conversation fits; 'disabled' (the default) is a 400", async () => {
+    const instructions = 'Answer briefly.';
+    const turns: ChatCompletionMessageParam[] = Array.from({ length: 6 }, (_, index) => ({
+      role: index % 2 === 0 ? ('user' as const) : ('assistant' as const),
+      content: `${index}${' the'.repeat(250)}`,
+    }));
+    const all: ChatCompletionMessageParam[] = [{ role: 'system', content: instructions }, ...turns];
+    assert.ok(reference.promptTokens(all) > 1024);
+    const body = { model: MODEL, instructions, input: turns as never, max_output_tokens: 16 };
+    await assert.rejects(client.responses.create(body), (error: InstanceType<typeof OpenAI.APIError>) => error.status === 400 && error.code === 'context_length_exceeded');
+
+    const response = await client.responses.create({ ...body, truncation: 'auto' });
+    assert.equal(response.truncation, 'auto');
+    // The random model runs to max_output_tokens (incomplete) or ends sooner: either way it answered.
+    assert.ok(response.status === 'completed' || response.incomplete_details?.reason === 'max_output_tokens', response.status);
+    assert.ok(response.usage!.output_tokens > 0);
+    const inputTokens = response.usage!.input_tokens;
+    assert.ok(inputTokens + 16 < 1024, `${inputTokens} input tokens leave room for the reply`);
+    // What was kept is the instructions and the newest turns, oldest dropped first.
+    const kept = [1, 2, 3, 4, 5].map((drop) => [all[0]!, ...turns.slice(drop)]).find((messages) => reference.promptTokens(messages) === inputTokens);
+    assert.ok(kept, `${inputTokens} input tokens match the instructions plus the newest turns`);
+  });
+
   test('a prompt longer than the context is a 400 context_length_exceeded before any work', async () => {
     const messages = ask(' the'.repeat(1100));
     const expected = reference.promptTokens(messages);

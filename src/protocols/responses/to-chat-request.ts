@@ -5,7 +5,7 @@ import type {
 } from 'openai/resources/chat/completions';
 import type { ResponseFormatTextConfig } from 'openai/resources/responses/responses';
 import { SwitchyardError, UnsupportedFeatureError, ValidationError } from '../../errors/errors.js';
-import type { ChatRequest } from '../../providers/provider.js';
+import { TRUNCATE_AUTO, type ChatRequest } from '../../providers/provider.js';
 import type { IdGenerator } from '../../util/ids.js';
 import { checkToolCallPairs, contextToMessages, normalizeInput } from './input-items.js';
 import type { FunctionToolParam, ResponsesRequest } from './request-schema.js';
@@ -166,6 +166,7 @@ export function toChatRequest(request: ResponsesRequest, previous: StoredRespons
     chat.logprobs = true;
     if (request.top_logprobs != null) chat.top_logprobs = request.top_logprobs;
   }
+  if (request.truncation === 'auto') chat[TRUNCATE_AUTO] = true;
   if (request.user != null) chat.user = request.user;
   if (request.safety_identifier != null) chat.safety_identifier = request.safety_identifier;
   if (request.prompt_cache_key != null) chat.prompt_cache_key = request.prompt_cache_key;

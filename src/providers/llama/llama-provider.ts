@@ -16,6 +16,7 @@ import type {
   Provider,
   RelayChunk,
 } from '../provider.js';
+import { TRUNCATE_AUTO } from '../provider.js';
 import type { LlamaProviderConfig } from './llama-config.js';
 import { contextLengthError, LocalModel, type LoadedModel } from './local-model.js';
 import { generateChoice, type GenerationEnd } from './generate-choice.js';
@@ -23,6 +24,7 @@ import { samplingOptions } from './sampling.js';
 import { checkEngineCompletion, prepareTextCompletion, textCompletionChunks } from './text-completion.js';
 import { grammarSchema, toolCallSchema, toolPlan } from './tool-schema.js';
 import { checkTokenIds } from './token-ids.js';
+import { withoutOldestTurn } from './truncate-conversation.js';
 import { rejectAudioAndLegacyFunctions, unsupportedBy } from '../unsupported-features.js';
 
 export interface LlamaDependencies {
@@ -168,15 +170,24 @@ export class LlamaProvider implements Provider {
     // A grammar holds the reply to JSON from its first token: a thinking template is asked for
     // its closed, empty thought, not left with an open <think> for the JSON to land in.
     const structured = forced.length > 0 || format?.type === 'json_schema' || format?.type === 'json_object';
-    const rendered = loaded.renderer.render({
-      messages: request.messages,
-      tools: toolsOffered,
-      enableThinking: !structured && !thinkingOff(request),
-    });
-    const promptTokens = loaded.model.tokenize(rendered.text, true);
-    // llama.cpp's own rule: prepend BOS when the model asks for it and the template did not write it.
-    const bos = loaded.model.tokens.bos;
-    if (bos !== null && loaded.model.tokens.shouldPrependBosToken && promptTokens[0] !== bos) promptTokens.unshift(bos);
+    const render = (messages: ChatRequest['messages']) => {
+      const rendered = loaded.renderer.render({ messages, tools: toolsOffered, enableThinking: !structured && !thinkingOff(request) });
+      const promptTokens = loaded.model.tokenize(rendered.text, true);
+      // llama.cpp's own rule: prepend BOS when the model asks for it and the template did not write it.
+      const bos = loaded.model.tokens.bos;
+      if (bos !== null && loaded.model.tokens.shouldPrependBosToken && promptTokens[0] !== bos) promptTokens.unshift(bos);
+      return { rendered, promptTokens };
+    };
+    let { rendered, promptTokens } = render(request.messages);
+    if (request[TRUNCATE_AUTO]) {
+      // The oldest turns give way until the prompt fits with room for the reply asked for (up to
+      // half the context): a prompt that barely fits would leave the reply a token or two.
+      const room = Math.min(request.max_completion_tokens ?? request.max_tokens ?? 0, Math.floor(contextSize / 2));
+      let messages: ChatRequest['messages'] | undefined = request.messages;
+      while (promptTokens.length + room >= contextSize && (messages = withoutOldestTurn(messages)) !== undefined) {
+        ({ rendered, promptTokens } = render(messages));
+      }
+    }
     if (promptTokens.length >= contextSize) throw contextLengthError(promptTokens.length, contextSize);
 
     let grammar: Awaited<ReturnType<LoadedModel['grammarFor']>> | undefined;
