@@ -405,6 +405,32 @@ describe('tool calls', () => {
 });
 
 describe('response formats', () => {
+  test('a schema whose smallest instance is huge is a 400 at once, never a server held for minutes', async () => {
+    const huge = [
+      { type: 'array', minItems: 3_000_000, items: { type: 'integer' } },
+      { type: 'string', minLength: 50_000_000 },
+      { type: 'object', properties: { rows: { type: 'array', minItems: 1000, items: { type: 'array', minItems: 1000, items: { type: 'integer' } } } } },
+    ];
+    const started = performance.now();
+    for (const schema of huge) {
+      await assert.rejects(
+        create({ messages: [user('x')], response_format: { type: 'json_schema', json_schema: { name: 'huge', schema } } }),
+        (error: unknown) => error instanceof BadRequestError && error.param === 'response_format.json_schema.schema',
+      );
+      await assert.rejects(
+        create({ messages: [user('x')], tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: { x: schema }, required: ['x'] } } }], tool_choice: 'required' }),
+        (error: unknown) => error instanceof BadRequestError && error.param === 'tools[0].function.parameters',
+      );
+    }
+    assert.ok(performance.now() - started < 2000, `took ${(performance.now() - started).toFixed(0)} ms`);
+    // One within the budget is still produced, valid (this server caps replies at 100 tokens).
+    const rows = { type: 'array', minItems: 12, items: { type: 'string', minLength: 3 } };
+    const reply = await create({ messages: [user('x')], response_format: { type: 'json_schema', json_schema: { name: 'rows', schema: rows } } });
+    assert.equal(reply.choices[0]!.finish_reason, 'stop');
+    const value = JSON.parse(reply.choices[0]!.message.content!) as string[];
+    assert.ok(value.length >= 12 && value.every((row) => row.length >= 3));
+  });
+
   const Forecast = z.object({
     city: z.string(),
     temperature: z.number(),

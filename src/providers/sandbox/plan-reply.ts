@@ -5,6 +5,7 @@ import { allowedTools } from '../../chat/allowed-tools.js';
 import { ValidationError } from '../../errors/errors.js';
 import { splitIntoTokens } from '../../chat/token-count.js';
 import { createRandom } from './prng.js';
+import { checkInstanceBudget, RANDOM_ITEMS_CAP } from './schema-budget.js';
 import { summarizeInput } from './describe-input.js';
 
 export type SandboxModel = 'echo' | 'lorem';
@@ -72,9 +73,12 @@ function chooseTools(request: ChatRequest, lastUserText: string, afterToolResult
 
 /** An instance of a JSON schema; a schema no instance can be made of is the request's fault (400). */
 function schemaInstance(schema: Record<string, unknown> | undefined, seed: number, param: string): string {
+  checkInstanceBudget(schema, param);
   let value: unknown;
   try {
-    value = generateSync((schema ?? { type: 'object' }) as never, { seed, alwaysFakeOptionals: false });
+    // Random extra items stay few: the budget counts what the schema demands, not what chance adds
+    // (a `maxLength` cap here would cut strings below their `minLength`; `maxItems` never goes under `minItems`).
+    value = generateSync((schema ?? { type: 'object' }) as never, { seed, alwaysFakeOptionals: false, maxItems: RANDOM_ITEMS_CAP } as never);
   } catch (error) {
     throw new ValidationError(`Invalid schema for '${param}': ${(error as Error).message}`, param);
   }
