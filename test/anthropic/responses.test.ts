@@ -38,6 +38,8 @@ describe('anthropic: plain text', () => {
     assert.deepEqual(finishReasons(chunks), ['stop']);
     const last = chunks.at(-1)!;
     assert.deepEqual(last.choices, []);
+    // As OpenAI streams with include_usage: `"usage": null` on every chunk before the last.
+    assert.ok(chunks.slice(0, -1).every((chunk) => 'usage' in chunk && chunk.usage === null));
     assert.equal(last.usage?.prompt_tokens, 25);
     assert.equal(last.usage?.completion_tokens, 12);
     assert.equal(last.usage?.total_tokens, 37);
@@ -63,7 +65,7 @@ describe('anthropic: plain text', () => {
     const stream = await harness.server.client().chat.completions.create({ model: 'claude-test', messages: USER, stream: true });
     const chunks: ChatCompletionChunk[] = [];
     for await (const chunk of stream) chunks.push(chunk);
-    assert.ok(chunks.every((chunk) => chunk.usage == null));
+    assert.ok(chunks.every((chunk) => !('usage' in chunk)));
     assert.deepEqual(finishReasons(chunks), ['stop']);
   });
 });

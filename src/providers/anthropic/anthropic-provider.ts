@@ -102,6 +102,7 @@ export class AnthropicProvider implements Provider {
       providerId: this.id,
       answerTool: built.answerTool,
       showReasoning: built.showReasoning,
+      usageNull: stream && request.stream_options?.include_usage === true,
     });
 
     if (stream) {

@@ -35,6 +35,8 @@ export interface TranslatorOptions {
   providerId: string;
   answerTool: string | undefined;
   showReasoning: boolean;
+  /** `stream_options.include_usage`: every chunk carries `"usage": null` but the last, as OpenAI's do. */
+  usageNull?: boolean;
 }
 
 /**
@@ -192,7 +194,9 @@ export class StreamTranslator {
   }
 
   private frame(choices: ChatCompletionChunk.Choice[]): ChatCompletionChunk {
-    return { id: this.options.id, object: 'chat.completion.chunk', created: this.options.created, model: this.model, choices };
+    const chunk: ChatCompletionChunk = { id: this.options.id, object: 'chat.completion.chunk', created: this.options.created, model: this.model, choices };
+    if (this.options.usageNull) chunk.usage = null;
+    return chunk;
   }
 
   private chunk(delta: Delta, finishReason: ChatCompletionChunk.Choice['finish_reason'] = null): ChatCompletionChunk {
