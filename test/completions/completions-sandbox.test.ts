@@ -62,6 +62,12 @@ describe('legacy completions on the sandbox', () => {
     assert.ok(completion.choices[0]!.text.startsWith(shorter.choices[0]!.text));
   });
 
+  test('seeds are int64, as on chat: 2^60 is a seed, and the same seed the same text', async () => {
+    const ask = () => server.client().completions.create({ model: 'lorem', prompt: 'Once', seed: 2 ** 60, max_tokens: 8 });
+    const [first, second] = [await ask(), await ask()];
+    assert.equal(first.choices[0]!.text, second.choices[0]!.text);
+  });
+
   test('echo puts the prompt before the completion', async () => {
     const completion = await server.client().completions.create({ model: 'echo', prompt: 'ping', echo: true });
     assert.equal(completion.choices[0]!.text, 'ping ping');

@@ -385,6 +385,19 @@ describe('tool calls', () => {
     assert.deepEqual((auto.choices[0]!.message.tool_calls ?? []).map((call) => (call as { function: { name: string } }).function.name), [last]);
   });
 
+  test('legacy functions and audio output, which the sandbox cannot produce, are a 400 naming the field, not a text reply', async () => {
+    const refused = [
+      [{ functions: [{ name: 'f', parameters: { type: 'object' } }], function_call: { name: 'f' } }, 'functions'],
+      [{ modalities: ['text', 'audio'], audio: { voice: 'alloy', format: 'wav' } }, 'audio'],
+    ] as const;
+    for (const [extra, param] of refused) {
+      await assert.rejects(
+        create({ messages: [user('x')], ...(extra as object) }),
+        (error: unknown) => error instanceof BadRequestError && error.param === param && error.code === 'unsupported_parameter',
+      );
+    }
+  });
+
   test('allowed_tools naming a tool that is not declared, or naming none, is a 400 that points at the entry', async () => {
     const choice = (entries: unknown[]) => ({ type: 'allowed_tools', allowed_tools: { mode: 'required', tools: entries } }) as never;
     await assert.rejects(

@@ -52,6 +52,14 @@ export function checkChatRequestRules(request: ChatRequest): void {
       throw new ValidationError(`Invalid value for 'tool_choice': no tool named '${name}' is specified in the 'tools' parameter.`, 'tool_choice');
     }
   }
+  // The deprecated pair, held to the same rule as tool_choice and tools.
+  const functionCall = request.function_call;
+  if (functionCall !== undefined && functionCall !== 'none' && !request.functions) {
+    throw new ValidationError("Invalid value for 'function_call': 'function_call' is only allowed when 'functions' are specified.", 'function_call');
+  }
+  if (functionCall && typeof functionCall === 'object' && !request.functions!.some((fn) => fn.name === functionCall.name)) {
+    throw new ValidationError(`Invalid value for 'function_call': no function named '${functionCall.name}' is specified in the 'functions' parameter.`, 'function_call');
+  }
   if (request.parallel_tool_calls != null && tools.length === 0) {
     throw new ValidationError("Invalid value for 'parallel_tool_calls': 'parallel_tool_calls' is only allowed when 'tools' are specified.", 'parallel_tool_calls');
   }

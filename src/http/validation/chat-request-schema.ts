@@ -10,6 +10,8 @@ import { z } from 'zod';
 const nullable = <T extends z.ZodType>(schema: T) => schema.nullable().optional();
 
 const textPart = z.looseObject({ type: z.literal('text'), text: z.string() });
+/** OpenAI's seeds are int64: one beyond 2^53 arrives rounded, and is a seed all the same. */
+export const int64Seed = z.number().min(-(2 ** 63)).max(2 ** 63).refine(Number.isInteger, 'Expected an integer');
 const refusalPart = z.looseObject({ type: z.literal('refusal'), refusal: z.string() });
 const imagePart = z.looseObject({
   type: z.literal('image_url'),
@@ -126,11 +128,11 @@ const tokenCount = nullable(z.number().int().min(1));
 export const chatRequestSchema = z.looseObject({
   model: z.string().min(1),
   messages: z.array(messageSchema).min(1),
-  audio: nullable(z.looseObject({ voice: z.unknown(), format: z.string() })),
+  audio: nullable(z.looseObject({ voice: z.union([z.string(), z.looseObject({ id: z.string() })]), format: z.enum(['wav', 'aac', 'mp3', 'flac', 'opus', 'pcm16']) })),
   frequency_penalty: probability(-2, 2),
   presence_penalty: probability(-2, 2),
-  function_call: z.unknown().optional(),
-  functions: z.array(z.looseObject({ name: functionName })).optional(),
+  function_call: z.union([z.enum(['none', 'auto']), z.looseObject({ name: functionName })]).optional(),
+  functions: z.array(z.looseObject({ name: functionName })).min(1).max(128).optional(),
   logit_bias: nullable(
     z.record(z.string().regex(/^\d+$/, 'keys must be token ids'), z.number().min(-100).max(100)),
   ),
@@ -146,7 +148,7 @@ export const chatRequestSchema = z.looseObject({
   modalities: nullable(z.array(z.enum(['text', 'audio']))),
   n: nullable(z.number().int().min(1).max(128)),
   parallel_tool_calls: nullable(z.boolean()),
-  prediction: nullable(z.looseObject({ type: z.literal('content') })),
+  prediction: nullable(z.looseObject({ type: z.literal('content'), content: z.union([z.string(), z.array(textPart).min(1)]) })),
   prompt_cache_key: nullable(z.string()),
   reasoning_effort: nullable(reasoningEffortSchema),
   /** Extension: `true` asks for the model's reasoning on `message.reasoning`; an object sets effort. */
@@ -164,7 +166,7 @@ export const chatRequestSchema = z.looseObject({
   response_format: responseFormatSchema.optional(),
   safety_identifier: nullable(z.string()),
   // OpenAI takes any int64; beyond 2^53 a JSON number arrives rounded, still a whole number.
-  seed: nullable(z.number().min(-(2 ** 63)).max(2 ** 63).refine(Number.isInteger, 'Expected an integer')),
+  seed: nullable(int64Seed),
   service_tier: nullable(z.enum(['auto', 'default', 'flex', 'scale', 'priority'])),
   stop: nullable(z.union([z.string(), z.array(z.string()).min(1).max(4)])),
   store: nullable(z.boolean()),
@@ -181,7 +183,7 @@ export const chatRequestSchema = z.looseObject({
   tools: z.array(toolSchema).max(128).optional(),
   user: nullable(z.string()),
   verbosity: nullable(z.enum(['low', 'medium', 'high'])),
-  web_search_options: z.unknown().optional(),
+  web_search_options: nullable(z.looseObject({})),
 });
 
 export type ChatRequestBody = z.output<typeof chatRequestSchema>;

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ValidationError } from '../../errors/errors.js';
 import type { CompletionRequest } from '../../providers/provider.js';
 import { explainIssue } from './format-issue.js';
+import { int64Seed } from './chat-request-schema.js';
 
 const nullable = <T extends z.ZodType>(schema: T) => schema.nullable().optional();
 const tokenId = z.number().int().min(0);
@@ -28,7 +29,7 @@ export const completionsRequestSchema = z.looseObject({
   logprobs: nullable(z.number().int().min(0).max(5)),
   max_tokens: nullable(z.number().int().min(0)),
   n: nullable(z.number().int().min(1).max(128)),
-  seed: nullable(z.number().int().min(Number.MIN_SAFE_INTEGER).max(Number.MAX_SAFE_INTEGER)),
+  seed: nullable(int64Seed),
   stop: nullable(z.union([z.string(), z.array(z.string()).min(1).max(4)])),
   stream: nullable(z.boolean()),
   stream_options: nullable(z.looseObject({ include_usage: z.boolean().optional(), include_obfuscation: z.boolean().optional() })),

@@ -16,6 +16,7 @@ import type {
 } from '../provider.js';
 import { sandboxEmbedding, sandboxTokens, SANDBOX_EMBEDDING_DIMENSIONS, SANDBOX_MAX_EMBEDDING_DIMENSIONS } from './sandbox-embeddings.js';
 import { hashString } from './prng.js';
+import { rejectAudioAndLegacyFunctions, unsupportedBy } from '../unsupported-features.js';
 import { planChoice, SANDBOX_MODELS, type SandboxModel } from './plan-reply.js';
 import { replyChunks, usageOf } from './reply-chunks.js';
 import { checkSandboxCompletion, planTextCompletion, textCompletionChunks } from './text-completion.js';
@@ -56,6 +57,8 @@ export class SandboxProvider implements Provider {
     if ((request.tools ?? []).some((tool) => tool.type !== 'function')) {
       throw new UnsupportedFeatureError('The sandbox supports function tools only.', 'tools');
     }
+    // What it cannot make, it refuses rather than answering with text as though it had.
+    rejectAudioAndLegacyFunctions(request, unsupportedBy('The sandbox'));
     if (context.signal.aborted) throw new ClientAbortedError();
     const seed = request.seed != null ? request.seed >>> 0 : hashString(JSON.stringify(request.messages));
     const choices = Array.from({ length: request.n ?? 1 }, (_, index) =>
