@@ -524,28 +524,34 @@ export class Gateway {
     }));
   }
 
-  /** Embeddings: resolve, call the provider's `embed`, and report the call like any other. */
+  /**
+   * Embeddings along the same route plan as chat: the targets whose provider can `embed`, with the
+   * same fallbacks, retries, circuits and deadline, reported to `onCallEnd` the same way.
+   */
   async embed(request: Omit<EmbeddingsRequest, 'model'> & { model: string }, options: CallOptions): Promise<EmbeddingsResult & { route: string }> {
     const started = this.now();
     const summary = newSummary(options, request.model, false);
     summary.kind = 'embeddings';
     if (this.detailed) summary.startedAt = started;
     try {
-      const resolved = this.planner.plan(request.model, options.caller).targets[0]!.resolved;
-      summary.route = resolved.publicId;
-      summary.target = resolved.publicId;
-      summary.providerId = resolved.provider.id;
-      if (!resolved.provider.embed) {
+      const planned = this.planner.plan(request.model, options.caller);
+      const targets = planned.targets.filter((target) => target.resolved.provider.embed !== undefined);
+      if (targets.length === 0) {
+        const first = planned.targets[0]!.resolved;
+        summary.route = first.publicId;
+        summary.target = first.publicId;
+        summary.providerId = first.provider.id;
         throw new UnsupportedFeatureError(`The model \`${request.model}\` does not make embeddings.`, 'model');
       }
-      const calledAt = this.now();
-      const result = await resolved.provider.embed({ ...request, model: resolved.model }, { signal: options.signal, requestId: options.requestId });
-      summary.upstreamMs = this.now() - calledAt;
+      const outcome = await this.attempt({ ...planned, targets }, summary, options.signal, wholeReplyDeadline, (target, signal) =>
+        target.resolved.provider.embed!({ ...request, model: target.resolved.model }, { signal, requestId: options.requestId }),
+      );
+      const result = outcome.value;
       summary.timeToFirstChunkMs = this.now() - started;
       summary.overheadMs = overhead(started, options.receivedAt, summary);
       summary.usage = { prompt_tokens: result.promptTokens, completion_tokens: 0, total_tokens: result.promptTokens };
       await this.endCall(summary, started, options.signal);
-      return { ...result, route: resolved.publicId };
+      return { ...result, route: summary.route };
     } catch (error) {
       await this.endCall(summary, started, options.signal, error);
       throw toSwitchyardError(error);

@@ -12,12 +12,19 @@ before(async () => {
   upstreams = await startUpstreams();
   const deadPort = await closedPort();
   server = await startServer({
-    providers: [...upstreams.providers, { id: 'dead', kind: 'openai-compatible', baseURL: `http://127.0.0.1:${deadPort}/v1`, models: ['gpt-test'] }],
+    providers: [
+      ...upstreams.providers,
+      { id: 'dead', kind: 'openai-compatible', baseURL: `http://127.0.0.1:${deadPort}/v1`, models: ['gpt-test'] },
+      { id: 'claude', kind: 'anthropic', baseURL: `http://127.0.0.1:${deadPort}`, apiKey: 'sk-ant-test', models: [{ id: 'claude-x' }] },
+      { kind: 'sandbox' },
+    ],
     aliases: {
       pair: ['a/gpt-test', 'b/gpt-test'],
       timed: [{ model: 'a/gpt-test', timeoutMs: 300 }, 'b/gpt-test'],
       refused: ['dead/gpt-test', 'b/gpt-test'],
       retrying: { targets: ['a/gpt-test', 'b/gpt-test'], retries: 2 },
+      vectors: ['dead/gpt-test', 'sandbox/echo'],
+      mixed: ['claude/claude-x', 'sandbox/echo'],
     },
     // Backoff without retry-after stays short; the breaker stays out of these tests.
     routing: { baseDelayMs: 10, maxDelayMs: 2_500, breakerFailures: 1_000 },
@@ -39,6 +46,20 @@ const serverFault = (status: number, headers: Record<string, string> = {}) =>
   errorReply(status, openAIError(`internal detail ${status}: db password hunter2`, 'server_error', null, null), headers);
 
 describe('fallback to the next target', () => {
+  test('embeddings fall back like chat, and skip a target whose backend makes none', async () => {
+    for (const [alias, route] of [
+      ['vectors', 'alias:vectors > sandbox/echo (after 1 fallback)'],
+      ['mixed', 'alias:mixed > sandbox/echo'],
+    ] as const) {
+      const { data, response } = await server.client().embeddings.create({ model: alias, input: 'hello', encoding_format: 'float' }).withResponse();
+      assert.equal(data.data[0]!.embedding.length > 0, true);
+      assert.equal(response.headers.get('x-switchyard-route'), route);
+    }
+    // No target of the route makes embeddings: a 400 naming the model.
+    const refused = await errorOf(server.client().embeddings.create({ model: 'claude/claude-x', input: 'hello' }));
+    assertOpenAIError(refused, { status: 400, param: 'model' });
+  });
+
   for (const status of [500, 502, 503, 429]) {
     test(`on an upstream ${status}`, async () => {
       upstreams.a.once(serverFault(status));
