@@ -237,6 +237,16 @@ describe('the SDK sees these as BadRequestError with .param', () => {
   }
 });
 
+describe('error messages', () => {
+  test('a tool_choice of an unknown type lists every type tool_choice takes', async () => {
+    const { response, text } = await post(JSON.stringify(valid({ tools: [{ type: 'function', function: { name: 'f' } }], tool_choice: { type: 'bogus' } })));
+    assert.equal(response.status, 400);
+    const error = openAIError(text);
+    assert.equal(error.param, 'tool_choice.type');
+    assert.match(error.message, /'function', 'custom', 'allowed_tools'/);
+  });
+});
+
 describe('bodies that are not a chat request', () => {
   test('malformed JSON is a 400 invalid_json', async () => {
     for (const raw of ['{"model": "sandbox/echo",', '{bad json}', '']) {

@@ -29,7 +29,8 @@ export function validateEmbeddingsRequest(body: unknown): { body: EmbeddingsBody
     typeof input === 'string' ? [input] : typeof input[0] === 'number' ? [input as number[]] : (input as Array<string | number[]>);
   inputs.forEach((item, index) => {
     if (typeof item === 'string' && item.length === 0) {
-      throw new ValidationError(`Invalid 'input[${index}]': empty strings cannot be embedded.`, typeof input === 'string' ? 'input' : `input[${index}]`);
+      const param = typeof input === 'string' ? 'input' : `input[${index}]`;
+      throw new ValidationError(`Invalid '${param}': empty strings cannot be embedded.`, param);
     }
   });
   return { body: body as EmbeddingsBody, inputs };

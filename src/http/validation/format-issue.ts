@@ -75,6 +75,14 @@ function explainUnion(issue: Extract<Issue, { code: 'invalid_union' }>, at: Path
   const shallow = (branch: Issue[]) => branch[0]!.path.length === 0 && (branch[0]!.code === 'invalid_type' || branch[0]!.code === 'invalid_value');
   const matching = branches.filter((branch) => !shallow(branch));
   if (matching.length > 0) {
+    // Object branches told apart by one literal field (`type`), each refusing the value given:
+    // the value is wrong for all of them, and the message lists every value they take.
+    const firsts = matching.map((branch) => branch[0]!);
+    const samePath = (issue: Issue) => issue.path.length === firsts[0]!.path.length && issue.path.every((key, index) => key === firsts[0]!.path[index]);
+    if (firsts.length > 1 && firsts.every((issue) => issue.code === 'invalid_value' && samePath(issue))) {
+      const values = [...new Set(firsts.flatMap((issue) => (issue as Extract<Issue, { code: 'invalid_value' }>).values))];
+      return explainIssue({ ...(firsts[0] as Extract<Issue, { code: 'invalid_value' }>), values }, at, body);
+    }
     const best = matching.reduce((a, b) => (b[0]!.path.length > a[0]!.path.length ? b : a));
     return explainIssue(best[0]!, at, body);
   }

@@ -142,17 +142,19 @@ export class LlamaProvider implements Provider {
     try {
       const size = loaded.model.embeddingVectorSize;
       if (request.dimensions !== undefined && request.dimensions > size) {
-        throw new ValidationError(`Invalid 'dimensions': ${request.dimensions}. The model \`${request.model}\` makes embeddings of ${size} dimensions; ask for at most that.`, 'dimensions');
+        throw new ValidationError(`Invalid 'dimensions': ${request.dimensions}. The model \`${this.id}/${request.model}\` makes embeddings of ${size} dimensions; ask for at most that.`, 'dimensions');
       }
       // `input` of one token array is named `input`, as the client sent it; arrays of them by index.
-      const single = typeof (request.body.input as unknown[] | undefined)?.[0] === 'number';
+      const original = request.body.input;
+      const single = typeof original === 'string' || typeof (original as unknown[] | undefined)?.[0] === 'number';
+      const paramOf = (index: number) => (single ? 'input' : `input[${index}]`);
       request.input.forEach((input, index) => {
-        if (typeof input !== 'string') checkTokenIds(loaded.model, input, single ? 'input' : `input[${index}]`);
+        if (typeof input !== 'string') checkTokenIds(loaded.model, input, paramOf(index));
       });
       const vectors: Float32Array[] = [];
       let promptTokens = 0;
-      for (const input of request.input) {
-        const { vector, tokens } = await loaded.embed(input);
+      for (const [index, input] of request.input.entries()) {
+        const { vector, tokens } = await loaded.embed(input, paramOf(index));
         vectors.push(request.dimensions ? renormalized(vector.subarray(0, request.dimensions)) : vector);
         promptTokens += tokens;
       }

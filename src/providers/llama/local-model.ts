@@ -23,7 +23,8 @@ export interface LoadedModel {
   highByteTokens: Token[];
   grammarFor(key: string, schema: unknown, param: string): Promise<LlamaGrammar>;
   /** A unit-length embedding of one input; inputs are embedded one at a time. */
-  embed(input: string | number[]): Promise<{ vector: Float32Array; tokens: number }>;
+  /** `param` names the input in errors (`input`, `input[2]`). */
+  embed(input: string | number[], param: string): Promise<{ vector: Float32Array; tokens: number }>;
 }
 
 const GRAMMAR_CACHE_SIZE = 64;
@@ -131,11 +132,11 @@ export class LocalModel {
       gate: new StepGate(),
       renderer,
       highByteTokens,
-      embed(input) {
+      embed(input, param) {
         embeddingContext ??= model.createEmbeddingContext({ contextSize, threads });
         const run = embeddingQueue.then(async () => {
           const tokens = typeof input === 'string' ? model.tokenize(input) : (input as Token[]);
-          if (tokens.length >= contextSize) throw contextLengthError(tokens.length, contextSize, 'input');
+          if (tokens.length >= contextSize) throw contextLengthError(tokens.length, contextSize, param);
           const { vector } = await (await embeddingContext!).getEmbeddingFor(tokens);
           let norm = 0;
           for (const value of vector) norm += value * value;
