@@ -601,6 +601,8 @@ describe('streams that fail after their first chunk', () => {
     const last = JSON.parse(raw.events.at(-1)!);
     assert.deepEqual(Object.keys(last.error), ['message', 'type', 'param', 'code']);
     assert.equal(last.error.type, 'server_error');
+    // The upstream was reached; the message says the connection failed mid-reply, not that it could not be reached.
+    if (last.error.code === 'upstream_error') assert.match(last.error.message, /while its reply was being read/);
     const summary = await waitFor(() => summaries.find((entry) => entry.status === 'failed'), 'a failed call summary');
     assert.ok(summary.error);
   });

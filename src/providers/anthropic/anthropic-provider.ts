@@ -118,7 +118,7 @@ export class AnthropicProvider implements Provider {
     try {
       text = await response.body.text();
     } catch (error) {
-      throw errorFromTransport(this.id, error, context.signal);
+      throw errorFromTransport(this.id, error, context.signal, 'reply');
     }
     let events: AnthropicStreamEvent[];
     try {
@@ -139,7 +139,7 @@ export class AnthropicProvider implements Provider {
         throw new UpstreamError('stream_interrupted', `The upstream provider '${this.id}' closed the stream before it finished.`);
       }
     } catch (error) {
-      throw errorFromTransport(this.id, error, signal);
+      throw errorFromTransport(this.id, error, signal, 'reply');
     } finally {
       // A consumer that stops early (client gone) must free the upstream socket at once.
       if (!body.destroyed && !body.readableEnded) discard(body);

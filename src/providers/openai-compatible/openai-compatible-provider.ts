@@ -243,7 +243,7 @@ export class OpenAICompatibleProvider implements Provider {
   private readOptions(call: UpstreamCall, includeUsage: boolean, signal: AbortSignal) {
     return {
       stripUsageNull: !includeUsage,
-      mapError: (error: unknown) => errorFromTransport(this.id, error, signal),
+      mapError: (error: unknown) => errorFromTransport(this.id, error, signal, 'reply'),
       // A consumer that stops early (client gone) must free the upstream socket at once.
       cleanup: () => call.discard(),
     };
@@ -255,7 +255,7 @@ export class OpenAICompatibleProvider implements Provider {
     try {
       text = await call.text();
     } catch (error) {
-      throw errorFromTransport(this.id, error, signal);
+      throw errorFromTransport(this.id, error, signal, 'reply');
     }
     try {
       return { value: JSON.parse(text) as T, text };

@@ -56,12 +56,15 @@ export function parseRetryAfter(value: string | undefined): number | undefined {
 }
 
 /** A failure of the connection itself (refused, reset, timed out) in Switchyard's terms. */
-export function errorFromTransport(providerId: string, error: unknown, signal: AbortSignal): SwitchyardError {
+export function errorFromTransport(providerId: string, error: unknown, signal: AbortSignal, during: 'request' | 'reply' = 'request'): SwitchyardError {
   if (signal.aborted) return new ClientAbortedError();
   if (error instanceof SwitchyardError) return error;
   const code = (error as { code?: string }).code ?? '';
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') {
     return new UpstreamError('upstream_timeout', `The upstream provider '${providerId}' timed out.`, { cause: error });
   }
-  return new UpstreamError('upstream_error', `Could not reach the upstream provider '${providerId}'.`, { cause: error });
+  // Once the reply had begun the upstream was reached: what failed is the connection, mid-reply.
+  const message =
+    during === 'reply' ? `The connection to the upstream provider '${providerId}' failed while its reply was being read.` : `Could not reach the upstream provider '${providerId}'.`;
+  return new UpstreamError('upstream_error', message, { cause: error });
 }
