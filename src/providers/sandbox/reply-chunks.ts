@@ -17,11 +17,13 @@ export interface ChunkFrame {
 const ALTERNATIVES = [' the', ' a', ',', '.', ' and', ' of', ' to', ' in'];
 
 function tokenLogprob(token: string, random: () => number, topCount: number): ChatCompletionTokenLogprob {
-  const logprob = -Math.round(random() * 2000) / 1000;
+  // In thousandths, divided once: `-2.305 - 1` would print as -3.3049999999999997.
+  const thousandths = Math.round(random() * 2000);
+  const logprob = -thousandths / 1000;
   const top = [{ token, logprob, bytes: [...Buffer.from(token)] }];
   for (let i = 0; top.length < topCount && i < ALTERNATIVES.length; i++) {
     const alternative = ALTERNATIVES[i]!;
-    if (alternative !== token) top.push({ token: alternative, logprob: logprob - 1 - i, bytes: [...Buffer.from(alternative)] });
+    if (alternative !== token) top.push({ token: alternative, logprob: -(thousandths + 1000 * (1 + i)) / 1000, bytes: [...Buffer.from(alternative)] });
   }
   return { token, logprob, bytes: [...Buffer.from(token)], top_logprobs: top.slice(0, topCount) };
 }
