@@ -352,7 +352,7 @@ describe('llama engine: json_schema, json_object and tool calls over HTTP', () =
       [{ tools: [TOOLS[0], { type: 'custom', custom: { name: 'free' } }] }, 'tools[1]'],
       [{ tools: [{ type: 'custom', custom: { name: 'free' } }], tool_choice: { type: 'custom', custom: { name: 'free' } } }, 'tools[0]'],
       [{ functions: [{ name: 'f', parameters: { type: 'object' } }] }, 'functions'],
-      [{ function_call: 'auto' }, 'function_call'],
+      [{ functions: [{ name: 'f' }], function_call: 'auto' }, 'functions'],
       [{ modalities: ['text', 'audio'], audio: { voice: 'alloy', format: 'wav' } }, 'audio'],
       [{ modalities: ['text', 'audio'] }, 'modalities'],
     ];
