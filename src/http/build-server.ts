@@ -164,6 +164,8 @@ export async function buildServer(options: BuildServerOptions): Promise<Server> 
   app.removeAllContentTypeParsers();
   const parseJson = app.getDefaultJsonParser('error', 'ignore');
   app.addContentTypeParser('*', { parseAs: 'string' }, (request, body, done) => {
+    // A route Switchyard does not serve is a 404 saying so, whatever its body holds.
+    if (request.is404) return done(null, undefined);
     const optional = request.method !== 'POST' || (request.routeOptions.config as { bodyOptional?: boolean } | undefined)?.bodyOptional === true;
     if (body === '' && optional) done(null, undefined);
     else parseJson(request, body as string, done);

@@ -197,6 +197,18 @@ describe('routes', () => {
     }
   });
 
+  test('an endpoint not served is the 404 whatever its body: empty with a JSON content type (the Python SDK on a bodiless POST), or malformed', async () => {
+    for (const body of [undefined, '{bad']) {
+      const response = await fetch(`${open.origin}/v1/fine_tuning/jobs/ftjob_1/cancel`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        ...(body === undefined ? {} : { body }),
+      });
+      assert.equal(response.status, 404);
+      assert.equal((await errorOf(response)).code, 'endpoint_not_served');
+    }
+  });
+
   test('the SDK sees an endpoint not served as NotFoundError', async () => {
     await assert.rejects(open.client().images.generate({ prompt: 'a cat' }), (error: unknown) => {
       assert.ok(error instanceof NotFoundError);
