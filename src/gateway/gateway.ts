@@ -505,8 +505,12 @@ export class Gateway {
     return this.breakers.targets().map((target) => ({ target, ...this.breakers.state(target) }));
   }
 
-  /** Throws `model_not_found` unless `name` routes somewhere for this caller (a model, an alias, a prefix). */
-  checkModel(name: string, caller: Caller): void {
+  /** Throws `model_not_found` unless `name` routes somewhere for this caller (a model, an alias, a prefix, a persona). */
+  async checkModel(name: string, caller: Caller): Promise<void> {
+    if (this.personas && name.startsWith(PERSONA_PREFIX)) {
+      if (await this.personas.catalog.get(name.slice(PERSONA_PREFIX.length))) return;
+      throw new SwitchyardError('model_not_found', `The model \`${name}\` does not exist or you do not have access to it.`, { param: 'model' });
+    }
     this.planner.plan(name, caller);
   }
 

@@ -264,7 +264,7 @@ export async function buildServer(options: BuildServerOptions): Promise<Server> 
           gateway,
           limits: config.realtime,
           authenticate: (headers) => authenticator.authenticate(headers),
-          ...(platform ? { admit: platform.admit.bind(platform) } : {}),
+          ...(platform ? { admit: platform.admit.bind(platform), assertModelAllowed: (caller, model) => platform.assertModelAllowed(caller, model) } : {}),
         });
       },
       { prefix },

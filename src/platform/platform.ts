@@ -192,6 +192,27 @@ export class Platform {
     return caller.identity.key.allowedModels != null || (caller.sandboxed !== true && this.tierOf(caller).allowedModels != null);
   }
 
+  /** The model as the gateway resolves it for this caller; undefined when it does not (the gateway answers that itself). */
+  private resolved(model: string, caller: Caller) {
+    try {
+      return this.gateway?.resolveModel(model, caller);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * The 403 `model_not_allowed` for a model the caller's key or tier does not allow, by the name
+   * asked or the one it resolves to: what a chat call's admission checks, and a Realtime session's
+   * upgrade, once, before it opens.
+   */
+  assertModelAllowed(caller: Caller, model: string, resolved = this.resolved(model, caller)): void {
+    if (!isPlatformCaller(caller)) return;
+    if (!this.mayUseModel(caller, resolved ? [model, resolved.publicId] : [model])) {
+      throw new SwitchyardError('model_not_allowed', `This API key is not allowed to use the model \`${model}\`.`, { param: 'model' });
+    }
+  }
+
   /** Whether the caller's key and tier allow a model known by any of `names` (its listing in /v1/models). */
   mayUseModel(caller: Caller, names: string[]): boolean {
     if (!isPlatformCaller(caller)) return true;
@@ -222,16 +243,8 @@ export class Platform {
     try {
       const { key, workspace } = caller.identity;
       const tier = this.tierOf(caller);
-      let resolved;
-      try {
-        resolved = this.gateway?.resolveModel(body.model, caller);
-      } catch {
-        // The gateway answers an unknown model itself, and records it.
-      }
-      const names = resolved ? [body.model, resolved.publicId] : [body.model];
-      if (!this.allows(key.allowedModels, names) || (!caller.sandboxed && !this.allows(tier.allowedModels, names))) {
-        throw new SwitchyardError('model_not_allowed', `This API key is not allowed to use the model \`${body.model}\`.`, { param: 'model' });
-      }
+      const resolved = this.resolved(body.model, caller);
+      this.assertModelAllowed(caller, body.model, resolved);
 
       const scopes: LimitScope[] = [];
       if (key.limits) scopes.push({ id: `key:${key.id}`, limits: key.limits });

@@ -266,6 +266,33 @@ describe('Realtime on the embedded engine', () => {
 });
 
 describe('Realtime and the key store', () => {
+  test("a persona is a Realtime model like any other; a model the key may not use is refused at the upgrade (403), as chat refuses it", async () => {
+    const { startPlatformServer } = await import('../platform/helpers.js');
+    const server = await startPlatformServer();
+    try {
+      const persona = await server.admin('POST', '/personas', { name: 'Pirate', base_model: 'sandbox/echo', system_prompt: 'Talk like a pirate.' });
+      assert.equal(persona.status, 200);
+      const { body: key } = await server.admin('POST', '/keys', { name: 'realtime' });
+      const url = (model: string) => `${server.origin.replace('http:', 'ws:')}/v1/realtime?model=${encodeURIComponent(model)}`;
+      const { socket, events } = await rawClient(url(persona.body.model), { headers: { authorization: `Bearer ${key.value}` } });
+      await waitFor(events, 'session.created');
+      socket.send(JSON.stringify({ type: 'conversation.item.create', item: { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'ahoy' }] } }));
+      socket.send(JSON.stringify({ type: 'response.create' }));
+      const done = await waitFor(events, 'response.done');
+      assert.equal(events[done]!.response.status, 'completed');
+      socket.close();
+      await assert.rejects(rawClient(url('persona://persona_missing'), { headers: { authorization: `Bearer ${key.value}` } }), (error: { status?: number }) => error.status === 404);
+
+      const { body: limited } = await server.admin('POST', '/keys', { name: 'echo only', allowed_models: ['sandbox/echo'] });
+      await assert.rejects(rawClient(url('sandbox/lorem'), { headers: { authorization: `Bearer ${limited.value}` } }), (error: { status?: number }) => error.status === 403);
+      const allowed = await rawClient(url('sandbox/echo'), { headers: { authorization: `Bearer ${limited.value}` } });
+      await waitFor(allowed.events, 'session.created');
+      allowed.socket.close();
+    } finally {
+      await server.close();
+    }
+  });
+
   test('a key revoked while its session is open: the next response is refused within the revocation bound', async () => {
     const { startPlatformServer } = await import('../platform/helpers.js');
     const server = await startPlatformServer();

@@ -27,6 +27,8 @@ export interface RealtimeRouteOptions {
    * revocation bound, as it does for any other call.
    */
   authenticate?: (headers: IncomingHttpHeaders) => Caller | Promise<Caller>;
+  /** The platform's 403 for a model the caller's key or tier does not allow. */
+  assertModelAllowed?: (caller: Caller, model: string) => void;
 }
 
 const KEY_PROTOCOL = 'openai-insecure-api-key.';
@@ -69,7 +71,9 @@ export function registerRealtimeRoutes(app: FastifyInstance, options: RealtimeRo
       if (typeof model !== 'string' || model === '') {
         throw new SwitchyardError('missing_required_parameter', "Missing required parameter: 'model'.", { param: 'model' });
       }
-      gateway.checkModel(model, request.caller);
+      await gateway.checkModel(model, request.caller);
+      // Permission once, at connect: a session is for one model.
+      options.assertModelAllowed?.(request.caller, model);
     },
     // A plain GET (no Upgrade header) gets an answer in OpenAI's shape rather than a bare 404.
     handler: async () => {
