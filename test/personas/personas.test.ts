@@ -212,6 +212,16 @@ describe('personas', () => {
     assert.equal(patched.body.recovery.policy, 'regenerate');
     assert.equal(patched.body.system_prompt, 'Talk like a pirate.', 'other fields kept');
     assert.equal((await server.admin('GET', `/personas/${id}`)).body.recovery.policy, 'regenerate');
+    // A merge patch: nested objects merge, so one drift rule does not reset the others.
+    const nested = await server.admin('PATCH', `/personas/${id}`, { drift_rules: { max_length: 500 } });
+    assert.deepEqual([nested.body.drift_rules.max_length, nested.body.drift_rules.forbidden_phrases], [500, ['sir']]);
+    const notObject = await server.admin('PATCH', `/personas/${id}`, [1]);
+    assert.deepEqual([notObject.status, notObject.body.error.code, notObject.body.error.param], [400, 'invalid_type', null]);
+    // What GET answers can be PUT back as it came; times are whole seconds.
+    const read = (await server.admin('GET', `/personas/${id}`)).body;
+    assert.ok(Number.isInteger(read.created_at) && Number.isInteger(read.updated_at));
+    const put = await server.admin('PUT', `/personas/${id}`, read);
+    assert.equal(put.status, 200, JSON.stringify(put.body));
     assert.ok((await server.admin('GET', '/personas')).body.data.some((p: { id: string }) => p.id === id));
 
     const bad = [
@@ -220,6 +230,9 @@ describe('personas', () => {
       [{ name: 'x', base_model: 'm', system_prompt: 'y', parameters: { temperature: 5 } }, 'parameters.temperature', 'invalid_value'],
       [{ name: 'x', base_model: 'm', system_prompt: 'y', recovery: { policy: 'fallback' } }, 'recovery.fallback_model', 'invalid_value'],
       [{ name: 'x', base_model: 'm', system_prompt: 'y', colour: 'red' }, 'colour', 'unknown_parameter'],
+      [{ name: 'x', base_model: 'no/such-model', system_prompt: 'y' }, 'base_model', 'invalid_value'],
+      [{ name: 'x', base_model: 'sandbox/echo', system_prompt: 'y', recovery: { policy: 'fallback', fallback_model: 'persona://persona_support' } }, 'recovery.fallback_model', 'invalid_value'],
+      [{ name: 'x', base_model: 'sandbox/echo', system_prompt: 'y', recovery: { policy: 'fallback', fallback_model: 'nowhere/model' } }, 'recovery.fallback_model', 'invalid_value'],
     ] as const;
     for (const [body, param, code] of bad) {
       const refused = await server.admin('POST', '/personas', body);

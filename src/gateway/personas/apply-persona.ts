@@ -2,6 +2,8 @@ import type { ChatCompletionMessageParam } from 'openai/resources/chat/completio
 import type { ChatRequest } from '../../providers/provider.js';
 import type { Persona } from './persona.js';
 
+const OUTPUT_LIMIT: readonly string[] = ['max_tokens', 'max_completion_tokens'];
+
 export interface PersonaApplied {
   request: ChatRequest;
   /** What shaped the call, for `x-switchyard-layers`: `persona-prompt`, `locked:<param>`... */
@@ -22,10 +24,14 @@ export function applyPersona(request: ChatRequest, persona: Persona, extraInstru
   const shaped: Record<string, unknown> = { ...request, model: persona.base_model, messages };
   for (const [name, value] of Object.entries(persona.parameters)) {
     const locked = persona.locked_parameters.includes(name as never);
+    // `max_tokens` and `max_completion_tokens` are one limit under two names: a locked one is not
+    // escaped by sending the other, and a default applies only when the client set neither.
+    const names = OUTPUT_LIMIT.includes(name) ? OUTPUT_LIMIT : [name];
     if (locked) {
+      for (const other of names) delete shaped[other];
       shaped[name] = value;
       layers.push(`locked:${name}`);
-    } else if (shaped[name] === undefined || shaped[name] === null) {
+    } else if (names.every((other) => shaped[other] === undefined || shaped[other] === null)) {
       shaped[name] = value;
     }
   }

@@ -17,7 +17,8 @@ export const DriftRulesSchema = z.strictObject({
 export const RecoverySchema = z.strictObject({
   /** Above the drift threshold: ship as is (`off`), regenerate once with a reinforced prompt, or ask the fallback model. */
   policy: z.enum(['off', 'regenerate', 'fallback']).default('off'),
-  fallback_model: z.string().min(1).optional(),
+  /** An alias or a model, like `base_model`; not a persona (its own recovery would have no end). */
+  fallback_model: z.string().min(1).refine((model) => !model.startsWith('persona://'), 'a fallback cannot be another persona').optional(),
 });
 
 /** A persona as the admin API takes it (and config seeds it): snake_case, as the rest of the admin API. */

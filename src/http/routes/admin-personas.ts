@@ -5,10 +5,33 @@ import type { Gateway } from '../../gateway/gateway.js';
 import { PersonaInputSchema, type Persona } from '../../gateway/personas/persona.js';
 
 function personaJson(persona: Persona) {
-  return { object: 'persona', model: `persona://${persona.id}`, ...persona, created_at: persona.created_at / 1000, updated_at: persona.updated_at / 1000 };
+  // Whole seconds, as every other admin object's times.
+  return { object: 'persona', model: `persona://${persona.id}`, ...persona, created_at: Math.floor(persona.created_at / 1000), updated_at: Math.floor(persona.updated_at / 1000) };
 }
 
 const validated = (body: unknown) => parse(PersonaInputSchema, body);
+/** A JSON object, or the 400 every admin route gives for another body. */
+function objectBody(body: unknown): Record<string, unknown> {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new ValidationError('The request body must be a JSON object.', null, 'invalid_type');
+  return body as Record<string, unknown>;
+}
+
+/** JSON merge patch (RFC 7386): objects merge key by key, `null` removes, anything else replaces. */
+function mergePatch(target: unknown, patch: unknown): unknown {
+  if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return patch;
+  const merged: Record<string, unknown> = target !== null && typeof target === 'object' && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete merged[key];
+    else merged[key] = mergePatch(merged[key], value);
+  }
+  return merged;
+}
+
+/** What the GET answers and a PUT may send back as it came: the read-only fields go. */
+function writable(body: Record<string, unknown>): Record<string, unknown> {
+  const { object: _object, model: _model, created_at: _created, updated_at: _updated, ...rest } = body;
+  return rest;
+}
 
 /** `/admin/v1/personas`: list, create, read, replace or patch, delete. Registered inside the admin scope (admin key only). */
 export function registerPersonaAdminRoutes(app: FastifyInstance, gateway: Gateway): void {
@@ -20,9 +43,22 @@ export function registerPersonaAdminRoutes(app: FastifyInstance, gateway: Gatewa
     return persona;
   };
 
+  // The models a persona names must route somewhere now: a typo is a 400 at save, not a 404 on every call.
+  const checkedModels = async <T extends { base_model: string; recovery: { fallback_model?: string | undefined } }>(persona: T): Promise<T> => {
+    for (const [param, model] of [['base_model', persona.base_model], ['recovery.fallback_model', persona.recovery.fallback_model]] as const) {
+      if (model === undefined) continue;
+      try {
+        await gateway.checkModel(model, { keyId: null });
+      } catch {
+        throw new ValidationError(`Invalid '${param}': no model, alias or provider prefix named '${model}' is configured.`, param);
+      }
+    }
+    return persona;
+  };
+
   app.get('/personas', async () => ({ object: 'list', data: (await catalog.list()).map(personaJson) }));
   app.post('/personas', async (request) => {
-    const body = validated(request.body);
+    const body = await checkedModels(validated(request.body));
     if (body.id && (await catalog.get(body.id))) throw new ValidationError(`A persona with id '${body.id}' already exists.`, 'id');
     return personaJson(await catalog.save(body));
   });
@@ -31,13 +67,13 @@ export function registerPersonaAdminRoutes(app: FastifyInstance, gateway: Gatewa
   app.patch('/personas/:id', async (request) => {
     const existing = await find((request.params as { id: string }).id);
     const { id, created_at: _created, updated_at: _updated, ...current } = existing;
-    const merged = { ...current, ...(request.body as object | null) };
-    return personaJson(await catalog.save(validated({ ...merged, id }), id));
+    const merged = mergePatch(current, writable(objectBody(request.body))) as Record<string, unknown>;
+    return personaJson(await catalog.save(await checkedModels(validated({ ...merged, id })), id));
   });
   app.put('/personas/:id', async (request) => {
     const id = (request.params as { id: string }).id;
     await find(id);
-    return personaJson(await catalog.save(validated({ ...(request.body as object | null), id }), id));
+    return personaJson(await catalog.save(await checkedModels(validated({ ...writable(objectBody(request.body)), id })), id));
   });
   /**
    * The UI's side-by-side test: one message to the persona and to its base model, as the admin
