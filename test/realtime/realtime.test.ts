@@ -171,6 +171,7 @@ describe('Realtime over TLS', () => {
     send('{not json');
     send({ type: 'conversation.item.delete', event_id: 'evt_delete', item_id: 'item_missing' });
     send({ type: 'response.cancel', event_id: 'evt_cancel' });
+    send({ type: 'session.update', event_id: 'evt_tool', session: { tools: [{ type: 'function', parameters: { type: 'object' } }] } });
     await new Promise((resolve) => setTimeout(resolve, 200));
     const errors = events.filter((event) => event.type === 'error').map((event) => event.error);
     assert.deepEqual(
@@ -182,6 +183,8 @@ describe('Realtime over TLS', () => {
         [null, 'invalid_json', null],
         ['evt_delete', 'not_found', 'item_id'],
         ['evt_cancel', 'not_found', 'response_id'],
+        // Named as the chat route names a field.
+        ['evt_tool', 'invalid_value', 'session.tools[0].name'],
       ],
     );
     assert.equal(socket.readyState, WebSocket.OPEN, 'the socket stays open');

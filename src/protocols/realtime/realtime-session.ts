@@ -3,6 +3,7 @@ import type { CompletionUsage } from 'openai/resources/completions';
 import { SwitchyardError, toSwitchyardError } from '../../errors/errors.js';
 import type { ChatRequest } from '../../providers/provider.js';
 import { randomId } from '../../util/ids.js';
+import { formatParam } from '../../http/validation/format-issue.js';
 import { audioField, ClientEventSchema, type ResponseOverrides, type RealtimeItemInput, type SessionUpdate } from './client-events.js';
 import { toChatRequest } from './to-chat-request.js';
 
@@ -46,6 +47,8 @@ export class RealtimeSession {
   private readonly conversationId = randomId('conv_');
   private state: SessionState = { instructions: '', tools: [], tool_choice: undefined, max_output_tokens: 'inf', temperature: undefined };
   private readonly items: RealtimeItem[] = [];
+  /** Output items a response is still writing: retrieved meanwhile, they are `in_progress`. */
+  private readonly streaming = new Set<string>();
   private running: Running | undefined;
 
   constructor(private readonly options: RealtimeSessionOptions) {}
@@ -96,7 +99,8 @@ export class RealtimeSession {
     const result = ClientEventSchema.safeParse(parsed);
     if (!result.success) {
       const issue = result.error.issues[0]!;
-      const param = issue.path.join('.') || 'type';
+      // Named as the chat route names a field: `session.tools[0].name`.
+      const param = formatParam(issue.path) ?? 'type';
       const message =
         issue.path[0] === 'type' || issue.path.length === 0
           ? `Invalid 'type': ${typeof type === 'string' ? `'${type}' is not a client event Switchyard serves` : 'a string naming the event is required'}.`
@@ -142,7 +146,7 @@ export class RealtimeSession {
   }
 
   private itemObject(item: RealtimeItem): Record<string, unknown> {
-    const base = { ...item, object: 'realtime.item', status: 'completed' };
+    const base = { ...item, object: 'realtime.item', status: this.streaming.has(item.id) ? 'in_progress' : 'completed' };
     if (item.type !== 'message' || !this.options.beta) return base;
     // Beta clients know assistant text parts as `text`.
     return { ...base, content: item.content.map((part) => (part.type === 'output_text' ? { ...part, type: 'text' } : part)) };
@@ -242,6 +246,7 @@ export class RealtimeSession {
     const calls = new Map<number, { item: RealtimeItem & { type: 'function_call' }; index: number }>();
     const where = (itemId: string, index: number) => ({ response_id: id, item_id: itemId, output_index: index });
     const addOutput = (item: RealtimeItem) => {
+      this.streaming.add(item.id);
       const index = output.length;
       output.push({ ...this.itemObject(item), status: 'in_progress' });
       this.event('response.output_item.added', { response_id: id, output_index: index, item: output[index] });
@@ -254,9 +259,11 @@ export class RealtimeSession {
       return index;
     };
     const finishOutput = (item: RealtimeItem, index: number, status: 'completed' | 'incomplete') => {
+      this.streaming.delete(item.id);
       output[index] = { ...this.itemObject(item), status };
       this.event('response.output_item.done', { response_id: id, output_index: index, item: output[index] });
-      if (!outOfBand && !beta) this.event('conversation.item.done', { item: output[index] });
+      // An item the client deleted meanwhile is no longer in the conversation to be done in.
+      if (!outOfBand && !beta && this.items.some((candidate) => candidate.id === item.id)) this.event('conversation.item.done', { item: output[index] });
     };
     const partType = beta ? 'text' : 'output_text';
     const closeMessage = (status: 'completed' | 'incomplete') => {
@@ -295,6 +302,8 @@ export class RealtimeSession {
             this.event('response.content_part.added', { ...where(item.id, index), content_index: 0, part: { type: partType, text: '' } });
           }
           message.text += delta.content;
+          // What `conversation.item.retrieve` shows of it meanwhile: the text so far.
+          message.item.content = [{ type: 'output_text', text: message.text }] as never;
           this.event(beta ? 'response.text.delta' : 'response.output_text.delta', { ...where(message.item.id, message.index), content_index: 0, delta: delta.content });
         }
         for (const call of delta.tool_calls ?? []) {
