@@ -101,6 +101,11 @@ export interface CompletionReply extends ReplyBase {
   completion: ChatCompletion;
   /** The upstream's exact body when it was relayed unchanged. */
   rawJson: string | undefined;
+  /**
+   * A persona reply whose recovery is to run: its call's record waits for it, and this ends the
+   * call with the recovery noted (what ran, or that it failed), so its audit record tells.
+   */
+  endWithRecovery?: (recovery: string | undefined) => Promise<void> | void;
 }
 
 /** A legacy completions call's answer: a stream whose first event is in hand, or the whole object. */
@@ -250,24 +255,37 @@ export class Gateway {
     const applied = applyPersona(request, persona);
     const call: PersonaCall = { persona, modelAsked: request.model, layers: applied.layers, recovery: undefined };
     const first = await this.chatOnce(applied.request, options, call);
-    if (first.kind === 'stream' || !first.persona?.drift.alert || persona.recovery.policy === 'off' || options.signal.aborted) return first;
+    if (first.kind === 'stream' || !first.endWithRecovery) return first;
+    let recovered: CompletionReply = first;
+    try {
+      recovered = await this.recover(request, persona, applied.request, first, options, call);
+    } finally {
+      // However recovery went, the first call's record is written, saying what ran.
+      await first.endWithRecovery(recovered.persona?.recovery);
+    }
+    return recovered;
+  }
 
+  /** A persona's recovery of a reply that drifted: one regeneration or the fallback model; the reply that drifted least. */
+  private async recover(request: ChatRequest, persona: Persona, appliedRequest: ChatRequest, first: CompletionReply, options: CallOptions, call: PersonaCall): Promise<CompletionReply> {
+    if (options.signal.aborted || !first.persona) return first;
+    const { endWithRecovery: _first, ...firstReply } = first;
     const recovery = persona.recovery.policy;
     const retry =
       recovery === 'regenerate'
         ? applyPersona(request, persona, reinforcement(persona, first.persona.drift.reasons)).request
-        : { ...applied.request, model: persona.recovery.fallback_model! };
+        : { ...appliedRequest, model: persona.recovery.fallback_model! };
     try {
       // Its own audit record: the recovery costs tokens of its own, and the first call's record keeps its score.
       const recoveryOptions = { ...options, ...(options.auditId ? { auditId: `${options.auditId}_recovery` } : {}) };
       const second = await this.chatOnce({ ...retry, stream: false }, recoveryOptions, { ...call, recovery });
-      if (second.kind !== 'completion' || !second.persona) return first;
+      if (second.kind !== 'completion' || !second.persona) return { ...firstReply, persona: { ...first.persona, recovery: `${recovery} (failed)` } };
       // The recovered reply ships unless it drifted further; either way the headers say recovery ran.
-      const better = second.persona.drift.score <= first.persona.drift.score ? second : first;
+      const better = second.persona.drift.score <= first.persona.drift.score ? second : firstReply;
       return { ...better, persona: { ...better.persona!, recovery } };
     } catch {
       // Recovery is best effort: the first reply is still a reply.
-      return { ...first, persona: { ...first.persona, recovery: `${recovery} (failed)` } };
+      return { ...firstReply, persona: { ...first.persona, recovery: `${recovery} (failed)` } };
     }
   }
 
@@ -326,9 +344,22 @@ export class Gateway {
           summary.response = { model: completion.model, id: completion.id, finishReasons: completion.choices.map((choice) => choice.finish_reason) };
         }
         const persona = personaCall ? await this.judgeReply(personaCall, summary, outcome.value.completion.choices[0]?.message.content ?? '', resolved, options) : undefined;
-        await end();
+        const recovers = personaCall !== undefined && personaCall.recovery === undefined && persona?.drift.alert === true && personaCall.persona.recovery.policy !== 'off';
+        const endWithRecovery = (recovery: string | undefined) => {
+          if (summary.drift) summary.drift.recovery = recovery;
+          return end();
+        };
+        if (!recovers) await end();
         // A persona's reply is re-serialized: its headers describe this body, not the upstream's bytes.
-        return { kind: 'completion', route: summary.route, resolved, completion: outcome.value.completion, rawJson: persona ? undefined : outcome.value.rawJson, persona };
+        return {
+          kind: 'completion',
+          route: summary.route,
+          resolved,
+          completion: outcome.value.completion,
+          rawJson: persona ? undefined : outcome.value.rawJson,
+          persona,
+          ...(recovers ? { endWithRecovery } : {}),
+        };
       }
       const { first, iterator } = outcome.value;
       if (this.detailed && !first.done && first.value.choices !== undefined) summary.response = { model: first.value.model, id: first.value.id };

@@ -132,12 +132,14 @@ describe('personas', () => {
     assert.equal(response.headers.get('x-switchyard-drift-score'), '0');
     assert.match(response.headers.get('x-switchyard-layers')!, /recovery:regenerate/);
 
-    // The audit record of the first call keeps its score, its alert and its layers.
+    // The audit record of the first call keeps its score, its alert and its layers, and says which recovery ran.
     const auditId = response.headers.get('x-switchyard-audit-id')!;
     assert.ok(await eventually(async () => (await server.admin('GET', `/requests/${auditId}`)).status === 200));
     const record = (await server.admin('GET', `/requests/${auditId}`)).body;
     assert.equal(record.model, 'persona://persona_support');
-    assert.deepEqual(record.drift, { score: 0.5, alert: true, layers: ['persona-prompt', 'locked:temperature', 'alias:team', 'provider:up'], recovery: null });
+    assert.deepEqual(record.drift, { score: 0.5, alert: true, layers: ['persona-prompt', 'locked:temperature', 'alias:team', 'provider:up'], recovery: 'regenerate' });
+    const second = (await server.admin('GET', `/requests/${auditId}_recovery`)).body;
+    assert.equal(second.drift.recovery, 'regenerate');
   });
 
   test('a reply still drifting after recovery ships with the alert', async () => {
