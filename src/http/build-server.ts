@@ -7,6 +7,7 @@ import { createProvider } from '../providers/registry.js';
 import { ModelRegistry } from '../gateway/model-registry.js';
 import { Gateway, type Caller, type CallSummary } from '../gateway/gateway.js';
 import { randomId } from '../util/ids.js';
+import { STATUS_CODES } from 'node:http';
 import { isLoopback, keysFromEnv, StaticKeyAuthenticator, type Authenticator } from './auth.js';
 import { errorHeaders, fromAnyError, writeRawError } from './errors-reply.js';
 import { registerChatRoutes } from './routes/chat-completions.js';
@@ -133,6 +134,7 @@ export async function buildServer(options: BuildServerOptions): Promise<Server> 
     requestTimeout: config.server.requestTimeoutMs,
     connectionsCheckingInterval: Math.min(1_000, Math.floor(config.server.headersTimeoutMs / 2)),
   };
+  let closing = false;
   const app = Fastify({
     // Secrets never reach a log line, whatever gets logged; nor prompts, unless `logging.prompts`.
     logger: loggerOptions({ level: config.server.logLevel, logging: config.logging, stream: options.logStream }),
@@ -148,7 +150,27 @@ export async function buildServer(options: BuildServerOptions): Promise<Server> 
       ? { https: { ...slowClientLimits, cert: readFileSync(config.server.tls.cert), key: readFileSync(config.server.tls.key) } }
       : { http: slowClientLimits }),
     requestIdHeader: false,
-    return503OnClosing: true,
+    // Shutdown's 503 is ours (the `closing` hook below), in OpenAI's shape; Fastify's is not.
+    return503OnClosing: false,
+    // Bytes Node cannot take as a request (a timeout, oversized headers, garbage): answered in
+    // OpenAI's shape too, on the raw socket, as no request object exists.
+    clientErrorHandler: (error: NodeJS.ErrnoException, socket) => {
+      if (error.code === 'ECONNRESET' || socket.destroyed) return;
+      const failure =
+        error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? new SwitchyardError('request_timeout', 'The request did not arrive in time.')
+          : error.code === 'HPE_HEADER_OVERFLOW'
+            ? new SwitchyardError('request_headers_too_large', 'The request headers are too large.')
+            : new SwitchyardError('malformed_request', 'The request could not be read as HTTP.');
+      const body = JSON.stringify(failure.toBody());
+      if (socket.writable) {
+        socket.write(
+          `HTTP/1.1 ${failure.status} ${STATUS_CODES[failure.status]}\r\nx-request-id: ${randomId('req_')}\r\ncontent-type: application/json\r\n` +
+            `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+        );
+      }
+      socket.destroy(error);
+    },
     // A URL the router cannot decode is answered before any hook runs: in OpenAI's shape all the same.
     frameworkErrors: (error, request, reply) => {
       const failure = new SwitchyardError('invalid_value', `The request URL could not be read: ${error.message}`);
@@ -178,6 +200,11 @@ export async function buildServer(options: BuildServerOptions): Promise<Server> 
   app.decorateRequest('caller', null as unknown as Caller);
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    // A request on a kept-alive connection once shutdown began: refused, and the connection let go.
+    if (closing) {
+      reply.header('connection', 'close');
+      throw new SwitchyardError('server_shutting_down', 'The server is shutting down; retry the request.');
+    }
     const clientId = request.headers['x-client-request-id'];
     if (typeof clientId === 'string' && CLIENT_REQUEST_ID.test(clientId)) reply.header('x-client-request-id', clientId);
   });
@@ -291,6 +318,7 @@ export async function buildServer(options: BuildServerOptions): Promise<Server> 
     registry,
     authenticator,
     async close() {
+      closing = true;
       // In-flight requests and streams may finish, up to the deadline; then their sockets are cut.
       const deadline = setTimeout(() => app.server.closeAllConnections(), config.server.shutdownTimeoutMs);
       try {

@@ -26,6 +26,27 @@ const open = (port: number) =>
     socket.once('error', reject);
   });
 
+describe('shutdown', () => {
+  test('a request arriving on a kept-alive connection once shutdown began gets a 503 in OpenAI shape, after the stream in flight finishes', async () => {
+    const closing = await startServer({ providers: [{ id: 'sandbox', kind: 'sandbox', chunkDelayMs: 100 }] });
+    const socket = await open(Number(new URL(closing.origin).port));
+    const result = collect(socket, 8_000);
+    const body = JSON.stringify({ model: 'sandbox/lorem', stream: true, max_tokens: 6, messages: [{ role: 'user', content: 'x' }] });
+    socket.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    const stopped = closing.close();
+    // Pipelined behind the stream: read once the stream is done, while the server is closing.
+    socket.write('GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n');
+    const { text } = await result;
+    await stopped;
+    assert.match(text, /data: \[DONE\]\n\n/, 'the stream in flight finished');
+    const second = text.slice(text.lastIndexOf('HTTP/1.1 '));
+    assert.match(second, /^HTTP\/1.1 503/);
+    assert.match(second, /\r\nx-request-id: req_/i);
+    assert.equal((JSON.parse(second.slice(second.indexOf('\r\n\r\n') + 4)) as { error: { code: string } }).error.code, 'server_shutting_down');
+  });
+});
+
 describe('slow clients and floods', () => {
   let server: RunningServer;
   let port: number;
@@ -58,6 +79,19 @@ describe('slow clients and floods', () => {
     assert.ok(closed);
     assert.ok(ms >= 900 && ms < 4_000, `cut after ${Math.round(ms)} ms`);
     assert.match(text, /^HTTP\/1.1 408/);
+    // In OpenAI's shape, with a request id, like every other error.
+    assert.match(text, /\r\nx-request-id: req_/);
+    const body = JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)) as { error: Record<string, unknown> };
+    assert.deepEqual(body.error, { message: 'The request did not arrive in time.', type: 'invalid_request_error', param: null, code: 'request_timeout' });
+  });
+
+  test('bytes that are not HTTP get a 400 in OpenAI shape', async () => {
+    const socket = await open(port);
+    const result = collect(socket, 3_000);
+    socket.write('NOT HTTP AT ALL\r\n\r\n');
+    const { text } = await result;
+    assert.match(text, /^HTTP\/1.1 400/);
+    assert.equal((JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)) as { error: { code: string } }).error.code, 'malformed_request');
   });
 
   test('a long streamed response is not cut by the request timeout', async () => {
