@@ -20,7 +20,9 @@ export function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, at: strin
   if (typeof value === 'string') {
     return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_match, name: string, fallback?: string) => {
       const found = env[name];
-      if (found !== undefined && found !== '') return found;
+      // As in a shell: `${NAME:-default}` takes the default when NAME is unset or empty; `${NAME}`
+      // set to the empty string is the empty string (the field's own rules judge it).
+      if (found !== undefined && (found !== '' || fallback === undefined)) return found;
       if (fallback !== undefined) return fallback;
       throw new ConfigError(`${formatPath(at)}: environment variable ${name} is not set`);
     });
@@ -43,13 +45,74 @@ function formatPath(at: ReadonlyArray<PropertyKey>): string {
 
 /** Validates an already-parsed config object (from a file, or built by a test). */
 export function parseConfig(raw: unknown, source = 'config', env: NodeJS.ProcessEnv = process.env): Config {
-  const interpolated = interpolateEnv(raw ?? {}, env);
-  const result = ConfigSchema.safeParse(interpolated);
+  let interpolated: unknown;
+  try {
+    interpolated = interpolateEnv(raw ?? {}, env);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new ConfigError(`Invalid configuration in ${source}:\n  ${error.message}`);
+    throw error;
+  }
+  let result = ConfigSchema.safeParse(interpolated);
+  // `port: "${PORT}"` is a string once interpolated: where the schema wants a number or a boolean
+  // and the text came from the environment, it is read as one (only there: a numeric API key stays text).
+  for (let pass = 0; !result.success && pass < 3 && coerceInterpolated(raw, interpolated, result.error.issues); pass++) {
+    result = ConfigSchema.safeParse(interpolated);
+  }
   if (!result.success) {
-    const lines = result.error.issues.map((issue: z.core.$ZodIssue) => `  ${formatPath(issue.path)}: ${issue.message}`);
+    const lines = result.error.issues.map((issue: z.core.$ZodIssue) => {
+      const shown = innermost(issue);
+      return `  ${formatPath(shown.path)}: ${shown.message}`;
+    });
     throw new ConfigError(`Invalid configuration in ${source}:\n${lines.join('\n')}`);
   }
-  return result.data;
+  const config = result.data;
+  if (!(config.defaultTier in config.tiers)) {
+    const given = (raw as { defaultTier?: unknown } | null)?.defaultTier !== undefined;
+    throw new ConfigError(
+      `Invalid configuration in ${source}:\n  defaultTier: '${config.defaultTier}'${given ? '' : ' (the default)'} is not one of the tiers (${Object.keys(config.tiers).join(', ')})${given ? '' : '; set defaultTier to one of them'}`,
+    );
+  }
+  return config;
+}
+
+/**
+ * A union's issue says only "Invalid input"; the branch that got furthest into the value says
+ * what is wrong and where (`aliases.x.strategy: Invalid option…`), its path taken from the union's.
+ */
+function innermost(issue: z.core.$ZodIssue): { path: PropertyKey[]; message: string } {
+  if (issue.code !== 'invalid_union' || issue.errors.length === 0) return { path: issue.path, message: issue.message };
+  const branches = issue.errors.filter((branch) => branch.length > 0);
+  if (branches.length === 0) return { path: issue.path, message: issue.message };
+  const best = branches.map((branch) => innermost(branch[0]!)).reduce((a, b) => (b.path.length > a.path.length ? b : a));
+  return { path: [...issue.path, ...best.path], message: best.message };
+}
+
+/** Turns interpolated text into the number or boolean the schema expected; true when anything changed. */
+function coerceInterpolated(raw: unknown, interpolated: unknown, issues: readonly z.core.$ZodIssue[]): boolean {
+  let changed = false;
+  for (const issue of issues) {
+    if (issue.code !== 'invalid_type' || (issue.expected !== 'number' && issue.expected !== 'boolean') || issue.path.length === 0) continue;
+    const parentPath = issue.path.slice(0, -1);
+    const key = issue.path.at(-1)!;
+    const original = valueAt(raw, issue.path);
+    const parent = valueAt(interpolated, parentPath) as Record<PropertyKey, unknown> | undefined;
+    const text = parent?.[key];
+    if (typeof original !== 'string' || !original.includes('${') || typeof text !== 'string') continue;
+    const value = issue.expected === 'number' ? (text.trim() !== '' && Number.isFinite(Number(text)) ? Number(text) : undefined) : text === 'true' ? true : text === 'false' ? false : undefined;
+    if (value === undefined) continue;
+    parent![key] = value;
+    changed = true;
+  }
+  return changed;
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let value = root;
+  for (const part of path) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<PropertyKey, unknown>)[part];
+  }
+  return value;
 }
 
 /** Reads a YAML or JSON config file (JSON is YAML, so one parser reads both). */
