@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { Config } from '../config/schema.js';
+import { ConfigError } from '../config/load-config.js';
 import { LlamaProviderSchema } from '../providers/llama/llama-config.js';
 
 /**
@@ -22,7 +23,21 @@ export function withDefaultModel(config: Config): Config {
   return addLocalModel(config, { ...DEFAULT_LOCAL_MODEL, preload: true });
 }
 
-/** `serve --model ./file.gguf`: that one file, as `local/<file name>`, loaded at start. */
+/**
+ * `serve --model ./file.gguf`: that one file, as `local/<file name>`, loaded at start; added to the
+ * config's own `local` engine provider when it has one. Never dropped silently: a `local` provider
+ * of another kind, or a model of that name already there, is an error at start.
+ */
 export function withModelFile(config: Config, file: string): Config {
-  return addLocalModel(config, { id: path.basename(file), file, preload: true });
+  const model = { id: path.basename(file), file, preload: true };
+  const existing = config.providers.find((provider) => provider.id === 'local');
+  if (!existing) return addLocalModel(config, model);
+  if (existing.kind !== 'llama') {
+    throw new ConfigError(`--model ${file}: the config's provider 'local' is of kind '${existing.kind}'; --model serves its file as local/${model.id} on the embedded engine. Rename that provider.`);
+  }
+  if (existing.models.some((declared) => declared.id === model.id)) {
+    throw new ConfigError(`--model ${file}: the config's provider 'local' already declares a model '${model.id}'.`);
+  }
+  const provider = LlamaProviderSchema.parse({ ...existing, models: [...existing.models, model] });
+  return { ...config, providers: config.providers.map((candidate) => (candidate === existing ? provider : candidate)) };
 }

@@ -32,29 +32,38 @@ export async function serve(options: ServeOptions): Promise<() => Promise<void>>
   await server.app.listen({ host, port });
   const address = server.app.server.address();
   const actualPort = typeof address === 'object' && address ? address.port : port;
-  const shownHost = host.includes(':') ? `[${host}]` : host;
+  // Bound to every interface, the address to call from this machine is loopback's.
+  const wildcard = host === '0.0.0.0' || host === '::';
+  const callHost = wildcard ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
   const scheme = config.server.tls ? 'https' : 'http';
-  const base = `${scheme}://${shownHost}:${actualPort}/v1`;
+  const base = `${scheme}://${callHost}:${actualPort}/v1`;
   const models = server.registry.list().map((model) => model.publicId);
-  const example = models[0] ?? 'sandbox/echo';
+  // An alias answers even while the local model is still downloading (it falls back to the sandbox).
+  const example = server.gateway.aliasNames()[0] ?? models[0];
   const key = server.authenticator.open ? 'any' : 'YOUR_KEY';
 
-  print(`Switchyard listening on ${base}`);
+  print(`Switchyard listening on ${base}${wildcard ? ` (and every other address of this machine, port ${actualPort})` : ''}`);
   print(`Models: ${models.length > 0 ? models.join(', ') : '(none declared; use <provider>/<model>)'}`);
   print(
-    server.authenticator.open
-      ? 'Auth: open — no API keys yet, so only loopback clients can reach it. Create one with `switchyard keys create`.'
-      : 'Auth: API key required (Authorization: Bearer <key>).',
+    !server.authenticator.open
+      ? 'Auth: API key required (Authorization: Bearer <key>).'
+      : isLoopback(host)
+        ? 'Auth: open — no API keys yet, so only loopback clients can reach it. Create one with `switchyard keys create`.'
+        : `Auth: OPEN (--insecure-no-auth) — anyone who can reach ${wildcard ? `this machine on port ${actualPort}` : host} can call it. Create a key with \`switchyard keys create\`.`,
   );
   print(`Store: ${platform.store.location}; limits: ${platform.limiter.kind === 'redis' ? 'Redis' : 'in memory'}`);
-  print(`Admin UI: ${scheme}://${shownHost}:${actualPort}/ui (sign in with the admin key)`);
+  print(`Admin UI: ${scheme}://${callHost}:${actualPort}/ui (sign in with the admin key)`);
   // A cheap freshness check; a missing or stale build is made in the background (Vite, seconds).
   void packageUiAssets().ensureBuilt(print);
-  print('Try:');
-  print(
-    `  curl ${base}/chat/completions -H "Authorization: Bearer ${key}" -H "Content-Type: application/json" ` +
-      `-d '{"model":"${example}","messages":[{"role":"user","content":"Hello!"}]}'`,
-  );
+  if (example) {
+    print('Try:');
+    print(
+      `  curl ${base}/chat/completions -H "Authorization: Bearer ${key}" -H "Content-Type: application/json" ` +
+        `-d '{"model":"${example}","messages":[{"role":"user","content":"Hello!"}]}'`,
+    );
+  } else {
+    print('No models are declared: add a provider to the config (see the README), or serve a file with --model.');
+  }
   print(`  OpenAI SDKs: base URL ${base}, API key ${key === 'any' ? '"any"' : 'your key'}`);
 
   // Models marked `preload` load (and, when needed, download) after the server is up: the sandbox
