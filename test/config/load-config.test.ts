@@ -50,3 +50,14 @@ test('a YAML file is read, and its name is in the message', async () => {
   writeFileSync(file, 'server:\n  port: -1\n');
   await assert.rejects(loadConfigFile(file, {}), (error: unknown) => error instanceof ConfigError && error.message.includes(file) && /server\.port/.test(error.message));
 });
+
+test('serve --model joins the config\'s own local engine provider, and refuses what it cannot join', async () => {
+  const { withModelFile } = await import('../../src/cli/default-model.js');
+  const withLocal = parseConfig({ providers: [{ id: 'local', kind: 'llama', models: [{ id: 'other', file: '/models/other.gguf' }] }] }, 'c', {});
+  const joined = withModelFile(withLocal, '/models/tiny.gguf');
+  const local = joined.providers.find((provider) => provider.id === 'local') as { models: Array<{ id: string }> };
+  assert.deepEqual(local.models.map((model) => model.id), ['other', 'tiny.gguf']);
+  assert.throws(() => withModelFile(withLocal, '/elsewhere/other'), /already declares a model 'other'/);
+  const otherKind = parseConfig({ providers: [{ id: 'local', kind: 'openai-compatible', baseURL: 'http://127.0.0.1:1/v1', models: ['m'] }] }, 'c', {});
+  assert.throws(() => withModelFile(otherKind, '/models/tiny.gguf'), /provider 'local' is of kind 'openai-compatible'/);
+});
