@@ -185,6 +185,8 @@ describe('routes', () => {
       ['GET', '/v1/files'],
       ['GET', '/v1/openai/files'],
       ['POST', '/v1/moderations'],
+      ['POST', '/v1/responses/input_tokens'],
+      ['POST', '/v1/responses/resp_1/cancel'],
     ] as const) {
       const response = await request(open, method, path, method === 'POST' ? { body: { model: 'x' } } : {});
       assert.equal(response.status, 404, `${method} ${path}`);
@@ -222,6 +224,9 @@ describe('routes', () => {
       ['GET', '/nope'],
       ['POST', '/v1/not-an-openai-family'],
       ['GET', '/v2/models'],
+      // A served endpoint reached with another method or a trailing slash: a wrong URL, not an unserved endpoint.
+      ['POST', '/v1/chat/completions/'],
+      ['DELETE', '/v1/chat/completions'],
     ] as const) {
       const response = await request(open, method, path, method === 'POST' ? { body: {} } : {});
       assert.equal(response.status, 404);

@@ -5,14 +5,18 @@ import { SwitchyardError } from '../../errors/errors.js';
 const OPENAI_FAMILIES = new Set([
   'assistants', 'audio', 'batches', 'chatkit', 'containers', 'conversations', 'evals',
   'files', 'fine_tuning', 'images', 'moderations', 'organization', 'projects', 'realtime', 'threads',
-  'uploads', 'vector_stores', 'videos', 'chat', 'models', 'skills',
+  'uploads', 'vector_stores', 'videos', 'chat', 'models', 'skills', 'responses', 'completions', 'embeddings',
+  'content_provenance_checks',
 ]);
+
+/** Endpoints Switchyard serves: reached with another method or a trailing slash, the URL is wrong, not the endpoint unserved. */
+const SERVED = /^(?:chat\/completions|completions|embeddings|responses|models|realtime)\/?$/;
 
 /** The 404 for a path no route serves. */
 export function notFoundError(request: FastifyRequest): SwitchyardError {
   const path = request.url.split('?')[0]!;
-  const match = /^\/v1(?:\/openai)?\/([^/]+)/.exec(path);
-  return match && OPENAI_FAMILIES.has(match[1]!)
+  const match = /^\/v1(?:\/openai)?\/(([^/]+).*)$/.exec(path);
+  return match && OPENAI_FAMILIES.has(match[2]!) && !SERVED.test(match[1]!)
     ? new SwitchyardError('endpoint_not_served', `Switchyard does not serve ${request.method} ${path}.`)
     : new SwitchyardError('unknown_url', `Invalid URL (${request.method} ${path})`);
 }
