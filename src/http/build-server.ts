@@ -8,6 +8,7 @@ import { ModelRegistry } from '../gateway/model-registry.js';
 import { Gateway, type Caller, type CallSummary } from '../gateway/gateway.js';
 import { randomId } from '../util/ids.js';
 import { STATUS_CODES } from 'node:http';
+import { failOpenStreams } from './sse-writer.js';
 import { isLoopback, keysFromEnv, StaticKeyAuthenticator, type Authenticator } from './auth.js';
 import { errorHeaders, fromAnyError, writeRawError } from './errors-reply.js';
 import { registerChatRoutes } from './routes/chat-completions.js';
@@ -320,7 +321,11 @@ export async function buildServer(options: BuildServerOptions): Promise<Server> 
     async close() {
       closing = true;
       // In-flight requests and streams may finish, up to the deadline; then their sockets are cut.
-      const deadline = setTimeout(() => app.server.closeAllConnections(), config.server.shutdownTimeoutMs);
+      const deadline = setTimeout(() => {
+        // Streams still open end with an error event, which leaves before their sockets are cut.
+        failOpenStreams(app.server, new SwitchyardError('server_shutting_down', 'The server shut down before this stream finished.'));
+        setImmediate(() => app.server.closeAllConnections());
+      }, config.server.shutdownTimeoutMs);
       try {
         await app.close();
       } finally {

@@ -20,6 +20,21 @@ const SSE_HEADERS: OutgoingHttpHeaders = {
 };
 
 /**
+ * Open streams by the server they are on: at the shutdown deadline each ends with an error event
+ * (`server_shutting_down`) before its socket is cut, never in silence.
+ */
+const openStreams = new WeakMap<object, Set<SseWriter>>();
+
+/** Ends every open stream of `server` with `error` as its last event; returns how many there were. */
+export function failOpenStreams(server: object, error: SwitchyardError): number {
+  const open = openStreams.get(server);
+  if (!open) return 0;
+  const writers = [...open];
+  for (const writer of writers) writer.fail(error);
+  return writers.length;
+}
+
+/**
  * Writes one server-sent-event stream onto a raw response: chunks flushed as they come, comment
  * heartbeats, `[DONE]`, or an error event in OpenAI's shape when the stream fails after its start.
  */
@@ -35,7 +50,13 @@ export class SseWriter {
   /** Set while the socket's buffer is full (a write said so): settles on 'drain' or 'close'. */
   private drained: Promise<void> | undefined;
 
-  constructor(private readonly response: ServerResponse) {}
+  private registry: Set<SseWriter> | undefined;
+
+  /** `chatShaped`: its failure is a chat-style error event, so shutdown may end it with one. */
+  constructor(
+    private readonly response: ServerResponse,
+    private readonly chatShaped = false,
+  ) {}
 
   get headersSent(): boolean {
     return this.started;
@@ -49,6 +70,14 @@ export class SseWriter {
     if (this.started) return;
     this.started = true;
     this.response.writeHead(200, { ...headers, ...SSE_HEADERS });
+    const server = (this.response.socket as { server?: object } | null)?.server;
+    if (this.chatShaped && server) {
+      let open = openStreams.get(server);
+      if (!open) openStreams.set(server, (open = new Set()));
+      open.add(this);
+      this.registry = open;
+      this.response.once('close', () => open.delete(this));
+    }
     // The headers leave at the end of this turn of the event loop, together with whatever is
     // written in it (the first chunk, a heartbeat): one socket write instead of two.
     this.response.cork();
@@ -114,6 +143,7 @@ export class SseWriter {
 
   /** Ends the stream with `last` after this turn's events: everything leaves in one socket write. */
   private finish(last: string): void {
+    this.registry?.delete(this);
     if (this.closed) return;
     const text = this.pending + last;
     this.pending = '';

@@ -21,7 +21,7 @@ export async function streamReply(
   signal: AbortSignal,
   what: string,
 ): Promise<void> {
-  const sse = new SseWriter(reply.raw);
+  const sse = new SseWriter(reply.raw, true);
   const headers = (): OutgoingHttpHeaders => ({ ...(reply.getHeaders() as OutgoingHttpHeaders), 'openai-processing-ms': processingMs(reply) });
   // A slow first token (a model loading): commit to the stream and keep the connection alive.
   const heartbeat = setInterval(() => {

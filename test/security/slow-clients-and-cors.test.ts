@@ -47,6 +47,24 @@ describe('shutdown', () => {
   });
 });
 
+describe('shutdown deadline', () => {
+  test('a stream still running at the shutdown deadline ends with an error event, not silence', async () => {
+    const closing = await startServer({ server: { shutdownTimeoutMs: 300 }, providers: [{ id: 'sandbox', kind: 'sandbox', chunkDelayMs: 100 }] });
+    const response = await fetch(`${closing.baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'sandbox/lorem', stream: true, max_tokens: 60, messages: [{ role: 'user', content: 'x' }] }),
+    });
+    const text = response.text();
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    await closing.close();
+    const events = (await text).split('\n\n').filter((event) => event.startsWith('data: '));
+    assert.ok(events.length > 1, 'some chunks came first');
+    assert.ok(!events.includes('data: [DONE]'));
+    assert.equal((JSON.parse(events.at(-1)!.slice(6)) as { error: { code: string } }).error.code, 'server_shutting_down');
+  });
+});
+
 describe('slow clients and floods', () => {
   let server: RunningServer;
   let port: number;
