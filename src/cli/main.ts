@@ -99,6 +99,11 @@ export async function main(argv: string[]): Promise<void> {
 
   try {
     if (command === 'pull') {
+      if (!positionals[1]) {
+        process.stderr.write('usage: switchyard pull <hf:owner/repo/file.gguf | https://…/file.gguf> [--cache-dir DIR]\n');
+        process.exitCode = 2;
+        return;
+      }
       await pullCommand(positionals[1], values['cache-dir'], values.json);
       return;
     }
@@ -109,7 +114,8 @@ export async function main(argv: string[]): Promise<void> {
     const explicit = values.config ?? process.env.SWITCHYARD_CONFIG;
     let config = await readConfig(values.config);
     if (values.model) config = withModelFile(config, values.model);
-    else if (!explicit && command === 'serve' && process.env.SWITCHYARD_NO_DEFAULT_MODEL !== '1') config = withDefaultModel(config);
+    // `models` lists what `serve` would serve, the default local model included.
+    else if (!explicit && (command === 'serve' || command === 'models') && process.env.SWITCHYARD_NO_DEFAULT_MODEL !== '1') config = withDefaultModel(config);
     if (values.host) config.server.host = values.host;
     if (values.port) {
       const port = Number(values.port);

@@ -72,9 +72,28 @@ export async function platformCommand(argv: string[], print: (text: string) => v
       to: { type: 'string' },
       limit: { type: 'string' },
       file: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
     },
   });
   const [command, action, ...rest] = positionals;
+  // Help, and a command missing its action, are answered before the store is touched (opening it
+  // creates the data directory).
+  if (values.help) {
+    print(`${PLATFORM_HELP}\n`);
+    return 0;
+  }
+  if ((command === 'keys' || command === 'workspaces' || command === 'personas') && action === undefined) {
+    process.stderr.write(`switchyard ${command}: which action?\n\n${PLATFORM_HELP}\n`);
+    return 2;
+  }
+  // Dates are checked here too: a typo must not quietly match nothing.
+  for (const flag of ['from', 'to'] as const) {
+    const value = values[flag];
+    if (value !== undefined && (!/^\d{4}-\d{2}-\d{2}$/.test(value) || Number.isNaN(Date.parse(value)))) {
+      process.stderr.write(`--${flag}: not a date (YYYY-MM-DD): ${value}\n`);
+      return 2;
+    }
+  }
   const file = values.config ?? process.env.SWITCHYARD_CONFIG;
   const config: Config = file ? await loadConfigFile(file) : parseConfig({}, 'defaults');
   const store = await Store.open({

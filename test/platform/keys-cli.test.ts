@@ -37,3 +37,21 @@ test('keys create takes limits of at least 1 (0 is refused, not read as no limit
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('keys --help answers, a command without its action and a bad date are usage errors (2), and none of them creates the data directory', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'switchyard-keys-cli-'));
+  try {
+    const dataDir = path.join(dir, 'data');
+    const config = path.join(dir, 'config.yaml');
+    await writeFile(config, `store: { dataDir: ${JSON.stringify(dataDir)} }\n`);
+    const cli = (...args: string[]) => run(process.execPath, [CLI, ...args, '--config', config], { env: { ...process.env, SWITCHYARD_CONFIG: '', DATABASE_URL: '' } });
+    assert.match((await cli('keys', '--help')).stdout, /switchyard keys create/);
+    for (const args of [['keys'], ['workspaces'], ['usage', '--from', 'garbage']]) {
+      await assert.rejects(cli(...args), (error: { code: number }) => error.code === 2, args.join(' '));
+    }
+    const { existsSync } = await import('node:fs');
+    assert.equal(existsSync(dataDir), false);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
