@@ -1,3 +1,4 @@
+import { ConfigError } from '../config/load-config.js';
 import { createHmac, randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { SwitchyardError } from '../errors/errors.js';
@@ -68,10 +69,14 @@ export class StaticKeyAuthenticator implements Authenticator {
 
 /** Keys from `SWITCHYARD_API_KEYS` (comma-separated). */
 export function keysFromEnv(env: NodeJS.ProcessEnv): string[] {
-  return (env.SWITCHYARD_API_KEYS ?? '')
+  const keys = (env.SWITCHYARD_API_KEYS ?? '')
     .split(',')
     .map((key) => key.trim())
     .filter((key) => key.length > 0);
+  // The rule `auth.keys` has: a one-letter key guards a public address no better than none.
+  const short = keys.findIndex((key) => key.length < 8);
+  if (short !== -1) throw new ConfigError(`SWITCHYARD_API_KEYS: key ${short + 1} is shorter than 8 characters; an API key must be at least 8.`);
+  return keys;
 }
 
 export function isLoopback(host: string): boolean {
