@@ -21,6 +21,8 @@ export function registerCors(app: FastifyInstance, origins: readonly string[]): 
       reply.header('access-control-allow-methods', 'GET, POST, DELETE, OPTIONS');
       reply.header('access-control-allow-headers', ALLOWED_HEADERS);
       reply.header('access-control-max-age', '600');
+      // Answered here, before the hook that stamps every other response.
+      reply.header('x-request-id', request.id);
       await reply.code(204).send();
     }
   });

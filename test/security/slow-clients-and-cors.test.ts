@@ -182,6 +182,7 @@ describe('CORS', () => {
       assert.equal(preflight.headers.get('access-control-allow-origin'), 'https://app.example');
       assert.match(preflight.headers.get('access-control-allow-headers')!, /authorization/);
       assert.equal(preflight.headers.get('access-control-allow-credentials'), null, 'credentials never allowed');
+      assert.match(preflight.headers.get('x-request-id') ?? '', /^req_/);
       const call = await fetch(`${server.baseURL}/models`, { headers: { origin: 'https://app.example' } });
       assert.equal(call.headers.get('access-control-allow-origin'), 'https://app.example');
       assert.match(call.headers.get('access-control-expose-headers')!, /x-request-id/);
