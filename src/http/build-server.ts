@@ -175,7 +175,12 @@ export async function buildServer(options: BuildServerOptions): Promise<Server> 
     // A URL the router cannot decode is answered before any hook runs: in OpenAI's shape all the same.
     frameworkErrors: (error, request, reply) => {
       const failure = new SwitchyardError('invalid_value', `The request URL could not be read: ${error.message}`);
-      writeRawError(reply.raw, failure, { 'x-request-id': request.id });
+      const clientId = request.headers['x-client-request-id'];
+      writeRawError(reply.raw, failure, {
+        'x-request-id': request.id,
+        ...(typeof clientId === 'string' && CLIENT_REQUEST_ID.test(clientId) ? { 'x-client-request-id': clientId } : {}),
+        'openai-processing-ms': processingMs(reply),
+      });
     },
   });
 

@@ -219,6 +219,15 @@ describe('routes', () => {
     });
   });
 
+  test('a URL the router cannot decode is a 400 in OpenAI shape with the headers every response has', async () => {
+    const response = await request(open, 'GET', '/v1/%zz', { headers: { 'x-client-request-id': 'client-77' } });
+    assert.equal(response.status, 400);
+    assert.match(response.headers.get('x-request-id') ?? '', /^req_/);
+    assert.equal(response.headers.get('x-client-request-id'), 'client-77');
+    assert.ok(response.headers.get('openai-processing-ms') !== null);
+    assert.equal((await errorOf(response)).type, 'invalid_request_error');
+  });
+
   test('an unknown route is a 404 unknown_url', async () => {
     for (const [method, path] of [
       ['GET', '/nope'],
