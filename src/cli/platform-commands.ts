@@ -39,9 +39,18 @@ function wholeNumber(value: string | undefined, flag: string, minimum = 1): numb
   return number;
 }
 
+/** Columns holding Unix seconds: shown as ISO times in tables, as `requests` shows them (JSON keeps the seconds). */
+const TIME_COLUMNS = new Set(['created_at', 'expires_at', 'last_used_at', 'revoked_at']);
+
+function cell(column: string, value: unknown): string {
+  if (value === null || value === undefined) return '-';
+  if (TIME_COLUMNS.has(column) && typeof value === 'number') return new Date(value * 1000).toISOString();
+  return String(value);
+}
+
 function table(rows: Array<Record<string, unknown>>, columns: string[]): string {
   if (rows.length === 0) return '(none)\n';
-  const cells = rows.map((row) => columns.map((column) => (row[column] === null || row[column] === undefined ? '-' : String(row[column]))));
+  const cells = rows.map((row) => columns.map((column) => cell(column, row[column])));
   const widths = columns.map((column, index) => Math.max(column.length, ...cells.map((line) => line[index]!.length)));
   const format = (line: string[]) => line.map((cell, index) => cell.padEnd(widths[index]!)).join('  ').trimEnd();
   return `${[format(columns), ...cells.map(format)].join('\n')}\n`;
