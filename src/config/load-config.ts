@@ -66,7 +66,7 @@ export function parseConfig(raw: unknown, source = 'config', env: NodeJS.Process
     throw new ConfigError(`Invalid configuration in ${source}:\n${lines.join('\n')}`);
   }
   const config = result.data;
-  if (!(config.defaultTier in config.tiers)) {
+  if (!Object.hasOwn(config.tiers, config.defaultTier)) {
     const given = (raw as { defaultTier?: unknown } | null)?.defaultTier !== undefined;
     throw new ConfigError(
       `Invalid configuration in ${source}:\n  defaultTier: '${config.defaultTier}'${given ? '' : ' (the default)'} is not one of the tiers (${Object.keys(config.tiers).join(', ')})${given ? '' : '; set defaultTier to one of them'}`,
@@ -90,7 +90,7 @@ function innermost(issue: z.core.$ZodIssue): { path: PropertyKey[]; message: str
 /** Turns interpolated text into the number or boolean the schema expected; true when anything changed. */
 function coerceInterpolated(raw: unknown, interpolated: unknown, issues: readonly z.core.$ZodIssue[]): boolean {
   let changed = false;
-  for (const issue of issues) {
+  for (const issue of typeIssues(issues)) {
     if (issue.code !== 'invalid_type' || (issue.expected !== 'number' && issue.expected !== 'boolean') || issue.path.length === 0) continue;
     const parentPath = issue.path.slice(0, -1);
     const key = issue.path.at(-1)!;
@@ -104,6 +104,15 @@ function coerceInterpolated(raw: unknown, interpolated: unknown, issues: readonl
     changed = true;
   }
   return changed;
+}
+
+/** The issues themselves and, inside unions (an alias is a list or an object), their branches' issues, with full paths. */
+function typeIssues(issues: readonly z.core.$ZodIssue[], base: readonly PropertyKey[] = []): z.core.$ZodIssue[] {
+  return issues.flatMap((issue) => {
+    const path = [...base, ...issue.path];
+    if (issue.code === 'invalid_union') return issue.errors.flatMap((branch) => typeIssues(branch, path));
+    return [{ ...issue, path } as z.core.$ZodIssue];
+  });
 }
 
 function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {

@@ -33,6 +33,8 @@ test('${VAR} interpolation: defaults, an empty value, an unset one named with it
   assert.match(empty, /providers\[0\]\.apiKey/);
   assert.doesNotMatch(empty, /not set/);
   assert.match(refusal({ providers: [{ id: 'up', kind: 'openai-compatible', baseURL: 'http://127.0.0.1:1/v1', apiKey: '${NOPE}' }] }), /switchyard\.yaml:\n {2}providers\[0\]\.apiKey: environment variable NOPE is not set/);
+  // Inside a union too (an alias is a list or an object).
+  assert.equal((parseConfig({ aliases: { x: { targets: ['sandbox/echo'], retries: '${R}' } } }, 'c', { R: '2' }).aliases.x as { retries: number }).retries, 2);
   // A numeric secret stays text.
   const numericKey = parseConfig({ providers: [{ id: 'up', kind: 'openai-compatible', baseURL: 'http://127.0.0.1:1/v1', apiKey: '${OKEY}', models: ['m'] }] }, 'c', { OKEY: '12345' });
   assert.equal((numericKey.providers[0] as { apiKey?: unknown }).apiKey, '12345');
@@ -41,6 +43,7 @@ test('${VAR} interpolation: defaults, an empty value, an unset one named with it
 test('defaultTier must name a tier, given or by default', () => {
   assert.match(refusal({ defaultTier: 'gold' }), /defaultTier: 'gold' is not one of the tiers \(free, pro, scale\)/);
   assert.match(refusal({ tiers: { free: {} } }), /defaultTier: 'pro' \(the default\) is not one of the tiers \(free\); set defaultTier/);
+  assert.match(refusal({ defaultTier: 'constructor' }), /defaultTier: 'constructor' is not one of the tiers/);
   assert.equal(parseConfig({ tiers: { free: {} }, defaultTier: 'free' }, 'c', {}).defaultTier, 'free');
 });
 

@@ -178,7 +178,10 @@ export function toChatRequest(request: ResponsesRequest, previous: StoredRespons
     // Usage is always collected: the response reports it whether or not the client streams.
     chat.stream_options = { include_usage: true };
   }
-  return { chat, inputItems, context, tools, summarizeReasoning: summary != null, messageParams };
+  // A persona puts its own system message first, so the gateway's message indices would be one
+  // off: its errors name `input` rather than the wrong item.
+  const personaShifted = request.model.startsWith('persona://');
+  return { chat, inputItems, context, tools, summarizeReasoning: summary != null, messageParams: personaShifted ? [] : messageParams };
 }
 
 /** Chat field names in errors raised past translation (the gateway, a provider), as Responses names them. */

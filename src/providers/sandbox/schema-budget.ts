@@ -15,8 +15,11 @@ const BUDGET = 20_000;
 export const RANDOM_ITEMS_CAP = 5;
 const MAX_DEPTH = 64;
 
+/** Local `$ref`s followed this many deep; json-schema-faker stops recursing soon after (its depth limit is 5). */
+const MAX_REF_HOPS = 4;
+
 export function checkInstanceBudget(schema: unknown, param: string): void {
-  const cost = instanceCost(schema, 0, param);
+  const cost = instanceCost(schema, 0, param, { root: schema, defs: definitions(schema), hops: 0 });
   if (cost > BUDGET) {
     throw new ValidationError(
       `Invalid schema for '${param}': its smallest instance is too large for the sandbox to produce (minItems, minLength or minProperties too high).`,
@@ -29,11 +32,41 @@ function count(value: unknown): number {
   return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : 0;
 }
 
-function instanceCost(schema: unknown, depth: number, param: string): number {
+/** Every `$defs` / `definitions` entry, wherever it is declared: json-schema-faker resolves `#/$defs/x` against any of them. */
+function definitions(schema: unknown, found = new Map<string, unknown>(), depth = 0): Map<string, unknown> {
+  if (schema === null || typeof schema !== 'object' || depth > MAX_DEPTH) return found;
+  for (const [key, value] of Object.entries(schema)) {
+    if ((key === '$defs' || key === 'definitions') && value && typeof value === 'object') {
+      for (const [name, definition] of Object.entries(value)) found.set(`#/${key}/${name}`, definition);
+    }
+    definitions(value, found, depth + 1);
+  }
+  return found;
+}
+
+/** The schema a local `$ref` (`#`, `#/$defs/x`, `#/definitions/x`) points at; undefined for any other. */
+function resolveRef(refs: { root: unknown; defs: Map<string, unknown> }, ref: string): unknown {
+  if (refs.defs.has(ref)) return refs.defs.get(ref);
+  const root = refs.root;
+  if (!ref.startsWith('#')) return undefined;
+  let node = root;
+  for (const part of ref.slice(1).split('/').filter(Boolean)) {
+    if (node === null || typeof node !== 'object') return undefined;
+    node = (node as Record<string, unknown>)[part.replace(/~1/g, '/').replace(/~0/g, '~')];
+  }
+  return node;
+}
+
+function instanceCost(schema: unknown, depth: number, param: string, refs: { root: unknown; defs: Map<string, unknown>; hops: number }): number {
   if (schema === null || typeof schema !== 'object') return 1;
   if (depth > MAX_DEPTH) throw new ValidationError(`Invalid schema for '${param}': nested more than ${MAX_DEPTH} levels deep.`, param);
   const node = schema as Record<string, unknown>;
-  const below = (child: unknown) => instanceCost(child, depth + 1, param);
+  const below = (child: unknown) => instanceCost(child, depth + 1, param, refs);
+  // A reference costs what it points at, each time it is used (an item's `$ref` is paid per item).
+  if (typeof node.$ref === 'string' && refs.hops < MAX_REF_HOPS) {
+    const target = resolveRef(refs, node.$ref);
+    if (target !== undefined) return instanceCost(target, depth + 1, param, { ...refs, hops: refs.hops + 1 });
+  }
   let cost = 1 + count(node.minLength) / 10;
   // A pattern is generated too (`^a{1000000}$` spells a million characters).
   if (typeof node.pattern === 'string') for (const match of node.pattern.matchAll(/\{(\d+)/g)) cost += Number(match[1]) / 10;
@@ -48,10 +81,6 @@ function instanceCost(schema: unknown, depth: number, param: string): number {
   for (const key of ['anyOf', 'oneOf'] as const) {
     const branches = node[key];
     if (Array.isArray(branches)) cost += Math.max(0, ...branches.map(below));
-  }
-  for (const key of ['$defs', 'definitions'] as const) {
-    const defs = node[key];
-    if (defs && typeof defs === 'object') cost += Math.max(0, ...Object.values(defs).map(below));
   }
   return cost;
 }
