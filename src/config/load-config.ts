@@ -3,6 +3,7 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { ConfigSchema, type Config } from './schema.js';
+import { valueAt } from '../http/validation/format-issue.js';
 
 /** A config that cannot be used; the message names the file, the field path and the reason. */
 export class ConfigError extends Error {
@@ -113,15 +114,6 @@ function typeIssues(issues: readonly z.core.$ZodIssue[], base: readonly Property
     if (issue.code === 'invalid_union') return issue.errors.flatMap((branch) => typeIssues(branch, path));
     return [{ ...issue, path } as z.core.$ZodIssue];
   });
-}
-
-function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
-  let value = root;
-  for (const part of path) {
-    if (value === null || typeof value !== 'object') return undefined;
-    value = (value as Record<PropertyKey, unknown>)[part];
-  }
-  return value;
 }
 
 /** Reads a YAML or JSON config file (JSON is YAML, so one parser reads both). */

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { SwitchyardError, ValidationError } from '../../errors/errors.js';
 import { parse } from './admin.js';
+import { jsonObjectBody } from '../validation/format-issue.js';
 import type { Gateway } from '../../gateway/gateway.js';
 import { PersonaInputSchema, type Persona } from '../../gateway/personas/persona.js';
 
@@ -10,12 +11,6 @@ function personaJson(persona: Persona) {
 }
 
 const validated = (body: unknown) => parse(PersonaInputSchema, body);
-/** A JSON object, or the 400 every admin route gives for another body. */
-function objectBody(body: unknown): Record<string, unknown> {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new ValidationError('The request body must be a JSON object.', null, 'invalid_type');
-  return body as Record<string, unknown>;
-}
-
 /** JSON merge patch (RFC 7386): objects merge key by key, `null` removes, anything else replaces. */
 function mergePatch(target: unknown, patch: unknown): unknown {
   if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return patch;
@@ -67,13 +62,13 @@ export function registerPersonaAdminRoutes(app: FastifyInstance, gateway: Gatewa
   app.patch('/personas/:id', async (request) => {
     const existing = await find((request.params as { id: string }).id);
     const { id, created_at: _created, updated_at: _updated, ...current } = existing;
-    const merged = mergePatch(current, writable(objectBody(request.body))) as Record<string, unknown>;
+    const merged = mergePatch(current, writable(jsonObjectBody(request.body))) as Record<string, unknown>;
     return personaJson(await catalog.save(await checkedModels(validated({ ...merged, id })), id));
   });
   app.put('/personas/:id', async (request) => {
     const id = (request.params as { id: string }).id;
     await find(id);
-    return personaJson(await catalog.save(await checkedModels(validated({ ...writable(objectBody(request.body)), id })), id));
+    return personaJson(await catalog.save(await checkedModels(validated({ ...writable(jsonObjectBody(request.body)), id })), id));
   });
   /**
    * The UI's side-by-side test: one message to the persona and to its base model, as the admin

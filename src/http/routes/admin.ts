@@ -6,7 +6,7 @@ import type { Platform } from '../../platform/platform.js';
 import { keyStatus, type KeyLimits, type KeyRecord, type WorkspaceRecord } from '../../store/store.js';
 import type { UsageGroup, UsageRecord } from '../../store/usage-store.js';
 import { missingKeyError, presentedKey } from '../auth.js';
-import { explainIssue } from '../validation/format-issue.js';
+import { explainIssue, jsonObjectBody } from '../validation/format-issue.js';
 import { CSRF_HEADER, type UiSessions } from '../ui/ui-session.js';
 
 const seconds = (ms: number | null) => (ms === null ? null : Math.floor(ms / 1000));
@@ -84,10 +84,7 @@ export function usageRecordJson(record: UsageRecord) {
 
 /** An admin body or query by its schema; the first problem is a 400 naming the field, as OpenAI names it. */
 export function parse<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
-  if (value !== undefined && (value === null || typeof value !== 'object' || Array.isArray(value))) {
-    throw new ValidationError('The request body must be a JSON object.', null, 'invalid_type');
-  }
-  const result = schema.safeParse(value ?? {});
+  const result = schema.safeParse(value === undefined ? {} : jsonObjectBody(value));
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
   if (issue.code === 'unrecognized_keys') {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ValidationError } from '../../errors/errors.js';
 import type { CompletionRequest } from '../../providers/provider.js';
-import { explainIssue } from './format-issue.js';
+import { explainIssue, jsonObjectBody } from './format-issue.js';
 import { int64Seed } from './chat-request-schema.js';
 
 const nullable = <T extends z.ZodType>(schema: T) => schema.nullable().optional();
@@ -47,9 +47,7 @@ export const completionsRequestSchema = z.looseObject({
  * Switchyard does not know reach upstreams exactly as the client sent them.
  */
 export function validateCompletionsRequest(body: unknown): CompletionRequest {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw new ValidationError('The request body must be a JSON object.', null, 'invalid_type');
-  }
+  jsonObjectBody(body);
   const result = completionsRequestSchema.safeParse(body);
   if (!result.success) throw explainIssue(result.error.issues[0]!, [], body);
   const request = body as CompletionRequest;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ValidationError } from '../../errors/errors.js';
-import { explainIssue } from './format-issue.js';
+import { explainIssue, jsonObjectBody } from './format-issue.js';
 
 /** OpenAI's CreateEmbeddingRequest; unknown fields pass through to upstreams. */
 const embeddingsRequestSchema = z.looseObject({
@@ -19,9 +19,7 @@ const embeddingsRequestSchema = z.looseObject({
 export type EmbeddingsBody = z.output<typeof embeddingsRequestSchema>;
 
 export function validateEmbeddingsRequest(body: unknown): { body: EmbeddingsBody; inputs: Array<string | number[]> } {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw new ValidationError('The request body must be a JSON object.', null, 'invalid_type');
-  }
+  jsonObjectBody(body);
   const result = embeddingsRequestSchema.safeParse(body);
   if (!result.success) throw explainIssue(result.error.issues[0]!, [], body);
   const input = result.data.input;

@@ -4,6 +4,14 @@ import { ValidationError } from '../../errors/errors.js';
 type Issue = z.core.$ZodIssue;
 type Path = ReadonlyArray<PropertyKey>;
 
+/** The body as a JSON object, or the 400 every route gives for any other body. */
+export function jsonObjectBody(body: unknown): Record<string, unknown> {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new ValidationError('The request body must be a JSON object.', null, 'invalid_type');
+  }
+  return body as Record<string, unknown>;
+}
+
 /** `['messages', 2, 'content']` → `messages[2].content`, the way OpenAI names a `param`. */
 export function formatParam(path: Path): string | null {
   let out = '';
@@ -14,7 +22,8 @@ export function formatParam(path: Path): string | null {
   return out || null;
 }
 
-function valueAt(root: unknown, path: Path): unknown {
+/** The value at `path` inside `root`, or undefined where the path leads nowhere. */
+export function valueAt(root: unknown, path: Path): unknown {
   let value = root;
   for (const part of path) {
     if (value === null || typeof value !== 'object') return undefined;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ValidationError } from '../../errors/errors.js';
-import { explainIssue } from '../../http/validation/format-issue.js';
+import { explainIssue, jsonObjectBody } from '../../http/validation/format-issue.js';
 import { allowedToolsChoice, functionToolChoice, inputItemSchemaFor, responsesRequestSchema, toolSchemaFor, type ResponsesRequest } from './request-schema.js';
 
 function check(schema: z.ZodType, value: unknown, path: PropertyKey[], body: unknown): void {
@@ -13,9 +13,7 @@ function check(schema: z.ZodType, value: unknown, path: PropertyKey[], body: unk
  * field (`input[2].content[0].image_url`, `tools[0].name`, `max_output_tokens`).
  */
 export function validateResponsesRequest(body: unknown): ResponsesRequest {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw new ValidationError('The request body must be a JSON object.', null, 'invalid_type');
-  }
+  jsonObjectBody(body);
   check(responsesRequestSchema, body, [], body);
   const request = body as ResponsesRequest & Record<string, unknown>;
   if (Array.isArray(request.input)) {
