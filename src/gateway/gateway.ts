@@ -2,7 +2,7 @@ import type { ChatCompletion } from 'openai/resources/chat/completions';
 import type { Completion, CompletionUsage } from 'openai/resources/completions';
 import { ClientAbortedError, SwitchyardError, UnsupportedFeatureError, UpstreamError, ValidationError, toSwitchyardError } from '../errors/errors.js';
 import { aggregateChunks } from '../chat/aggregate-chunks.js';
-import type { ChatRequest, CompletionRequest, EmbeddingsRequest, EmbeddingsResult, RelayChunk, TextCompletionChunk, UnreadChunk } from '../providers/provider.js';
+import type { ChatRequest, CompletionRequest, EmbeddingsRequest, EmbeddingsResult, Provider, RelayChunk, TextCompletionChunk, UnreadChunk } from '../providers/provider.js';
 import { aggregateCompletionChunks } from '../completions/aggregate-completion-chunks.js';
 import type { ModelRegistry, ResolvedModel } from './model-registry.js';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -405,17 +405,13 @@ export class Gateway {
     const end = (error?: unknown) => this.endCall(summary, started, options.signal, error);
     try {
       const planned = this.planner.plan(request.model, options.caller);
-      const targets = planned.targets.filter((target) => target.resolved.provider.complete !== undefined);
-      if (targets.length === 0) {
-        const first = planned.targets[0]!.resolved;
-        summary.route = first.publicId;
-        summary.providerId = first.provider.id;
-        throw new UnsupportedFeatureError(
+      const plan = capablePlan(planned, summary, (provider) => provider.complete !== undefined, (first) =>
+        new UnsupportedFeatureError(
           `The model \`${request.model}\` does not serve legacy completions (its backend, '${first.provider.kind}', has no raw text completion); use /v1/chat/completions.`,
           'model',
-        );
-      }
-      const plan: RoutePlan = { ...planned, targets };
+        ),
+      );
+      const targets = plan.targets;
       for (const target of targets) checkOutputLimit(request, target.resolved);
       const includeUsage = request.stream_options?.include_usage === true;
       const deadline = stream ? firstChunkDeadline : wholeReplyDeadline;
@@ -570,15 +566,8 @@ export class Gateway {
     if (this.detailed) summary.startedAt = started;
     try {
       const planned = this.planner.plan(request.model, options.caller);
-      const targets = planned.targets.filter((target) => target.resolved.provider.embed !== undefined);
-      if (targets.length === 0) {
-        const first = planned.targets[0]!.resolved;
-        summary.route = first.publicId;
-        summary.target = first.publicId;
-        summary.providerId = first.provider.id;
-        throw new UnsupportedFeatureError(`The model \`${request.model}\` does not make embeddings.`, 'model');
-      }
-      const outcome = await this.attempt({ ...planned, targets }, summary, options.signal, wholeReplyDeadline, (target, signal) =>
+      const plan = capablePlan(planned, summary, (provider) => provider.embed !== undefined, () => new UnsupportedFeatureError(`The model \`${request.model}\` does not make embeddings.`, 'model'));
+      const outcome = await this.attempt(plan, summary, options.signal, wholeReplyDeadline, (target, signal) =>
         target.resolved.provider.embed!({ ...request, model: target.resolved.model }, { signal, requestId: options.requestId }),
       );
       const result = outcome.value;
@@ -605,6 +594,20 @@ export class Gateway {
     }
     return this.onCallEnd?.(summary);
   }
+}
+
+/**
+ * The plan narrowed to the targets whose backend can make this kind of call (an alias's fallbacks
+ * skip the others); with none, the call is noted against the first target and refused.
+ */
+function capablePlan(planned: RoutePlan, summary: CallSummary, can: (provider: Provider) => boolean, refusal: (first: ResolvedModel) => SwitchyardError): RoutePlan {
+  const targets = planned.targets.filter((target) => can(target.resolved.provider));
+  if (targets.length > 0) return { ...planned, targets };
+  const first = planned.targets[0]!.resolved;
+  summary.route = first.publicId;
+  summary.target = first.publicId;
+  summary.providerId = first.provider.id;
+  throw refusal(first);
 }
 
 /** A call's summary before anything is known of its route or outcome. */
