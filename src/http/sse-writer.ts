@@ -30,7 +30,7 @@ export function failOpenStreams(server: object, error: SwitchyardError): number 
   const open = openStreams.get(server);
   if (!open) return 0;
   const writers = [...open];
-  for (const writer of writers) writer.fail(error);
+  for (const writer of writers) writer.shutDown(error);
   return writers.length;
 }
 
@@ -52,10 +52,13 @@ export class SseWriter {
 
   private registry: Set<SseWriter> | undefined;
 
-  /** `chatShaped`: its failure is a chat-style error event, so shutdown may end it with one. */
+  /**
+   * `lastEvents`: the text a stream still open at the shutdown deadline ends with (its API's own
+   * failure events); a stream without it (a replay of stored events) is left to be cut.
+   */
   constructor(
     private readonly response: ServerResponse,
-    private readonly chatShaped = false,
+    private readonly lastEvents?: (error: SwitchyardError) => string,
   ) {}
 
   get headersSent(): boolean {
@@ -71,7 +74,7 @@ export class SseWriter {
     this.started = true;
     this.response.writeHead(200, { ...headers, ...SSE_HEADERS });
     const server = (this.response.socket as { server?: object } | null)?.server;
-    if (this.chatShaped && server) {
+    if (this.lastEvents && server) {
       let open = openStreams.get(server);
       if (!open) openStreams.set(server, (open = new Set()));
       open.add(this);
@@ -94,7 +97,7 @@ export class SseWriter {
   /** A named event (`event:` line, then its JSON), as the Responses API streams them. */
   event(name: string, json: string): Promise<void> | void {
     if (this.closed) return;
-    return this.queue(`event: ${name}\ndata: ${json}\n\n`);
+    return this.queue(namedEvent(name, json));
   }
 
   heartbeat(): Promise<void> | void {
@@ -164,6 +167,21 @@ export class SseWriter {
 
   /** OpenAI's SDKs raise an `APIError` on a data event that carries `error`. */
   fail(error: SwitchyardError): void {
-    this.finish(`data: ${JSON.stringify(error.toBody())}\n\n`);
+    this.finish(chatErrorEvent(error));
   }
+
+  /** The server is shutting down and this stream is still open: it ends with its last events. */
+  shutDown(error: SwitchyardError): void {
+    if (this.lastEvents) this.finish(this.lastEvents(error));
+  }
+}
+
+/** A chat or legacy completions stream's failure: one data event carrying OpenAI's error body. */
+export function chatErrorEvent(error: SwitchyardError): string {
+  return `data: ${JSON.stringify(error.toBody())}\n\n`;
+}
+
+/** A named event (`event:` line, then its JSON), as the Responses API streams them. */
+export function namedEvent(name: string, json: string): string {
+  return `event: ${name}\ndata: ${json}\n\n`;
 }

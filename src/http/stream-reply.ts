@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { OutgoingHttpHeaders } from 'node:http';
 import { ClientAbortedError, toSwitchyardError } from '../errors/errors.js';
-import { SseWriter, type SseChunk } from './sse-writer.js';
+import { chatErrorEvent, SseWriter, type SseChunk } from './sse-writer.js';
 import { writeRawError } from './errors-reply.js';
 import { processingMs } from './request-timing.js';
 
@@ -21,7 +21,7 @@ export async function streamReply(
   signal: AbortSignal,
   what: string,
 ): Promise<void> {
-  const sse = new SseWriter(reply.raw, true);
+  const sse = new SseWriter(reply.raw, chatErrorEvent);
   const headers = (): OutgoingHttpHeaders => ({ ...(reply.getHeaders() as OutgoingHttpHeaders), 'openai-processing-ms': processingMs(reply) });
   // A slow first token (a model loading): commit to the stream and keep the connection alive.
   const heartbeat = setInterval(() => {

@@ -63,6 +63,32 @@ describe('shutdown deadline', () => {
     assert.ok(!events.includes('data: [DONE]'));
     assert.equal((JSON.parse(events.at(-1)!.slice(6)) as { error: { code: string } }).error.code, 'server_shutting_down');
   });
+
+  test('a Responses stream still running at the deadline ends with response.failed and an error event', async () => {
+    const closing = await startServer({ server: { shutdownTimeoutMs: 300 }, providers: [{ id: 'sandbox', kind: 'sandbox', chunkDelayMs: 100 }] });
+    const response = await fetch(`${closing.baseURL}/responses`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'sandbox/lorem', stream: true, max_output_tokens: 60, input: 'x' }),
+    });
+    const text = response.text();
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    await closing.close();
+    const events = (await text)
+      .split('\n\n')
+      .filter((event) => event.startsWith('event: '))
+      .map((event) => ({ name: event.slice(7, event.indexOf('\n')), data: JSON.parse(event.slice(event.indexOf('data: ') + 6)) as Record<string, unknown> }));
+    assert.ok(events.some((event) => event.name === 'response.output_text.delta'), 'some text came first');
+    assert.deepEqual(events.slice(-2).map((event) => event.name), ['response.failed', 'error']);
+    const failed = events.at(-2)!.data.response as { status: string; error: { code: string }; output: Array<{ status: string }> };
+    assert.equal(failed.status, 'failed');
+    // `response.error.code` is one of the spec's ResponseErrorCode values; the error event names the cause.
+    assert.equal(failed.error.code, 'server_error');
+    assert.equal(failed.output[0]?.status, 'incomplete');
+    assert.equal(events.at(-1)!.data.code, 'server_shutting_down');
+    const numbers = events.map((event) => event.data.sequence_number as number);
+    assert.deepEqual(numbers, numbers.map((_, index) => numbers[0]! + index), 'sequence numbers run on without a gap');
+  });
 });
 
 describe('slow clients and floods', () => {

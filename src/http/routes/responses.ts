@@ -6,7 +6,7 @@ import type { Gateway } from '../../gateway/gateway.js';
 import { ClientAbortedError, SwitchyardError, toSwitchyardError } from '../../errors/errors.js';
 import { countPromptTokens, countTokens } from '../../chat/token-count.js';
 import { defaultIdGenerator, timeOrderedId, type IdGenerator } from '../../util/ids.js';
-import { SseWriter } from '../sse-writer.js';
+import { namedEvent, SseWriter } from '../sse-writer.js';
 import { writeRawError } from '../errors-reply.js';
 import { processingMs, receivedAt } from '../request-timing.js';
 import { explainIssue } from '../validation/format-issue.js';
@@ -210,7 +210,16 @@ async function streamResponse(call: Call): Promise<FastifyReply> {
   const signal = disconnect.signal;
   // Streams write to the raw socket: nothing between an event and the client.
   reply.hijack();
-  const sse = new SseWriter(reply.raw);
+  // The terminal events, once the response has them. A stream still open at the shutdown deadline
+  // ends with them, or, when it has none yet, fails (`response.failed`, then `error`) and is stored so.
+  let ending: readonly ServerEvent[] | undefined;
+  const sse = new SseWriter(reply.raw, (error) => {
+    if (!ending) {
+      ending = builder.fail(error);
+      void save(call);
+    }
+    return ending.map((event) => namedEvent(event.type, JSON.stringify(event))).join('');
+  });
   const headers = (): OutgoingHttpHeaders => ({ ...(reply.getHeaders() as OutgoingHttpHeaders), 'openai-processing-ms': processingMs(reply) });
   // A slow first token: commit to the stream and keep the connection alive with SSE comments.
   const heartbeat = setInterval(() => {
@@ -227,7 +236,7 @@ async function streamResponse(call: Call): Promise<FastifyReply> {
   // A failure inside a committed 200 stream travels as this API's own events (created and
   // in_progress if not yet sent, response.failed, error), and the response is stored as failed.
   const failInStream = async (failure: SwitchyardError) => {
-    const final = builder.fail(failure);
+    const final = (ending = builder.fail(failure));
     await save(call);
     await write(final);
   };
@@ -262,7 +271,7 @@ async function streamResponse(call: Call): Promise<FastifyReply> {
       }
       // A client that left gets nothing more, and nothing is stored of a response it abandoned.
       if (sse.closed || signal.aborted) return reply;
-      const final = builder.finish();
+      const final = (ending = builder.finish());
       await save(call);
       await write(final);
     } catch (error) {
