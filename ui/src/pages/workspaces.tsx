@@ -46,6 +46,13 @@ export function WorkspacesPage() {
             </tr>
           </thead>
           <tbody>
+            {(data.data?.workspaces ?? []).length === 0 ? (
+              <tr>
+                <td colSpan={4} class="empty">
+                  {data.loading ? 'Loading…' : 'No workspaces yet: the first key made without one creates the Default workspace (a test key, the Sandbox one).'}
+                </td>
+              </tr>
+            ) : null}
             {(data.data?.workspaces ?? []).map((workspace) => {
               const limits = tiers.get(workspace.tier);
               const row = used.get(workspace.id);
