@@ -17,8 +17,9 @@ import type {
   RelayChunk,
   TextCompletionChunk,
 } from '../provider.js';
-import { errorFromTransport, errorFromUpstreamResponse } from './upstream-errors.js';
+import { errorFromErrorReply, errorFromTransport, errorFromUpstreamResponse } from './upstream-errors.js';
 import { readChunkStream } from './sse-chunks.js';
+import { mapReplyFinishReasons } from './map-finish-reason.js';
 import { UpstreamCall, type IncomingHttpHeaders } from './upstream-call.js';
 
 export interface OpenAICompatibleDependencies {
@@ -26,6 +27,9 @@ export interface OpenAICompatibleDependencies {
   dispatcher?: Dispatcher;
   now?: () => number;
 }
+
+/** How long an upstream that refused `stream_options` is not sent it again (it may have been upgraded). */
+const STREAM_USAGE_REFUSED_FOR_MS = 60 * 60_000;
 
 /** Largest error body read from an upstream: enough for any JSON error, bounded against a rogue one. */
 const MAX_ERROR_BODY = 64 * 1024;
@@ -55,6 +59,9 @@ export class OpenAICompatibleProvider implements Provider {
   /** For GETs and DELETEs: no body, so no content type (a strict upstream refuses an empty JSON body). */
   private readonly bodilessHeaders: Record<string, string>;
   private readonly models: ModelInfo[];
+  /** Until when the upstream is not asked for stream usage, since it refused `stream_options` (an hour, as learned gaps). */
+  private streamUsageRefusedUntil = 0;
+  private readonly now: () => number;
 
   constructor(config: OpenAICompatibleProviderConfig, dependencies: OpenAICompatibleDependencies = {}) {
     this.id = config.id;
@@ -84,7 +91,8 @@ export class OpenAICompatibleProvider implements Provider {
     this.streamHeaders = { ...this.headers, accept: 'text/event-stream' };
     const { 'content-type': _json, ...bodiless } = this.headers;
     this.bodilessHeaders = bodiless;
-    const created = Math.floor((dependencies.now ?? Date.now)() / 1000);
+    this.now = dependencies.now ?? Date.now;
+    const created = Math.floor(this.now() / 1000);
     this.models = config.models.map((model) => ({
       id: model.id,
       created,
@@ -110,10 +118,9 @@ export class OpenAICompatibleProvider implements Provider {
     // engine: OpenAI refuses the unknown field, so it stays here (the object form, which other
     // gateways define, goes on).
     const sent = typeof request.reasoning === 'boolean' ? withoutReasoningSwitch(request) : request;
-    const body = stream ? { ...sent, stream_options: { ...sent.stream_options, include_usage: true } } : sent;
     let response: UpstreamCall;
     try {
-      response = await this.send(this.chatPath, body, stream, context.signal);
+      response = await this.sendMaybeStream(this.chatPath, sent, stream, context.signal);
     } catch (error) {
       throw (error instanceof SwitchyardError && this.capabilities.learn(request.model, request, error)) || error;
     }
@@ -121,11 +128,13 @@ export class OpenAICompatibleProvider implements Provider {
       return { kind: 'relay-stream', chunks: this.relayedChunks(response, request.stream_options?.include_usage === true, context.signal) };
     }
     if (stream) return { kind: 'stream', chunks: this.chunks(response, request.stream_options?.include_usage === true, context.signal) };
-    const { value, text } = await this.json<ChatCompletion>(response, context.signal);
+    const { value, text } = await this.json<ChatCompletion & { error?: unknown }>(response, context.signal);
     if (!value || !Array.isArray(value.choices)) {
+      if (value?.error) throw errorFromErrorReply(this.id, text, value.error);
       throw new UpstreamError('upstream_error', `The upstream provider '${this.id}' sent a reply without choices.`);
     }
-    return { kind: 'completion', completion: value, rawJson: text };
+    // A reply whose finish reason was put in OpenAI's words is written from the object.
+    return { kind: 'completion', completion: value, rawJson: mapReplyFinishReasons(value.choices) ? undefined : text };
   }
 
   /**
@@ -134,16 +143,17 @@ export class OpenAICompatibleProvider implements Provider {
    */
   async complete(request: CompletionRequest, context: ChatCallContext): Promise<CompleteResult> {
     const stream = request.stream === true;
-    const body = stream ? { ...request, stream_options: { ...request.stream_options, include_usage: true } } : request;
-    const response = await this.send(this.completionsPath, body, stream, context.signal);
+    const response = await this.sendMaybeStream(this.completionsPath, request, stream, context.signal);
     if (stream) {
       return { kind: 'stream', chunks: this.chunks<TextCompletionChunk>(response, request.stream_options?.include_usage === true, context.signal) };
     }
-    const { value, text } = await this.json<Completion>(response, context.signal);
+    const { value, text } = await this.json<Completion & { error?: unknown }>(response, context.signal);
     if (!value || !Array.isArray(value.choices)) {
+      if (value?.error) throw errorFromErrorReply(this.id, text, value.error);
       throw new UpstreamError('upstream_error', `The upstream provider '${this.id}' sent a reply without choices.`);
     }
-    return { kind: 'completion', completion: value, rawJson: text };
+    // A reply whose finish reason was put in OpenAI's words is written from the object.
+    return { kind: 'completion', completion: value, rawJson: mapReplyFinishReasons(value.choices) ? undefined : text };
   }
 
   /** The client's body goes upstream as it came, model rewritten; the answer is relayed as it came. */
@@ -167,6 +177,26 @@ export class OpenAICompatibleProvider implements Provider {
       return await undiciRequest(`${this.baseURL}${path}`, { dispatcher: this.dispatcher, method, headers: this.bodilessHeaders, signal });
     } catch (error) {
       throw errorFromTransport(this.id, error, signal);
+    }
+  }
+
+  /**
+   * Sends a chat or completions body; a stream asks for usage (`stream_options.include_usage`),
+   * for accounting. Servers that refuse the field (Azure's older API versions, OpenAI-compatible
+   * gateways of other vendors: "Unrecognized request argument supplied: stream_options", FastAPI's
+   * "Extra inputs are not permitted") would fail a request the client never put it in: the request
+   * is sent again as the client made it, and the upstream is not asked for usage again.
+   */
+  private async sendMaybeStream(path: string, request: { stream_options?: unknown }, stream: boolean, signal: AbortSignal): Promise<UpstreamCall> {
+    if (!stream || (this.streamUsageRefusedUntil !== 0 && this.streamUsageRefusedUntil > this.now())) return this.send(path, request, stream, signal);
+    const own = request.stream_options;
+    const body = { ...request, stream_options: { ...(own as object | null | undefined), include_usage: true } };
+    try {
+      return await this.send(path, body, stream, signal);
+    } catch (error) {
+      if (own != null || !refusesStreamOptions(error)) throw error;
+      this.streamUsageRefusedUntil = this.now() + STREAM_USAGE_REFUSED_FOR_MS;
+      return this.send(path, request, stream, signal);
     }
   }
 
@@ -225,7 +255,12 @@ export class OpenAICompatibleProvider implements Provider {
       throw errorFromUpstreamResponse(this.id, statusCode, text, Array.isArray(retryAfter) ? retryAfter[0] : retryAfter);
     }
     if (stream && !String(headers['content-type'] ?? '').includes('text/event-stream')) {
-      body.discard();
+      // A JSON error with a 200 (a gateway relaying a provider's failure) says what went wrong.
+      if (String(headers['content-type'] ?? '').includes('json')) {
+        const text = await body.text(MAX_ERROR_BODY).catch(() => '');
+        const error = errorInBody(text);
+        if (error !== undefined) throw errorFromErrorReply(this.id, text, error);
+      } else body.discard();
       throw new UpstreamError('upstream_error', `The upstream provider '${this.id}' answered a stream request without a stream.`);
     }
   }
@@ -267,6 +302,22 @@ export class OpenAICompatibleProvider implements Provider {
   async close(): Promise<void> {
     if (this.ownsDispatcher) await this.dispatcher.close();
   }
+}
+
+/** The `error` of a JSON body, if it has one. */
+function errorInBody(text: string): unknown {
+  try {
+    const parsed = JSON.parse(text) as { error?: unknown } | null;
+    return parsed?.error || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A 400/422 that names `stream_options` as the field it refuses. */
+function refusesStreamOptions(error: unknown): boolean {
+  if (!(error instanceof SwitchyardError) || (error.status !== 400 && error.status !== 422)) return false;
+  return error.param === 'stream_options' || error.param?.startsWith('stream_options.') === true || /stream_options/.test(error.message);
 }
 
 function withoutReasoningSwitch(request: ChatRequest): ChatRequest {
