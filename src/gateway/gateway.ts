@@ -144,6 +144,12 @@ interface PersonaCall {
   recovery: string | undefined;
 }
 
+/**
+ * A persona's recovery call runs under the audit id of the call it recovers plus this: its own
+ * usage record, inside the request that was admitted (the platform charges its tokens to it).
+ */
+export const RECOVERY_AUDIT_SUFFIX = '_recovery';
+
 const DEFAULT_IMAGE_RULES: ImageRules = { maxBytes: 20 * 1024 * 1024, fetchRemote: false, timeoutMs: 10_000, allowPrivateHosts: new Set() };
 
 /**
@@ -277,7 +283,7 @@ export class Gateway {
         : { ...appliedRequest, model: persona.recovery.fallback_model! };
     try {
       // Its own audit record: the recovery costs tokens of its own, and the first call's record keeps its score.
-      const recoveryOptions = { ...options, ...(options.auditId ? { auditId: `${options.auditId}_recovery` } : {}) };
+      const recoveryOptions = { ...options, ...(options.auditId ? { auditId: `${options.auditId}${RECOVERY_AUDIT_SUFFIX}` } : {}) };
       const second = await this.chatOnce({ ...retry, stream: false }, recoveryOptions, { ...call, recovery });
       if (second.kind !== 'completion' || !second.persona) return { ...firstReply, persona: { ...first.persona, recovery: `${recovery} (failed)` } };
       // The recovered reply ships unless it drifted further; either way the headers say recovery ran.

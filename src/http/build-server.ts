@@ -81,6 +81,11 @@ export function providersFromConfig(config: Config): Provider[] {
 
 const CLIENT_REQUEST_ID = /^[\x20-\x7e]{1,512}$/;
 
+/** The `/v1` routes whose POST is admitted by the platform (which sets the rate-limit headers itself). */
+const ADMITTED_ROUTES = new Set(
+  ['/chat/completions', '/completions', '/embeddings', '/responses'].flatMap((route) => [`/v1${route}`, `/v1/openai${route}`]),
+);
+
 /** Wires the whole server together: config → providers → registry → gateway → routes. */
 export async function buildServer(options: BuildServerOptions): Promise<Server> {
   const { config } = options;
@@ -269,8 +274,9 @@ export async function buildServer(options: BuildServerOptions): Promise<Server> 
       async (scope) => {
         scope.addHook('onRequest', async (request, reply) => {
           request.caller = await authenticator.authenticate(withSubprotocolKey(request.headers));
-          // Chat calls set the rate-limit headers when they take from the limits; other routes show them.
-          if (platform && !request.routeOptions.url?.endsWith('/chat/completions')) await platform.peekHeaders(request.caller, reply);
+          // Model calls set the rate-limit headers when they take from the limits (a peek first
+          // would be a second limiter read, a Redis round trip, per call); other routes show them.
+          if (platform && !(request.method === 'POST' && ADMITTED_ROUTES.has(request.routeOptions.url ?? ''))) await platform.peekHeaders(request.caller, reply);
         });
         registerChatRoutes(scope, {
           gateway,

@@ -74,7 +74,7 @@ export class StoreAuthenticator implements Authenticator {
   async start(): Promise<void> {
     this.version = await this.store.keyVersion();
     this.anyKey = (await this.store.countKeys()) > 0;
-    this.poller = setInterval(() => void this.refresh(), this.options.pollMs);
+    this.poller = setInterval(() => void this.pollOnce(), this.options.pollMs);
     this.poller.unref();
     this.toucher = setInterval(() => void this.flushLastUsed(), 10_000);
     this.toucher.unref();
@@ -151,12 +151,22 @@ export class StoreAuthenticator implements Authenticator {
     return pending;
   }
 
-  /** Reads the change counter; drops the keys that changed since the last read. */
-  refresh(): Promise<void> {
+  /** Reads the change counter; drops the keys that changed since the last read (one read at a time). */
+  private pollOnce(): Promise<void> {
     this.polling ??= this.poll()
       .catch((error) => this.options.onError?.(error, 'polling the key store'))
       .finally(() => (this.polling = undefined));
     return this.polling;
+  }
+
+  /**
+   * After a change made through this node: drops what it changed before returning. A poll already
+   * under way may have read the counter before the change committed, so a fresh one follows it
+   * (joining that poll alone let a revoked key in here until the next tick).
+   */
+  async refresh(): Promise<void> {
+    await this.polling;
+    await this.pollOnce();
   }
 
   private async poll(): Promise<void> {

@@ -4,7 +4,7 @@ import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config/schema.js';
 import type { Tier } from '../config/platform-schema.js';
 import { SwitchyardError, toSwitchyardError } from '../errors/errors.js';
-import type { Caller, CallSummary, Gateway } from '../gateway/gateway.js';
+import { RECOVERY_AUDIT_SUFFIX, type Caller, type CallSummary, type Gateway } from '../gateway/gateway.js';
 import type { ChatRequest } from '../providers/provider.js';
 import { estimatePromptTokens } from '../chat/token-count.js';
 import { presentedKey, type Authenticator } from '../http/auth.js';
@@ -39,6 +39,8 @@ interface Ticket {
   /** Prompt tokens counted before the call plus the output it may make (0 when nothing needs it). */
   estimate: number;
   promptEstimate: number;
+  /** Tokens of calls made inside this one under their own audit id (a persona's recovery), settled with it. */
+  extraTokens: number;
 }
 
 const RATE_LIMIT_HEADERS = {
@@ -273,7 +275,7 @@ export class Platform {
       const admission = await this.limiter.acquire({ scopes, tokens: estimate, leaseId: auditId, budget });
       setRateLimitHeaders(reply, admission);
       if (admission.refusal) throw refusalError(admission.refusal, reply);
-      this.tickets.set(auditId, { scopes, budget, admission, estimate, promptEstimate });
+      this.tickets.set(auditId, { scopes, budget, admission, estimate, promptEstimate, extraTokens: 0 });
       return release;
     } catch (error) {
       this.inFlight.delete(auditId);
@@ -303,7 +305,7 @@ export class Platform {
     const ticket = this.tickets.get(auditId);
     if (!ticket) return;
     this.tickets.delete(auditId);
-    this.settle(auditId, ticket, 0);
+    this.settle(auditId, ticket, ticket.extraTokens);
   }
 
   private settle(auditId: string, ticket: Ticket, tokensUsed: number): void {
@@ -334,7 +336,12 @@ export class Platform {
       const ticket = this.tickets.get(auditId);
       if (ticket) {
         this.tickets.delete(auditId);
-        this.settle(auditId, ticket, usage ? tokens : tokensWithoutUsage(summary, ticket));
+        this.settle(auditId, ticket, (usage ? tokens : tokensWithoutUsage(summary, ticket)) + ticket.extraTokens);
+      } else if (usage && auditId.endsWith(RECOVERY_AUDIT_SUFFIX)) {
+        // A persona's recovery: no admission of its own, its tokens go with the call it recovers
+        // (which ends after it), so the limits and the budget see what its usage record says.
+        const parent = this.tickets.get(auditId.slice(0, -RECOVERY_AUDIT_SUFFIX.length));
+        if (parent) parent.extraTokens += tokens;
       }
     }
     const now = Date.now();

@@ -117,6 +117,15 @@ test('admin API bad input: OpenAI-shaped 400s naming the field, a bodiless POST 
   assert.deepEqual([past.status, past.body.error.param], [400, 'expires_at']);
   const unknownWorkspace = await server.admin('POST', '/keys', { workspace_id: 'ws_nope' });
   assert.deepEqual([unknownWorkspace.status, unknownWorkspace.body.error.param], [404, 'workspace_id']);
+  // A limit must be positive: the message asks for what it takes, not for the 0 it refused.
+  const zeroLimit = await server.admin('POST', '/keys', { limits: { requests_per_minute: 0 } });
+  assert.deepEqual([zeroLimit.status, zeroLimit.body.error.param], [400, 'limits.requests_per_minute']);
+  assert.match(zeroLimit.body.error.message, /expected a value greater than 0, but got 0 instead/);
+  // A grouping it does not know is named with the value given, under the query's own name.
+  const badGroup = await server.admin('GET', '/usage?group_by=model,week');
+  assert.deepEqual([badGroup.status, badGroup.body.error.code, badGroup.body.error.param], [400, 'invalid_value', 'group_by']);
+  assert.match(badGroup.body.error.message, /'week'\. Supported values are: 'workspace', 'key', 'model', 'day'/);
+  assert.equal((await server.admin('GET', '/usage?group_by=model,day')).status, 200);
 
   // What the Python SDK and `curl -H content-type:...` send: the header with no body.
   const { body: key } = await server.admin('POST', '/keys', { name: 'to-revoke' });
@@ -205,6 +214,32 @@ test('a key in use costs no keyed hash per request, and is still refused at once
   assert.equal(hashed, 0, 'the HMAC digest was computed again for a key already in use');
   // The remembered digest leads to the key's cache entry, which the revocation drops on this node.
   assert.equal((await server.admin('POST', `/keys/${body.id}/revoke`)).status, 200);
+  await assert.rejects(client.chat.completions.create(hello), OpenAI.AuthenticationError);
+});
+
+test('a revocation is seen at once on its node even while a poll of the key store is under way', async () => {
+  // A long poll interval: only the revocation's own refresh can drop the key in this test.
+  const server = await start({ keys: { changePollMs: 1_000 } });
+  const { body } = await server.admin('POST', '/keys', { name: 'raced' });
+  const client = server.client(body.value);
+  await client.chat.completions.create(hello);
+  // A poll reads the change counter just before the revocation commits, and is slow to finish.
+  const store = server.platform.store;
+  const keyVersion = store.keyVersion.bind(store);
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  store.keyVersion = async () => {
+    const version = await keyVersion();
+    await gate;
+    return version;
+  };
+  const polling = server.platform.authenticator.refresh();
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  store.keyVersion = keyVersion;
+  const revoking = server.admin('POST', `/keys/${body.id}/revoke`);
+  setTimeout(open, 100);
+  assert.equal((await revoking).status, 200);
+  await polling;
   await assert.rejects(client.chat.completions.create(hello), OpenAI.AuthenticationError);
 });
 

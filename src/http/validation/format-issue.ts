@@ -127,7 +127,9 @@ export function explainIssue(issue: Issue, base: Path, body: unknown): Validatio
     case 'too_small':
     case 'too_big': {
       const bound = issue.code === 'too_small' ? issue.minimum : issue.maximum;
-      const relation = issue.code === 'too_small' ? 'greater than or equal to' : 'less than or equal to';
+      // `positive()` is `> 0` (exclusive): "greater than or equal to 0" would ask for the 0 it refused.
+      const strict = issue.inclusive === false;
+      const relation = issue.code === 'too_small' ? (strict ? 'greater than' : 'greater than or equal to') : strict ? 'less than' : 'less than or equal to';
       const what =
         issue.origin === 'array'
           ? `an array with ${issue.code === 'too_small' ? 'at least' : 'at most'} ${String(bound)} item(s)`
