@@ -74,33 +74,39 @@ return result('ok', 0)
  * its tokens count against the month's budget. One command for many calls instead of one per call:
  * the per-command cost (encoding, a promise, a reply) was most of what Redis added to a request.
  *
+ * A settlement may be sent again (its reply was lost to a failing connection): each call's marker
+ * (SET NX) lets its tokens count once, while freeing its leases is the same however often it runs.
+ *
  * KEYS: per call, its scopes' window hashes and lease sets (as ACQUIRE), then its budget counter
- * (or the placeholder '-'). ARGV: call count, budget ttl ms, then per call: scope count, lease id,
- * token delta, tokens used, and per scope the window start its estimate was taken in.
+ * (or the placeholder '-'), then its marker. ARGV: call count, budget ttl ms, marker ttl ms, then
+ * per call: scope count, lease id, token delta, tokens used, and per scope the window start its
+ * estimate was taken in.
  */
 const SETTLE = `
 local m = tonumber(ARGV[1])
 local ttl = ARGV[2]
-local a = 3
+local markerTtl = ARGV[3]
+local a = 4
 local k = 1
 for j = 1, m do
   local n = tonumber(ARGV[a])
   local lease = ARGV[a + 1]
   local delta = tonumber(ARGV[a + 2])
   local used = tonumber(ARGV[a + 3])
+  local first = redis.call('SET', KEYS[k + 2 * n + 1], '1', 'NX', 'PX', markerTtl)
   for i = 1, n do
     local hash = KEYS[k + 2 * i - 2]
     redis.call('ZREM', KEYS[k + 2 * i - 1], lease)
-    if delta ~= 0 and redis.call('HGET', hash, 's') == ARGV[a + 3 + i] then
+    if first and delta ~= 0 and redis.call('HGET', hash, 's') == ARGV[a + 3 + i] then
       if redis.call('HINCRBY', hash, 't', delta) < 0 then redis.call('HSET', hash, 't', 0) end
     end
   end
   local budget = KEYS[k + 2 * n]
-  if used > 0 and budget ~= '-' then
+  if first and used > 0 and budget ~= '-' then
     redis.call('INCRBY', budget, used)
     redis.call('PEXPIRE', budget, ttl)
   end
-  k = k + 2 * n + 1
+  k = k + 2 * n + 2
   a = a + 4 + n
 end
 return m
@@ -124,6 +130,16 @@ return out
 /** A month's budget counter lives a little over a month. */
 const BUDGET_TTL_MS = 40 * 24 * 3_600_000;
 
+/**
+ * A settlement that failed (Redis unreachable) is sent again after these delays: otherwise its
+ * leases would hold concurrency slots until they expire (LEASE_MS, minutes) and its tokens would
+ * never count. Past the last, the leases still expire on their own.
+ */
+const SETTLE_RETRY_DELAYS_MS = [1_000, 5_000, 20_000];
+
+/** A settled call's marker outlives every retry of its settlement. */
+const SETTLE_MARKER_TTL_MS = 2 * 60_000;
+
 type LimiterRedis = Redis & {
   switchyardAcquire(...args: Array<string | number>): Promise<Array<string | number>>;
   switchyardSettle(...args: Array<string | number>): Promise<number>;
@@ -136,6 +152,10 @@ export interface RedisLimiterOptions {
   keyPrefix?: string;
   loadBudgetUsage: (budgetId: string, month: string) => Promise<number>;
   concurrencyRetryAfterMs: number;
+  /** Delays before a failed settlement is sent again (tests shorten them). */
+  settleRetryDelaysMs?: readonly number[];
+  /** Redis out of reach: said once per outage (ioredis keeps reconnecting), not once per attempt. */
+  onError?: (error: unknown, what: string) => void;
 }
 
 /** Limits shared by every node through Redis. */
@@ -145,12 +165,23 @@ export class RedisLimiter implements Limiter {
   private readonly prefix: string;
   /** Calls ended in this turn of the event loop, settled together at its end (see SETTLE). */
   private readonly settling = new TurnBatch<SettleInput>((batch) => this.sendSettles(batch));
+  private readonly retryDelays: readonly number[];
+  /** Set by close(): the last settlements get one try, shutdown does not wait out retries. */
+  private closing = false;
   /** Budgets this process has seeded from the store (once per workspace and month). */
   private readonly seeded = new Map<string, Promise<void>>();
 
   constructor(private readonly options: RedisLimiterOptions) {
     this.prefix = options.keyPrefix ?? 'switchyard:';
+    this.retryDelays = options.settleRetryDelaysMs ?? SETTLE_RETRY_DELAYS_MS;
     const redis = new Redis(options.url, { maxRetriesPerRequest: 2, enableAutoPipelining: true });
+    let reachable = true;
+    redis.on('error', (error: unknown) => {
+      if (!reachable) return;
+      reachable = false;
+      options.onError?.(error, 'reaching Redis for the rate limits (reconnecting)');
+    });
+    redis.on('ready', () => (reachable = true));
     redis.defineCommand('switchyardAcquire', { lua: ACQUIRE });
     redis.defineCommand('switchyardSettle', { lua: SETTLE });
     redis.defineCommand('switchyardPeek', { lua: PEEK });
@@ -209,14 +240,24 @@ export class RedisLimiter implements Limiter {
     return this.settling.add(input);
   }
 
+  /** Resolves once a try went through; rejects when the last failed (or the limiter is closing). */
   private async sendSettles(batch: SettleInput[]): Promise<void> {
     const keys: string[] = [];
-    const args: Array<string | number> = [batch.length, BUDGET_TTL_MS];
+    const args: Array<string | number> = [batch.length, BUDGET_TTL_MS, SETTLE_MARKER_TTL_MS];
     for (const input of batch) {
-      keys.push(...this.scopeKeys(input.scopes), this.budgetKey(input.budget));
+      keys.push(...this.scopeKeys(input.scopes), this.budgetKey(input.budget), `${this.prefix}settled:${input.leaseId}`);
       args.push(input.scopes.length, input.leaseId, Math.round(input.tokenDelta), Math.round(input.tokensUsed), ...input.windowStarts);
     }
-    await this.redis.switchyardSettle(keys.length, ...keys, ...args);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.redis.switchyardSettle(keys.length, ...keys, ...args);
+        return;
+      } catch (error) {
+        const delay = this.retryDelays[attempt];
+        if (delay === undefined || this.closing) throw error;
+        await new Promise((resolve) => setTimeout(resolve, delay).unref());
+      }
+    }
   }
 
   async peek(scopes: readonly LimitScope[]): Promise<Pick<Admission, 'requests' | 'tokens'>> {
@@ -227,6 +268,7 @@ export class RedisLimiter implements Limiter {
 
   async close(): Promise<void> {
     // Calls that ended just now still release their leases and count their tokens.
+    this.closing = true;
     await Promise.resolve(this.settling.flush()).catch(() => undefined);
     await this.redis.quit().catch(() => this.redis.disconnect());
   }

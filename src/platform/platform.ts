@@ -110,7 +110,7 @@ export class Platform {
     const redisUrl = config.limits.redisUrl ?? (env.REDIS_URL || undefined);
     const concurrencyRetryAfterMs = config.limits.concurrencyRetryAfterMs;
     const limiter: Limiter = redisUrl
-      ? new RedisLimiter({ url: redisUrl, loadBudgetUsage, concurrencyRetryAfterMs, ...(options.redisKeyPrefix ? { keyPrefix: options.redisKeyPrefix } : {}) })
+      ? new RedisLimiter({ url: redisUrl, loadBudgetUsage, concurrencyRetryAfterMs, onError, ...(options.redisKeyPrefix ? { keyPrefix: options.redisKeyPrefix } : {}) })
       : new MemoryLimiter({ loadBudgetUsage, concurrencyRetryAfterMs });
     const authenticator = new StoreAuthenticator(store, {
       pollMs: config.keys.changePollMs,

@@ -285,3 +285,95 @@ test('with Redis, calls that end together are settled in one go: leases freed, e
     await limiter.close();
   }
 });
+
+/** A TCP hop in front of Redis that can be cut and restored, for a Redis that becomes unreachable. */
+async function cuttableRedis(): Promise<{ url: string; cut: () => Promise<void>; restore: () => Promise<void>; close: () => Promise<void> }> {
+  const { createServer, connect } = await import('node:net');
+  const upstream = new URL(REDIS_URL);
+  const sockets = new Set<import('node:net').Socket>();
+  const server = createServer((client) => {
+    const redisSocket = connect(Number(upstream.port || 6379), upstream.hostname);
+    for (const socket of [client, redisSocket]) {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+      socket.on('error', () => socket.destroy());
+    }
+    client.pipe(redisSocket).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as import('node:net').AddressInfo).port;
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      for (const socket of sockets) socket.destroy();
+      if (!server.listening) return resolve();
+      server.close(() => resolve());
+    });
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    cut: stop,
+    restore: () => new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve)),
+    close: stop,
+  };
+}
+
+test('with Redis, a settlement that fails while Redis is unreachable is sent again: its lease is freed and its tokens count once', { skip: redis ? false : 'Redis is not reachable on 127.0.0.1:6379' }, async () => {
+  const prefix = `switchyard-test-${randomBytes(4).toString('hex')}:`;
+  const hop = await cuttableRedis();
+  const outages: string[] = [];
+  const limiter = new RedisLimiter({
+    url: hop.url,
+    keyPrefix: prefix,
+    loadBudgetUsage: async () => 0,
+    concurrencyRetryAfterMs: 100,
+    settleRetryDelaysMs: [300, 300, 300, 300],
+    onError: (_error, what) => outages.push(what),
+  });
+  const client = new Redis(REDIS_URL);
+  try {
+    const workspace = { id: 'ws:retry', limits: { tokensPerMinute: 10_000, concurrentRequests: 1 } };
+    const budget = { id: 'ws:retry', limit: 1_000_000, month: '2026-12' };
+    const admission = await limiter.acquire({ scopes: [workspace], tokens: 100, leaseId: 'lease_retry', budget });
+    assert.equal(admission.refusal, undefined);
+    await hop.cut();
+    const settled = limiter.settle({ scopes: [workspace], leaseId: 'lease_retry', windowStarts: admission.windowStarts, tokenDelta: 40 - 100, tokensUsed: 40, budget });
+    // Long enough for the first try to fail (ioredis gives up on a command after two reconnects).
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    assert.equal(await client.zcard(`${prefix}cc:ws:retry`), 1, 'the lease is still held while Redis is out of reach');
+    await hop.restore();
+    await settled;
+    assert.equal(await client.zcard(`${prefix}cc:ws:retry`), 0, 'the lease was freed by a retry');
+    assert.equal(await client.get(`${prefix}budget:ws:retry:2026-12`), '40');
+    const next = await limiter.acquire({ scopes: [workspace], tokens: 1, leaseId: 'lease_next', budget });
+    assert.equal(next.refusal, undefined, 'the concurrency slot is free again');
+    assert.equal(next.tokens?.remaining, 10_000 - 40 - 1, 'the estimate was corrected once');
+    assert.equal(outages.length, 1, 'the outage was said once, not once per reconnect');
+  } finally {
+    await limiter.close();
+    await hop.close();
+    const keys = await client.keys(`${prefix}*`);
+    if (keys.length > 0) await client.del(...keys);
+    client.disconnect();
+  }
+});
+
+test('with Redis, a call settled twice (a retry whose first try went through) counts its tokens once', { skip: redis ? false : 'Redis is not reachable on 127.0.0.1:6379' }, async () => {
+  const prefix = `switchyard-test-${randomBytes(4).toString('hex')}:`;
+  const limiter = new RedisLimiter({ url: REDIS_URL, keyPrefix: prefix, loadBudgetUsage: async () => 0, concurrencyRetryAfterMs: 100 });
+  const client = new Redis(REDIS_URL);
+  try {
+    const workspace = { id: 'ws:twice', limits: { tokensPerMinute: 10_000, concurrentRequests: 2 } };
+    const budget = { id: 'ws:twice', limit: 1_000_000, month: '2026-12' };
+    const admission = await limiter.acquire({ scopes: [workspace], tokens: 100, leaseId: 'lease_twice', budget });
+    const settle = () => limiter.settle({ scopes: [workspace], leaseId: 'lease_twice', windowStarts: admission.windowStarts, tokenDelta: 25 - 100, tokensUsed: 25, budget });
+    await settle();
+    await settle();
+    assert.equal(await client.get(`${prefix}budget:ws:twice:2026-12`), '25');
+    const after = await limiter.peek([workspace]);
+    assert.equal(after.tokens?.remaining, 10_000 - 25);
+  } finally {
+    await limiter.close();
+    const keys = await client.keys(`${prefix}*`);
+    if (keys.length > 0) await client.del(...keys);
+    client.disconnect();
+  }
+});
