@@ -40,6 +40,8 @@ export interface RequestLogFilter {
   since?: number | undefined;
   until?: number | undefined;
   limit?: number | undefined;
+  /** A page's cursor: only records after this one in the log's order (newest first). */
+  after?: { createdAt: number; auditId: string } | undefined;
 }
 
 const GROUP_COLUMNS = { workspace: 'workspace_id', key: 'key_id', model: 'model', day: 'day' } as const;
@@ -157,7 +159,11 @@ export class UsageStore {
     if (filter.status) query = query.where('status', '=', filter.status);
     if (filter.since !== undefined) query = query.where('created_at', '>=', filter.since);
     if (filter.until !== undefined) query = query.where('created_at', '<', filter.until);
-    return query.limit(Math.min(filter.limit ?? 100, 1000)).execute();
+    // Past the cursor in (created_at, audit_id) order: records of one millisecond are split exactly.
+    const after = filter.after;
+    if (after) query = query.where((eb) => eb.or([eb('created_at', '<', after.createdAt), eb.and([eb('created_at', '=', after.createdAt), eb('audit_id', '<', after.auditId)])]));
+    // 1,001: a page of the most (1,000) and one more, which says whether another page follows.
+    return query.limit(Math.min(filter.limit ?? 100, 1001)).execute();
   }
 
   /** Requests, errors, tokens and latency percentiles per minute or day, for charts. */

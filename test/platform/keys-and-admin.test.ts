@@ -262,3 +262,30 @@ test('secrets never reach the log', async () => {
   for (const secret of [key.value, rotated.value, ADMIN_KEY]) assert.ok(!log.includes(secret), 'a secret is in the log');
   assert.ok(!/sk_live_[A-Za-z0-9]{20,}/.test(log));
 });
+
+test('the request log pages as OpenAI lists do: after the last id, has_more, first_id/last_id; an unknown cursor is a 400 naming after', async () => {
+  const server = await start();
+  const ids: string[] = [];
+  for (let index = 0; index < 5; index++) {
+    const { response } = await server.client('any').chat.completions.create(hello).withResponse();
+    ids.push(response.headers.get('x-switchyard-audit-id')!);
+  }
+  assert.ok(await eventually(async () => (await server.admin('GET', '/requests?limit=10')).body.data.length === 5));
+  const seen: string[] = [];
+  let cursor: string | undefined;
+  let pages = 0;
+  for (;;) {
+    const page = (await server.admin('GET', `/requests?limit=2${cursor ? `&after=${cursor}` : ''}`)).body;
+    pages++;
+    assert.equal(page.first_id, page.data[0]?.audit_id ?? null);
+    assert.equal(page.last_id, page.data.at(-1)?.audit_id ?? null);
+    seen.push(...page.data.map((row: { audit_id: string }) => row.audit_id));
+    if (!page.has_more) break;
+    cursor = page.last_id;
+  }
+  assert.equal(pages, 3);
+  assert.deepEqual(seen, [...ids].reverse(), 'every record once, newest first');
+  const unknown = await server.admin('GET', '/requests?after=aud_nosuchrecord');
+  assert.equal(unknown.status, 400);
+  assert.equal(unknown.body.error.param, 'after');
+});

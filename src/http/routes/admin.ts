@@ -297,9 +297,18 @@ export function registerAdminRoutes(app: FastifyInstance, platform: Platform, ga
         since: z.coerce.number().optional(),
         until: z.coerce.number().optional(),
         limit: z.coerce.number().int().min(1).max(1000).optional(),
+        after: z.string().min(1).optional(),
       }),
       request.query,
     );
+    // OpenAI's list paging: `after` is the last id of the previous page, `has_more` says whether to ask again.
+    let after: { createdAt: number; auditId: string } | undefined;
+    if (query.after !== undefined) {
+      const cursor = await store.usage.byAuditId(query.after);
+      if (!cursor) throw new SwitchyardError('invalid_value', `No request with audit id '${query.after}' to page after.`, { param: 'after' });
+      after = { createdAt: cursor.created_at, auditId: cursor.audit_id };
+    }
+    const limit = query.limit ?? 100;
     const records = await store.usage.requests({
       workspaceId: query.workspace_id,
       keyId: query.key_id,
@@ -307,9 +316,11 @@ export function registerAdminRoutes(app: FastifyInstance, platform: Platform, ga
       status: query.status,
       since: query.since === undefined ? undefined : query.since * 1000,
       until: query.until === undefined ? undefined : query.until * 1000,
-      limit: query.limit,
+      limit: limit + 1,
+      after,
     });
-    return list(records.map(usageRecordJson));
+    const page = records.slice(0, limit);
+    return { ...list(page.map(usageRecordJson)), first_id: page[0]?.audit_id ?? null, last_id: page.at(-1)?.audit_id ?? null, has_more: records.length > limit };
   });
   registerPersonaAdminRoutes(app, gateway);
 
