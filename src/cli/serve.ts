@@ -16,10 +16,11 @@ export async function serve(options: ServeOptions): Promise<() => Promise<void>>
   const print = options.print ?? ((line: string) => process.stdout.write(`${line}\n`));
   const fallback = new StaticKeyAuthenticator([...config.auth.keys, ...keysFromEnv(process.env)]);
   const platform = await Platform.open({ config, fallback });
+  // Before anything can refuse to start (building the server can fail on the config): the key is
+  // stored now, and this is the only time it is shown.
+  if (platform.adminKeyCreated) print(`Admin key for /admin/v1 (shown once; SWITCHYARD_ADMIN_KEY also works): ${platform.adminKeyCreated}`);
   const server = await buildServer({ config, platform });
   const { host, port } = config.server;
-  // Before anything can refuse to start: this is the only time the admin key is shown.
-  if (platform.adminKeyCreated) print(`Admin key for /admin/v1 (shown once; SWITCHYARD_ADMIN_KEY also works): ${platform.adminKeyCreated}`);
 
   if (server.authenticator.open && !isLoopback(host) && !options.insecureNoAuth) {
     await server.close();

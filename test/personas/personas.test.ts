@@ -56,6 +56,11 @@ describe('drift rules', () => {
     const off = await scoreDrift('Whatever.', p, embed, () => embed(p.style_examples));
     assert.equal(off.score, 1);
     assert.match(off.reasons[0]!, /similarity 0.00/);
+    // Cosine similarity can be negative: the violation stays in [0, 1], and so does the score.
+    const opposite = async (texts: string[]) => texts.map((text) => (text.includes('help') ? [1, 0] : [-1, 0.2]));
+    const away = await scoreDrift('Whatever.', p, opposite, () => opposite(p.style_examples));
+    assert.equal(away.score, 1);
+    assert.match(away.reasons[0]!, /similarity -0.98/);
   });
 
   test('the language guess', () => {

@@ -55,7 +55,8 @@ export async function scoreDrift(reply: string, persona: Persona, embed: Embed |
     const examples = await exampleVectors();
     const similarity = Math.max(...examples.map((example) => cosine(vector!, example)));
     if (similarity < rules.min_similarity) {
-      violations.push((rules.min_similarity - similarity) / rules.min_similarity);
+      // Cosine similarity goes down to -1: a reply pointing away from the examples is a full breach, no more.
+      violations.push(Math.min(1, (rules.min_similarity - similarity) / rules.min_similarity));
       reasons.push(`similarity ${similarity.toFixed(2)} to the style examples, under ${rules.min_similarity}`);
     }
   }
