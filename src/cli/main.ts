@@ -56,6 +56,12 @@ async function readConfig(file: string | undefined): Promise<Config> {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // `switchyard models | head`: a reader that stops early is the end of the output, not a crash. A
+  // server whose log reader went away keeps serving (exiting would skip the shutdown's usage flush).
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    if (argv[0] !== 'serve') process.exit(process.exitCode ?? 0);
+  });
   if (PLATFORM_COMMANDS.has(argv[0] ?? '')) {
     try {
       process.exitCode = await platformCommand(argv);

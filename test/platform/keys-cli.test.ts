@@ -55,3 +55,24 @@ test('keys --help answers, a command without its action and a bad date are usage
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('a reader that stops early (`switchyard keys list | head -0`) ends the output quietly with exit code 0, not an EPIPE crash', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'switchyard-keys-cli-'));
+  try {
+    const config = path.join(dir, 'config.yaml');
+    await writeFile(config, `store: { dataDir: ${JSON.stringify(path.join(dir, 'data'))} }\n`);
+    const env = { ...process.env, SWITCHYARD_CONFIG: '', DATABASE_URL: '' };
+    for (let index = 0; index < 3; index++) await run(process.execPath, [CLI, 'keys', 'create', '--name', `k${index}`, '--config', config], { env });
+    const { spawn } = await import('node:child_process');
+    // The pipe's reading end is closed before the command writes: its first write meets EPIPE.
+    const child = spawn(process.execPath, [CLI, 'keys', 'list', '--config', config], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (piece: Buffer) => (stderr += piece.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    assert.equal(stderr, '');
+    assert.equal(code, 0);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
