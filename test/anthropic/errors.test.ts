@@ -1,6 +1,9 @@
 import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { APIError } from 'openai';
+import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
+import { FAKE_API_KEY, startFakeAnthropic, type FakeAnthropic } from '../helpers/fake-anthropic-server.js';
+import { startServer, type RunningServer } from '../helpers/start-server.js';
 import { startHarness, type AnthropicHarness } from './setup.js';
 
 const USER = [{ role: 'user' as const, content: 'Hello there.' }];
@@ -43,6 +46,13 @@ describe('anthropic errors: statuses', () => {
     {
       status: 402,
       type: 'billing_error',
+      message: 'Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits.',
+      expected: { status: 502, code: 'upstream_auth_failed', passesMessage: false },
+    },
+    // What Anthropic really sends for an account out of credits: a 400, not a 402. It is Switchyard's account, not the client's request.
+    {
+      status: 400,
+      type: 'invalid_request_error',
       message: 'Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits.',
       expected: { status: 502, code: 'upstream_auth_failed', passesMessage: false },
     },
@@ -95,4 +105,41 @@ describe('anthropic errors: an error event inside a 200 stream is mapped by its 
       assert.equal(JSON.parse(events.at(-1)!.slice(6)).error.code, code);
     });
   }
+});
+
+describe('anthropic errors: failures of Switchyard\'s side move an alias on to its next target', () => {
+  let fake: FakeAnthropic;
+  let server: RunningServer;
+  before(async () => {
+    fake = await startFakeAnthropic();
+    server = await startServer({
+      providers: [{ kind: 'anthropic', baseURL: fake.origin, apiKey: FAKE_API_KEY, models: ['claude-test'] }],
+      aliases: { chat: ['anthropic/claude-test', 'sandbox/echo'] },
+    });
+  });
+  after(async () => {
+    server?.app.server.closeAllConnections();
+    await server?.close();
+    await fake?.close();
+  });
+  beforeEach(() => fake.reset());
+
+  test('the 400 "credit balance is too low" (an account out of credits)', async () => {
+    fake.reply({ kind: 'error', status: 400, type: 'invalid_request_error', message: 'Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits.' });
+    const { data, response } = await server.client().chat.completions.create({ model: 'chat', messages: USER }).withResponse();
+    assert.equal(fake.requests.length, 1);
+    assert.match(response.headers.get('x-switchyard-route') ?? '', /sandbox\/echo \(after 1 fallback\)/);
+    assert.equal(data.choices[0]!.finish_reason, 'stop');
+  });
+
+  test('an overloaded_error event right after message_start, before any content (streamed)', async () => {
+    fake.reply({ kind: 'transcript', name: 'error-after-message-start' });
+    const { data: stream, response } = await server.client().chat.completions.create({ model: 'chat', messages: USER, stream: true }).withResponse();
+    const chunks: ChatCompletionChunk[] = [];
+    for await (const chunk of stream) chunks.push(chunk);
+    assert.equal(fake.requests.length, 1);
+    assert.match(response.headers.get('x-switchyard-route') ?? '', /sandbox\/echo \(after 1 fallback\)/);
+    assert.equal(chunks.filter((chunk) => chunk.choices[0]?.delta.role === 'assistant').length, 1);
+    assert.equal(chunks.flatMap((chunk) => chunk.choices.map((choice) => choice.finish_reason)).filter(Boolean).length, 1);
+  });
 });

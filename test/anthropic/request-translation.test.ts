@@ -74,6 +74,23 @@ describe('anthropic request: basics', () => {
   });
 });
 
+describe('anthropic request: temperature and top_p', () => {
+  // Current models refuse the two together; clients often send both, one at its neutral value.
+  test('top_p: 1 is not sent, so a current model takes the temperature', async () => {
+    const body = await sent({ model: 'anthropic/claude-sonnet-4-5', temperature: 0.3, top_p: 1 });
+    assert.equal(body.temperature, 0.3);
+    assert.equal('top_p' in body, false);
+  });
+
+  test('temperature: 1 (the default) is not sent beside a top_p that is', async () => {
+    const body = await sent({ model: 'anthropic/claude-haiku-4-5', temperature: 1, top_p: 0.9 });
+    assert.equal(body.top_p, 0.9);
+    assert.equal('temperature' in body, false);
+    harness.fake.reset();
+    assert.equal((await sent({ temperature: 1 })).temperature, 1);
+  });
+});
+
 describe('anthropic request: messages', () => {
   test('system and developer messages become system blocks, in order', async () => {
     const body = await sent({
@@ -162,6 +179,13 @@ describe('anthropic request: messages', () => {
     ]);
   });
 
+  test('an empty text part beside an image is left out (Anthropic refuses empty text blocks)', async () => {
+    const body = await sent({
+      messages: [{ role: 'user', content: [{ type: 'text', text: '' }, { type: 'image_url', image_url: { url: `data:image/png;base64,${PNG}` } }] }],
+    });
+    assert.deepEqual(body.messages[0].content, [{ type: 'image', source: { type: 'base64', media_type: 'image/png', data: PNG } }]);
+  });
+
   test('images: base64 data URLs inline, http(s) URLs as url sources', async () => {
     const body = await sent({
       messages: [
@@ -199,6 +223,28 @@ describe('anthropic request: tools', () => {
       assert.deepEqual(body.tool_choice, expected);
     });
   }
+});
+
+describe('anthropic request: tool parameters', () => {
+  test("parameters without a type (such as {}) are sent as an object schema, which Anthropic requires", async () => {
+    const body = await sent({
+      tools: [
+        { type: 'function', function: { name: 'ping', parameters: {} } },
+        { type: 'function', function: { name: 'lookup', parameters: { properties: { id: { type: 'string' } }, required: ['id'] } } },
+        TIME,
+        WEATHER,
+      ],
+    });
+    assert.deepEqual(
+      body.tools.map((tool: { input_schema: unknown }) => tool.input_schema),
+      [
+        { type: 'object' },
+        { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] },
+        { type: 'object', properties: {} },
+        WEATHER.function.parameters,
+      ],
+    );
+  });
 });
 
 describe('anthropic request: tool_choice allowed_tools', () => {
@@ -255,6 +301,41 @@ describe('anthropic request: thinking', () => {
       harness.server.client().chat.completions.create({ model: 'claude-test', messages: USER, reasoning_effort: 'low', max_tokens: 500 }),
       (error: unknown) => error instanceof BadRequestError && (error.error as { param?: string }).param === 'max_tokens',
     );
+  });
+});
+
+describe("anthropic request: a defaulted max_tokens above the model's output limit", () => {
+  test('is sent again within the limit Anthropic names, and the limit is kept for the model', async () => {
+    // xhigh: 4096 + 32768 tokens, above Claude Opus 4.1's 32000.
+    const completion = await harness.server.client().chat.completions.create({ model: 'anthropic/claude-opus-4-1', messages: USER, reasoning_effort: 'xhigh' } as ChatCompletionCreateParamsNonStreaming);
+    assert.equal(completion.choices[0]!.message.content, 'Hello! How can I help?');
+    assert.deepEqual(
+      harness.fake.requests.map((request) => [request.body.max_tokens, request.body.thinking?.budget_tokens]),
+      [
+        [4096 + 32_768, 32_768],
+        [32_000, 31_999],
+      ],
+    );
+    harness.fake.reset();
+    await sent({ model: 'anthropic/claude-opus-4-1', reasoning_effort: 'high' } as never);
+    assert.equal(harness.fake.requests[0]!.body.max_tokens, 32_000, 'the learned limit is used at once');
+  });
+
+  test("the client's own max_tokens above the limit is the client's 400 naming it, as OpenAI words it, not retried", async () => {
+    for (const param of ['max_tokens', 'max_completion_tokens'] as const) {
+      harness.fake.reset();
+      await assert.rejects(
+        harness.server.client().chat.completions.create({ model: 'anthropic/claude-sonnet-4-5', messages: USER, [param]: 100_000 }),
+        (error: unknown) => {
+          assert.ok(error instanceof BadRequestError, String(error));
+          assert.equal(error.param, param);
+          assert.equal(error.code, 'invalid_value');
+          assert.equal(error.message, `400 ${param} is too large: 100000. This model supports at most 64000 completion tokens, whereas you provided 100000.`);
+          return true;
+        },
+      );
+      assert.equal(harness.fake.requests.length, 1);
+    }
   });
 });
 

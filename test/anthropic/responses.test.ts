@@ -258,6 +258,14 @@ describe('anthropic: errors inside a 200 stream', () => {
     );
   });
 
+  test('an error event after message_start but before any content block is still a proper HTTP error (503)', async () => {
+    harness.fake.reply({ kind: 'transcript', name: 'error-after-message-start' });
+    await assert.rejects(
+      harness.server.client().chat.completions.create({ model: 'claude-test', messages: USER, stream: true }),
+      (error: APIError) => error.status === 503 && (error.error as { code?: string }).code === 'upstream_unavailable',
+    );
+  });
+
   test('a stream cut before message_stop ends with stream_interrupted', async () => {
     harness.fake.reply({ kind: 'transcript', name: 'text', options: { cutAfter: 5 } });
     const stream = await harness.server.client().chat.completions.create({ model: 'claude-test', messages: USER, stream: true });

@@ -8,7 +8,11 @@ import type { AddressInfo } from 'node:net';
  * data per line, exactly as Anthropic sends it — either as an SSE stream (`event: <type>` then
  * `data: <json>`, as https://docs.anthropic.com/en/docs/build-with-claude/streaming shows) or, for a
  * request without `stream: true`, folded into the one Message object a non-streaming call returns.
- * It checks the headers Anthropic requires, records every request, and can answer with errors.
+ * It checks the headers Anthropic requires, records every request, and can answer with errors. Like
+ * Anthropic it refuses what Anthropic refuses, in Anthropic's words: a missing `max_tokens`, blank stop
+ * sequences, empty text blocks, a tool `input_schema` that is not `type: "object"`, a `max_tokens` above a
+ * known model's output limit, `temperature` with `top_p` on the models that take only one, and a tool
+ * loop with thinking on that drops its thinking blocks.
  */
 
 export interface RecordedAnthropicRequest {
@@ -71,6 +75,12 @@ const STATUS_OF_ERROR: Record<string, number> = {
   billing_error: 402,
   invalid_request_error: 400,
 };
+
+/** Output limits of a few real models, which Anthropic enforces on `max_tokens` (https://docs.anthropic.com/en/docs/about-claude/models/overview). */
+const OUTPUT_LIMITS: Record<string, number> = { 'claude-opus-4-1': 32_000, 'claude-sonnet-4-5': 64_000, 'claude-haiku-4-5': 64_000 };
+
+/** Models that refuse `temperature` and `top_p` in one request, as Anthropic's current ones do (older ones take both). */
+const BOTH_SAMPLERS_REFUSED = /^claude-(?:opus-4-1|(?:opus|sonnet|haiku)-4-[5-9])/;
 
 /** The non-streaming Message a transcript stands for, built the way a client accumulates the stream. */
 export function foldTranscript(events: ReadonlyArray<Record<string, any>>): Record<string, any> {
@@ -184,6 +194,26 @@ export async function startFakeAnthropic(): Promise<FakeAnthropic> {
     }
     if (Array.isArray(request.body.stop_sequences) && request.body.stop_sequences.some((stop: unknown) => typeof stop !== 'string' || stop.trim() === '')) {
       return sendJson(response, 400, anthropicError('invalid_request_error', 'stop_sequences: each stop sequence must contain non-whitespace'));
+    }
+    const messages: any[] = Array.isArray(request.body.messages) ? request.body.messages : [];
+    if (messages.some((message) => Array.isArray(message.content) && message.content.some((block: any) => block.type === 'text' && block.text === ''))) {
+      return sendJson(response, 400, anthropicError('invalid_request_error', 'messages: text content blocks must be non-empty'));
+    }
+    const untyped = Array.isArray(request.body.tools) ? request.body.tools.findIndex((tool: any) => tool.input_schema?.type !== 'object') : -1;
+    if (untyped !== -1) {
+      const problem = request.body.tools[untyped].input_schema?.type === undefined ? 'Field required' : "Input should be 'object'";
+      return sendJson(response, 400, anthropicError('invalid_request_error', `tools.${untyped}.custom.input_schema.type: ${problem}`));
+    }
+    const outputLimit = Object.entries(OUTPUT_LIMITS).find(([family]) => String(request.body.model).startsWith(family))?.[1];
+    if (outputLimit !== undefined && request.body.max_tokens > outputLimit) {
+      return sendJson(
+        response,
+        400,
+        anthropicError('invalid_request_error', `max_tokens: ${request.body.max_tokens} > ${outputLimit}, which is the maximum allowed number of output tokens for ${request.body.model}`),
+      );
+    }
+    if (request.body.temperature !== undefined && request.body.top_p !== undefined && BOTH_SAMPLERS_REFUSED.test(String(request.body.model))) {
+      return sendJson(response, 400, anthropicError('invalid_request_error', '`temperature` and `top_p` cannot both be specified for this model. Please use only one.'));
     }
     const problem = thinkingProblem(request.body, issuedThinking);
     if (problem) return sendJson(response, 400, anthropicError('invalid_request_error', problem));

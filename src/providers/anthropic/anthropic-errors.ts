@@ -11,6 +11,7 @@ import { ErrorBodySchema, type AnthropicErrorDetail } from './wire-schemas.js';
  * | 400 "prompt is too long" and kin   | 400 `context_length_exceeded`, param `messages`       |
  * | 401 authentication_error           | 502 `upstream_auth_failed` (Switchyard's key is bad)  |
  * | 402 billing_error                  | 502 `upstream_auth_failed` (Switchyard's account)     |
+ * | 400 "credit balance is too low"    | 502 `upstream_auth_failed` (Switchyard's account)     |
  * | 403 permission_error               | 502 `upstream_auth_failed`                            |
  * | 404 not_found_error                | 404 `model_not_found`, Anthropic's message            |
  * | 413 request_too_large              | 413 `request_too_large`                               |
@@ -30,6 +31,30 @@ import { ErrorBodySchema, type AnthropicErrorDetail } from './wire-schemas.js';
  * exceed context limit: 178959 + 64000 > 200000, ..."), so those are matched.
  */
 const CONTEXT_EXCEEDED = /^prompt is too long\b|exceed(?:s)? context limit\b/i;
+
+/*
+ * An account out of credits is not reported as a 402 billing_error but as a 400 invalid_request_error:
+ * "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade
+ * or purchase credits." Relayed as a 400 it would tell the client that its own request is at fault (and
+ * its own balance low), and stop the router from falling back, so it is matched by its message.
+ */
+const CREDIT_BALANCE_LOW = /\bcredit balance is too low\b/i;
+
+/** "max_tokens: 69632 > 64000, which is the maximum allowed number of output tokens for claude-sonnet-4-5-20250929". */
+const OUTPUT_LIMIT = /^max_tokens: \d+ > (\d+), which is the maximum allowed number of output tokens\b/;
+
+/** The model's output limit, when an error body is Anthropic refusing a max_tokens above it. */
+export function refusedOutputLimit(bodyText: string): number | undefined {
+  let message: string | undefined;
+  try {
+    const parsed = ErrorBodySchema.safeParse(JSON.parse(bodyText));
+    message = parsed.success ? parsed.data.error.message : undefined;
+  } catch {
+    return undefined;
+  }
+  const limit = message === undefined ? undefined : OUTPUT_LIMIT.exec(message)?.[1];
+  return limit === undefined ? undefined : Number(limit);
+}
 
 /** Status an `error` event's type stands for, to map it like an HTTP error. */
 const STATUS_OF_TYPE: Record<string, number> = {
@@ -83,7 +108,7 @@ function errorFromAnthropicDetail(
       retry,
     );
   }
-  if (status === 402 || detail.type === 'billing_error') {
+  if (status === 402 || detail.type === 'billing_error' || (status === 400 && detail.message && CREDIT_BALANCE_LOW.test(detail.message))) {
     return new SwitchyardError(
       'upstream_auth_failed',
       `The upstream provider '${providerId}' refused Switchyard's account for billing (${status}${where}); check the account's plan and credits.`,

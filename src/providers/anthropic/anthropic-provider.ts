@@ -1,12 +1,12 @@
 import { Agent, request as undiciRequest, type Dispatcher } from 'undici';
 import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
-import { UpstreamError } from '../../errors/errors.js';
+import { UpstreamError, ValidationError } from '../../errors/errors.js';
 import { defaultIdGenerator, type IdGenerator } from '../../util/ids.js';
 import { errorFromTransport } from '../openai-compatible/upstream-errors.js';
 import type { ChatCallContext, ChatRequest, ChatResult, ModelInfo, Provider } from '../provider.js';
 import type { AnthropicProviderConfig } from './anthropic-config.js';
-import { errorFromAnthropicResponse } from './anthropic-errors.js';
-import { buildRequest } from './build-request.js';
+import { errorFromAnthropicResponse, refusedOutputLimit } from './anthropic-errors.js';
+import { buildRequest, type BuiltRequest } from './build-request.js';
 import { messageToEvents } from './message-to-events.js';
 import { readEvents } from './read-events.js';
 import { StreamTranslator } from './stream-translator.js';
@@ -37,6 +37,8 @@ export class AnthropicProvider implements Provider {
   private readonly headers: Record<string, string>;
   private readonly models: ModelInfo[];
   private readonly limits: Map<string, number | undefined>;
+  /** Output limits Anthropic named when it refused a max_tokens Switchyard chose; they win over declared ones. */
+  private readonly learnedLimits = new Map<string, number>();
   private readonly defaultMaxTokens: number;
   private readonly ids: IdGenerator;
   private readonly now: () => number;
@@ -75,25 +77,30 @@ export class AnthropicProvider implements Provider {
 
   async chat(request: ChatRequest, context: ChatCallContext): Promise<ChatResult> {
     const stream = request.stream === true;
-    const built = buildRequest(request, { maxOutputTokens: this.limits.get(request.model), defaultMaxTokens: this.defaultMaxTokens });
-    const body = stream ? { ...built.body, stream: true } : built.body;
-    let response: Dispatcher.ResponseData;
-    try {
-      response = await undiciRequest(this.url, {
-        dispatcher: this.dispatcher,
-        method: 'POST',
-        headers: stream ? { ...this.headers, accept: 'text/event-stream' } : this.headers,
-        body: JSON.stringify(body),
-        signal: context.signal,
+    const build = () =>
+      buildRequest(request, {
+        maxOutputTokens: this.learnedLimits.get(request.model) ?? this.limits.get(request.model),
+        defaultMaxTokens: this.defaultMaxTokens,
       });
-    } catch (error) {
-      throw errorFromTransport(this.id, error, context.signal);
-    }
-
+    let built = build();
+    let response = await this.send(built, stream, context.signal);
     if (response.statusCode >= 400) {
       const text = await readBounded(response.body, MAX_ERROR_BODY).catch(() => '');
-      const retryAfter = response.headers['retry-after'];
-      throw errorFromAnthropicResponse(this.id, response.statusCode, text, Array.isArray(retryAfter) ? retryAfter[0] : retryAfter);
+      // A max_tokens that Switchyard chose (the client set none) above the model's output limit is
+      // Switchyard's mistake, not the client's: Anthropic names the limit, which is kept for this
+      // model, and the request is sent once more within it.
+      // The client's own max_tokens above it is the client's 400, worded and named as OpenAI's own.
+      const limit = response.statusCode === 400 ? refusedOutputLimit(text) : undefined;
+      const param = request.max_completion_tokens != null ? 'max_completion_tokens' : request.max_tokens != null ? 'max_tokens' : undefined;
+      if (limit !== undefined && param !== undefined) {
+        const asked = built.body.max_tokens;
+        throw new ValidationError(`${param} is too large: ${asked}. This model supports at most ${limit} completion tokens, whereas you provided ${asked}.`, param);
+      }
+      if (limit === undefined || limit >= built.body.max_tokens) throw this.failure(response, text);
+      this.learnedLimits.set(request.model, limit);
+      built = build();
+      response = await this.send(built, stream, context.signal);
+      if (response.statusCode >= 400) throw this.failure(response, await readBounded(response.body, MAX_ERROR_BODY).catch(() => ''));
     }
 
     const translator = new StreamTranslator({
@@ -127,6 +134,26 @@ export class AnthropicProvider implements Provider {
       throw new UpstreamError('upstream_error', `The upstream provider '${this.id}' sent a reply that is not a Messages API message.`);
     }
     return { kind: 'stream', chunks: translate(events, translator) };
+  }
+
+  private async send(built: BuiltRequest, stream: boolean, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
+    const body = stream ? { ...built.body, stream: true } : built.body;
+    try {
+      return await undiciRequest(this.url, {
+        dispatcher: this.dispatcher,
+        method: 'POST',
+        headers: stream ? { ...this.headers, accept: 'text/event-stream' } : this.headers,
+        body: JSON.stringify(body),
+        signal,
+      });
+    } catch (error) {
+      throw errorFromTransport(this.id, error, signal);
+    }
+  }
+
+  private failure(response: Dispatcher.ResponseData, text: string) {
+    const retryAfter = response.headers['retry-after'];
+    return errorFromAnthropicResponse(this.id, response.statusCode, text, Array.isArray(retryAfter) ? retryAfter[0] : retryAfter);
   }
 
   private async *relay(body: Dispatcher.ResponseData['body'], translator: StreamTranslator, signal: AbortSignal): AsyncGenerator<ChatCompletionChunk> {

@@ -65,12 +65,15 @@ export function buildRequest(request: ChatRequest, defaults: RequestDefaults): B
     }
     if (stops.length > 0) body.stop_sequences = stops;
   }
-  if (request.temperature != null) {
-    // Anthropic's range is 0 to 1; scaling OpenAI's 0 to 2 would change what the client asked for.
-    if (request.temperature > 1) throw new UnsupportedFeatureError("Anthropic accepts 'temperature' from 0 to 1 only.", 'temperature');
-    body.temperature = request.temperature;
-  }
-  if (request.top_p != null) body.top_p = request.top_p;
+  // Anthropic's range is 0 to 1; scaling OpenAI's 0 to 2 would change what the client asked for.
+  if (request.temperature != null && request.temperature > 1) throw new UnsupportedFeatureError("Anthropic accepts 'temperature' from 0 to 1 only.", 'temperature');
+  // Anthropic's current models (Claude Opus 4.1, Sonnet 4.5, Haiku 4.5 and later) refuse the two together
+  // ("`temperature` and `top_p` cannot both be specified for this model"), and many OpenAI clients send
+  // both, one of them at its neutral value. A neutral value asks for nothing, so it is not sent: `top_p: 1`
+  // (no truncation) never, `temperature: 1` (Anthropic's default) not beside a `top_p` that is sent.
+  const topP = request.top_p != null && request.top_p < 1 ? request.top_p : undefined;
+  if (request.temperature != null && !(request.temperature === 1 && topP !== undefined)) body.temperature = request.temperature;
+  if (topP !== undefined) body.top_p = topP;
   if (request.top_k != null && request.top_k > 0) body.top_k = request.top_k;
   const user = request.user ?? request.safety_identifier;
   if (user) body.metadata = { user_id: user };
@@ -80,7 +83,7 @@ export function buildRequest(request: ChatRequest, defaults: RequestDefaults): B
     return {
       name: tool.function.name,
       ...(tool.function.description ? { description: tool.function.description } : {}),
-      input_schema: (tool.function.parameters as Record<string, unknown> | undefined) ?? { type: 'object', properties: {} },
+      input_schema: inputSchema(tool.function.parameters as Record<string, unknown> | undefined),
     };
   });
   const allowed = allowedTools(request.tool_choice, new Set(tools.map((tool) => tool.name)));
@@ -104,7 +107,7 @@ export function buildRequest(request: ChatRequest, defaults: RequestDefaults): B
       tools.push({
         name: answerTool,
         description: format.json_schema.description ?? 'Give the answer by calling this tool; its input is the answer.',
-        input_schema: (format.json_schema.schema as Record<string, unknown> | undefined) ?? { type: 'object' },
+        input_schema: format.json_schema.schema ? inputSchema(format.json_schema.schema) : { type: 'object' },
       });
     } else {
       answerTool = JSON_OBJECT_TOOL;
@@ -117,6 +120,16 @@ export function buildRequest(request: ChatRequest, defaults: RequestDefaults): B
 
   const showReasoning = budget !== undefined && !(typeof request.reasoning === 'object' && request.reasoning?.exclude === true);
   return { body, answerTool, showReasoning };
+}
+
+/**
+ * A function's `parameters` as Anthropic's `input_schema`, which must say `type: "object"` ("input_schema.type:
+ * Field required"). OpenAI takes any JSON Schema object, `{}` included, and no parameters at all is an empty
+ * list; a schema without a `type` gets `object`, which it describes anyway (a tool's input is an object).
+ */
+function inputSchema(parameters: Record<string, unknown> | undefined): Record<string, unknown> {
+  if (parameters === undefined) return { type: 'object', properties: {} };
+  return 'type' in parameters ? parameters : { type: 'object', ...parameters };
 }
 
 /** `tool_choice` and `parallel_tool_calls` as Anthropic's one `tool_choice` object. */

@@ -72,7 +72,10 @@ export function convertMessages(messages: readonly ChatCompletionMessageParam[])
         break;
       }
       case 'tool': {
-        const content = typeof message.content === 'string' ? message.content : message.content.map((part) => ({ type: 'text' as const, text: part.text }));
+        // Empty text parts beside others are left out, as in user messages.
+        const said = typeof message.content === 'string' ? [] : message.content.filter((part) => part.text !== '');
+        const content =
+          typeof message.content === 'string' ? message.content : (said.length > 0 ? said : message.content).map((part) => ({ type: 'text' as const, text: part.text }));
         append('user', [{ type: 'tool_result', tool_use_id: message.tool_call_id, content }]);
         break;
       }
@@ -106,7 +109,12 @@ function textBlocks(content: string | ReadonlyArray<{ type: 'text'; text: string
 
 function userBlocks(content: string | ChatCompletionContentPart[], param: string): AnthropicRequestBlock[] {
   if (typeof content === 'string') return [{ type: 'text', text: content }];
-  return content.map((part, partIndex): AnthropicRequestBlock => {
+  // Anthropic refuses an empty text block ("messages: text content blocks must be non-empty"), which
+  // OpenAI takes, as clients send beside an image without a caption: beside other parts it says
+  // nothing and is left out. A message of nothing else stays as it is, for Anthropic to judge.
+  const parts = content.map((part, partIndex) => ({ part, partIndex }));
+  const said = parts.filter(({ part }) => part.type !== 'text' || part.text !== '');
+  return (said.length > 0 ? said : parts).map(({ part, partIndex }): AnthropicRequestBlock => {
     const partParam = `${param}.content[${partIndex}]`;
     switch (part.type) {
       case 'text':

@@ -54,6 +54,7 @@ export class StreamTranslator {
   private usage: AnthropicUsage = {};
   private stopReason: string | null | undefined;
   private started = false;
+  private roleSent = false;
   private stopped = false;
 
   constructor(private readonly options: TranslatorOptions) {}
@@ -67,13 +68,17 @@ export class StreamTranslator {
     if (this.stopped) return [];
     switch (event.type) {
       case 'message_start':
+        // The role chunk waits for the first content block: an `error` event Anthropic sends between
+        // message_start and any content (an `overloaded_error`, typically) then comes before the first
+        // chunk, and so rejects the call, which the router can still retry or fall back from, instead
+        // of ending a stream that has shown nothing.
         this.started = true;
         this.model = event.message.model;
         this.usage = mergeUsage(this.usage, event.message.usage);
-        return [this.chunk({ role: 'assistant', content: '', refusal: null })];
+        return [];
       case 'content_block_start':
         this.requireStart(event.type);
-        return this.startBlock(event.index, event.content_block);
+        return [...this.roleChunk(), ...this.startBlock(event.index, event.content_block)];
       case 'content_block_delta':
         this.requireStart(event.type);
         return this.blockDelta(event.index, event.delta);
@@ -88,7 +93,7 @@ export class StreamTranslator {
         this.requireStart(event.type);
         this.stopped = true;
         const finish = mapStopReason(this.stopReason, this.options.answerTool !== undefined);
-        return [this.chunk({}, finish), { ...this.frame([]), usage: convertUsage(this.usage) }];
+        return [...this.roleChunk(), this.chunk({}, finish), { ...this.frame([]), usage: convertUsage(this.usage) }];
       }
       case 'ping':
         return [];
@@ -187,6 +192,13 @@ export class StreamTranslator {
       return [this.chunk({ content: '{}' })];
     }
     return [];
+  }
+
+  /** The chunk that opens the reply, once, as OpenAI's first chunk: the role and an empty content. */
+  private roleChunk(): ChatCompletionChunk[] {
+    if (this.roleSent) return [];
+    this.roleSent = true;
+    return [this.chunk({ role: 'assistant', content: '', refusal: null })];
   }
 
   private requireStart(type: string): void {
