@@ -25,8 +25,13 @@ export function fromAnyError(error: unknown): SwitchyardError {
   }
 }
 
-/** Headers that go with an error: `retry-after` (and its millisecond form) when a wait helps. */
+/**
+ * Headers that go with an error: `retry-after` (and its millisecond form) when a wait helps;
+ * `x-should-retry: false` when the upstream refused Switchyard's own credentials or account, which
+ * the SDKs' automatic retries of a 5xx cannot mend.
+ */
 export function errorHeaders(error: SwitchyardError): Record<string, string> {
+  if (error.code === 'upstream_auth_failed') return { 'x-should-retry': 'false' };
   if (error.retryAfterSeconds === undefined) return {};
   return {
     'retry-after': String(Math.ceil(error.retryAfterSeconds)),

@@ -75,6 +75,8 @@ describe('anthropic errors: statuses', () => {
         else assert.ok(!error.message.includes(message), `the upstream's message is not relayed: ${error.message}`);
         if (expected.retryAfter) assert.equal(error.headers?.get('retry-after'), expected.retryAfter);
         if (expected.param !== undefined) assert.equal(error.param, expected.param);
+        // Switchyard's own credentials or billing: the SDKs' automatic retries of a 5xx cannot help.
+        assert.equal(error.headers?.get('x-should-retry') ?? null, expected.code === 'upstream_auth_failed' ? 'false' : null);
       });
     }
   }
