@@ -45,6 +45,23 @@ export function splitIntoTokens(text: string): string[] {
   return pieces;
 }
 
+/**
+ * `splitIntoTokens` remembering its last answer: the choices of one request (`n` up to 128) that
+ * write the same text (the sandbox's echo) split it once, not n times. Callers must not change
+ * the array it returns.
+ */
+export function splitIntoTokensOnce(): (text: string) => readonly string[] {
+  let lastText: string | undefined;
+  let lastPieces: string[] = [];
+  return (text) => {
+    if (text !== lastText) {
+      lastPieces = splitIntoTokens(text);
+      lastText = text;
+    }
+    return lastPieces;
+  };
+}
+
 /** The first `limit` tokens of `text`, and whether it was cut. */
 export function truncateToTokens(text: string, limit: number): { text: string; truncated: boolean } {
   const pieces = splitIntoTokens(text);

@@ -389,7 +389,7 @@ export class Gateway {
     if (call.recovery) layers.push(`recovery:${call.recovery}`);
     let drift: DriftVerdict;
     try {
-      drift = await this.personas!.judge.judge(text, call.persona, options.caller.workspaceId);
+      drift = await this.personas!.judge.judge(text, call.persona, options.caller.workspaceId, options.caller.sandboxed === true);
     } catch {
       // A judge that fails (the embedding model down) must not fail the reply: the rules alone decide.
       drift = { score: 0, reasons: ['drift could not be scored'], alert: false, threshold: this.personas!.judge.thresholdFor(options.caller.workspaceId) };

@@ -311,7 +311,7 @@ export async function buildServer(options: BuildServerOptions): Promise<Server> 
   }
   if (platform) {
     // The admin web app at /ui; its session (cookie + CSRF header) opens the admin API too.
-    const sessions = new UiSessions(platform.store.hasher);
+    const sessions = new UiSessions(platform.store.hasher, undefined, undefined, () => platform.adminKeyBinding());
     registerUiRoutes(app, { platform, sessions, assets: options.ui ?? packageUiAssets() });
     await app.register(
       async (scope) => {

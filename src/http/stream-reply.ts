@@ -4,6 +4,7 @@ import { ClientAbortedError, toSwitchyardError } from '../errors/errors.js';
 import { chatErrorEvent, SseWriter, type SseChunk } from './sse-writer.js';
 import { writeRawError } from './errors-reply.js';
 import { processingMs } from './request-timing.js';
+import { headerValue } from './header-value.js';
 
 /** What a gateway call resolves to when the client asked for a stream. */
 export type PendingStream = Promise<{ kind: 'stream'; route: string; chunks: AsyncIterable<SseChunk>; trailer?: () => string | undefined } | { kind: string }>;
@@ -44,7 +45,7 @@ export async function streamReply(
   clearInterval(heartbeat);
   if (!('chunks' in result)) throw new Error('A streaming call answered without a stream.');
 
-  sse.start({ ...headers(), 'x-switchyard-route': result.route });
+  sse.start({ ...headers(), 'x-switchyard-route': headerValue(result.route) });
   try {
     for await (const chunk of result.chunks) {
       const backpressure = sse.chunk(chunk);

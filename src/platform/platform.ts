@@ -160,6 +160,11 @@ export class Platform {
     this.adminDigests = digests;
   }
 
+  /** The admin keys in force, as their digests: what an admin UI session is bound to. */
+  adminKeyBinding(): string {
+    return this.adminDigests.join(',');
+  }
+
   /** Whether the request carries the admin key (compared in constant time). */
   isAdmin(headers: IncomingHttpHeaders): boolean {
     const secret = presentedKey(headers);

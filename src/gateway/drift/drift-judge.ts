@@ -27,8 +27,13 @@ export class DriftJudge {
     return (workspaceId !== undefined ? this.settings.workspaceThresholds[workspaceId] : undefined) ?? this.settings.threshold;
   }
 
-  async judge(reply: string, persona: Persona, workspaceId: string | undefined): Promise<DriftVerdict> {
-    const embed = this.settings.embed;
+  /**
+   * `sandboxed`: the call came from an `sk_test_` key, which reaches the sandbox only; the
+   * similarity rule would send its reply to the embedding model (a paid backend, perhaps), so
+   * such replies are judged by the other rules alone.
+   */
+  async judge(reply: string, persona: Persona, workspaceId: string | undefined, sandboxed = false): Promise<DriftVerdict> {
+    const embed = sandboxed ? undefined : this.settings.embed;
     const exampleVectors = () => {
       const key = `${persona.id}@${persona.updated_at}`;
       let vectors = this.examples.get(key);

@@ -17,6 +17,12 @@ export interface RemoteImageFetchOptions {
 
 const defaultResolve = (host: string) => dnsLookup(host, { all: true, verbatim: true });
 
+/** What the downloads of one request may still take, in bytes, all images together. */
+export interface DownloadAllowance {
+  remaining: number;
+  readonly total: number;
+}
+
 /**
  * Fetches an image for a backend that takes bytes only, under an SSRF guard: the host is resolved
  * here, every address it resolves to is checked, and the connection goes to the address that was
@@ -24,7 +30,13 @@ const defaultResolve = (host: string) => dnsLookup(host, { all: true, verbatim: 
  * Redirects are not followed. The body is cut at `maxBytes` and the whole fetch at `timeoutMs`.
  * Returns the image as a data URL.
  */
-export async function fetchRemoteImage(url: string, param: string, options: RemoteImageFetchOptions, signal: AbortSignal): Promise<string> {
+export async function fetchRemoteImage(
+  url: string,
+  param: string,
+  options: RemoteImageFetchOptions,
+  signal: AbortSignal,
+  allowance: DownloadAllowance = { remaining: options.maxBytes, total: options.maxBytes },
+): Promise<string> {
   const target = new URL(url);
   if (target.protocol !== 'http:' && target.protocol !== 'https:') {
     throw new ValidationError(`Invalid '${param}': only http and https image URLs can be fetched.`, param, 'image_url_not_allowed');
@@ -78,19 +90,27 @@ export async function fetchRemoteImage(url: string, param: string, options: Remo
       if (Number.isFinite(declared) && declared > options.maxBytes) {
         return fail(new ValidationError(`Invalid '${param}': the image is ${formatBytes(declared)}, over the limit of ${formatBytes(options.maxBytes)}.`, param, 'image_too_large'));
       }
+      const overAllowance = () =>
+        new ValidationError(`Invalid '${param}': the images of this request are over the limit of ${formatBytes(allowance.total)} downloaded in all.`, param, 'image_too_large');
+      if (Number.isFinite(declared) && declared > allowance.remaining) return fail(overAllowance());
       const chunks: Buffer[] = [];
       let size = 0;
       response.on('data', (chunk: Buffer) => {
         size += chunk.length;
+        allowance.remaining -= chunk.length;
         if (size > options.maxBytes) {
           fail(new ValidationError(`Invalid '${param}': the image is over the limit of ${formatBytes(options.maxBytes)}.`, param, 'image_too_large'));
+          return;
+        }
+        if (allowance.remaining < 0) {
+          fail(overAllowance());
           return;
         }
         chunks.push(chunk);
       });
       response.on('error', () => fail(new ValidationError(`Invalid '${param}': the connection broke while downloading the image.`, param, 'invalid_image_url')));
       response.on('end', () => {
-        if (size > options.maxBytes) return;
+        if (size > options.maxBytes || allowance.remaining < 0) return;
         clearTimeout(timer);
         signal.removeEventListener('abort', onAbort);
         const bytes = Buffer.concat(chunks);

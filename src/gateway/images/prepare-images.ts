@@ -3,12 +3,22 @@ import { ValidationError } from '../../errors/errors.js';
 import type { ChatRequest } from '../../providers/provider.js';
 import type { PlannedTarget } from '../route-planner.js';
 import { checkImageDataUrl } from './image-data.js';
-import { fetchRemoteImage, type RemoteImageFetchOptions } from './fetch-remote-image.js';
+import { fetchRemoteImage, type DownloadAllowance, type RemoteImageFetchOptions } from './fetch-remote-image.js';
 
 export interface ImageRules extends RemoteImageFetchOptions {
   /** Fetch http(s) image URLs for backends that take bytes only; off, such requests are refused. */
   fetchRemote: boolean;
 }
+
+/**
+ * One request's downloads: at most this many images (OpenAI takes up to 500 image inputs per
+ * request), this many at a time, and this many bytes in all (OpenAI's 50 MB payload per request,
+ * or one image's limit when that is larger). Without them a 1 MB body of short URLs would make the
+ * server open thousands of connections at once and hold gigabytes of downloads.
+ */
+const MAX_DOWNLOADS = 500;
+const PARALLEL_DOWNLOADS = 4;
+const MAX_DOWNLOAD_BYTES = 50 * 1024 * 1024;
 
 interface ImagePart {
   part: ChatCompletionContentPartImage;
@@ -78,8 +88,14 @@ export async function prepareImages(request: ChatRequest, targets: PlannedTarget
     return { targets: byUrl, requestFor: () => request };
   }
 
-  const fetched = new Map<ChatCompletionContentPartImage, string>();
-  await Promise.all(remote.map(async ({ part, param }) => fetched.set(part, await fetchRemoteImage(part.image_url.url, param, rules, signal))));
+  if (remote.length > MAX_DOWNLOADS) {
+    throw new ValidationError(
+      `Invalid '${remote[MAX_DOWNLOADS]!.param}': at most ${MAX_DOWNLOADS} image URLs can be downloaded for one request; send the others as base64 data URLs.`,
+      remote[MAX_DOWNLOADS]!.param,
+      'image_url_not_allowed',
+    );
+  }
+  const fetched = await downloadAll(remote, rules, signal);
   const withBytes: ChatRequest = {
     ...request,
     messages: request.messages.map((message) => {
@@ -92,4 +108,31 @@ export async function prepareImages(request: ChatRequest, targets: PlannedTarget
     }),
   };
   return { targets: seeing, requestFor: (target) => (needsBytes(target) ? withBytes : request) };
+}
+
+/** The remote images as data URLs, a few downloads at a time under one byte allowance; the first failure stops the rest. */
+async function downloadAll(remote: ImagePart[], rules: ImageRules, signal: AbortSignal): Promise<Map<ChatCompletionContentPartImage, string>> {
+  const total = Math.max(rules.maxBytes, MAX_DOWNLOAD_BYTES);
+  const allowance: DownloadAllowance = { remaining: total, total };
+  const fetched = new Map<ChatCompletionContentPartImage, string>();
+  const stop = new AbortController();
+  const onAbort = () => stop.abort();
+  signal.addEventListener('abort', onAbort, { once: true });
+  if (signal.aborted) stop.abort();
+  let next = 0;
+  const worker = async () => {
+    while (next < remote.length && !stop.signal.aborted) {
+      const { part, param } = remote[next++]!;
+      fetched.set(part, await fetchRemoteImage(part.image_url.url, param, rules, stop.signal, allowance));
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.min(PARALLEL_DOWNLOADS, remote.length) }, () => worker().catch((error: unknown) => {
+      stop.abort();
+      throw error;
+    })));
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+  return fetched;
 }

@@ -6,6 +6,7 @@ import { receivedAt } from '../request-timing.js';
 import { timeOrderedId } from '../../util/ids.js';
 import type { ChatRequest } from '../../providers/provider.js';
 import { clientGone } from '../client-gone.js';
+import { headerValue } from '../header-value.js';
 
 export interface ChatRouteOptions {
   gateway: Gateway;
@@ -41,7 +42,7 @@ async function handleChat(request: FastifyRequest, reply: FastifyReply, body: Ch
     try {
       const result = await gateway.chat(body, callOptions);
       if (result.kind !== 'completion') throw new Error('A non-streaming call answered with a stream.');
-      reply.header('x-switchyard-route', result.route);
+      reply.header('x-switchyard-route', headerValue(result.route));
       if (result.persona) {
         reply.header('x-switchyard-drift-score', String(result.persona.drift.score));
         if (result.persona.drift.alert) reply.header('x-switchyard-drift-alert', 'true');

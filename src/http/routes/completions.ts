@@ -8,6 +8,7 @@ import { clientGone } from '../client-gone.js';
 import { receivedAt } from '../request-timing.js';
 import { validateCompletionsRequest } from '../validation/completions-request.js';
 import type { ChatRouteOptions } from './chat-completions.js';
+import { headerValue } from '../header-value.js';
 
 export interface CompletionsRouteOptions {
   gateway: Gateway;
@@ -49,7 +50,7 @@ async function handleCompletion(request: FastifyRequest, reply: FastifyReply, bo
     if (body.stream !== true) {
       const result = await options.gateway.complete(body, callOptions);
       if (result.kind !== 'completion') throw new Error('A non-streaming call answered with a stream.');
-      reply.header('x-switchyard-route', result.route);
+      reply.header('x-switchyard-route', headerValue(result.route));
       return reply.type('application/json').send(result.rawJson ?? JSON.stringify(result.completion));
     }
     // Streams write to the raw socket: nothing between an event and the client.

@@ -6,6 +6,7 @@ import { timeOrderedId } from '../../util/ids.js';
 import { validateEmbeddingsRequest } from '../validation/embeddings-request.js';
 import { receivedAt } from '../request-timing.js';
 import { clientGone } from '../client-gone.js';
+import { headerValue } from '../header-value.js';
 
 /** Float32 little-endian bytes in base64: what OpenAI sends for `encoding_format: "base64"`. */
 function toBase64(vector: Float32Array): string {
@@ -35,7 +36,7 @@ export function registerEmbeddingsRoutes(app: FastifyInstance, gateway: Gateway,
         { model: body.model, input: inputs, dimensions: body.dimensions, body: body as Record<string, unknown> },
         { requestId: request.id, auditId, caller: request.caller, signal: disconnect.signal, receivedAt: receivedAt(reply) },
       );
-      reply.header('x-switchyard-route', result.route);
+      reply.header('x-switchyard-route', headerValue(result.route));
       if (result.kind === 'relay') return reply.type('application/json').send(result.rawJson);
       const base64 = body.encoding_format === 'base64';
       return reply.type('application/json').send(

@@ -15,6 +15,8 @@ export interface RealtimeLimits {
   eventBurst: number;
   /** A socket with no client event for this long is closed. */
   idleTimeoutMs: number;
+  /** Largest client message (the socket's maxPayload). */
+  maxMessageBytes: number;
 }
 
 export interface RealtimeRouteOptions {
@@ -63,6 +65,8 @@ function headerSink(): FastifyReply {
  */
 export function registerRealtimeRoutes(app: FastifyInstance, options: RealtimeRouteOptions): void {
   const { gateway, limits } = options;
+  /** Bytes sent and not yet taken by the client past which its events wait. */
+  const unreadLimit = Math.max(16 * 1024 * 1024, 4 * limits.maxMessageBytes);
   app.route({
     method: 'GET',
     url: '/realtime',
@@ -81,12 +85,29 @@ export function registerRealtimeRoutes(app: FastifyInstance, options: RealtimeRo
     },
     wsHandler: (socket: WebSocket, request: FastifyRequest) => {
       const model = (request.query as { model: string }).model;
+      let unsent = 0;
+      const waiting: string[] = [];
+      const drain = () => {
+        while (waiting.length > 0 && unsent <= unreadLimit) session.handle(waiting.shift()!);
+        if (waiting.length === 0 && socket.isPaused && unsent <= unreadLimit / 2) socket.resume();
+      };
       const beta = /realtime=v1/.test(String(request.headers['openai-beta'] ?? '')) || /openai-beta\.realtime-v1/.test(String(request.headers['sec-websocket-protocol'] ?? ''));
       const session = new RealtimeSession({
         model,
         beta,
         send: (event) => {
-          if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(event));
+          if (socket.readyState !== socket.OPEN) return;
+          // A client that stops reading while it asks for events (each retrieve echoes an item of
+          // up to maxMessageBytes) would have the server buffer them without end: past the limit,
+          // its events are not read until it has taken what was sent.
+          const text = JSON.stringify(event);
+          const bytes = Buffer.byteLength(text);
+          unsent += bytes;
+          if (unsent > unreadLimit && !socket.isPaused) socket.pause();
+          socket.send(text, () => {
+            unsent -= bytes;
+            if (unsent <= unreadLimit / 2) drain();
+          });
         },
         runChat: async (body, signal) => {
           if (options.authenticate) request.caller = await options.authenticate(withSubprotocolKey(request.headers));
@@ -132,6 +153,12 @@ export function registerRealtimeRoutes(app: FastifyInstance, options: RealtimeRo
         refusedInARow = 0;
         if (isBinary) {
           session.error(new SwitchyardError('invalid_value', 'Client events are JSON text messages; a binary message was dropped.', { param: null }));
+          return;
+        }
+        // Events read in one chunk with the one that crossed the limit wait their turn.
+        if (waiting.length > 0 || unsent > unreadLimit) {
+          waiting.push(data.toString());
+          if (!socket.isPaused) socket.pause();
           return;
         }
         session.handle(data.toString());

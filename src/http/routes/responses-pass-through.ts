@@ -11,6 +11,7 @@ import { timeOrderedId } from '../../util/ids.js';
 import { receivedAt } from '../request-timing.js';
 import type { ChatRouteOptions } from './chat-completions.js';
 import { clientGone } from '../client-gone.js';
+import { headerValue } from '../header-value.js';
 
 export interface PassThroughOptions {
   gateway: Gateway;
@@ -73,7 +74,7 @@ export async function passThroughCreate(request: FastifyRequest, reply: FastifyR
       { requestId: request.id, auditId, caller: request.caller, signal: disconnect.signal, receivedAt: receivedAt(reply) },
       (target, signal) => target.provider.createResponse!({ ...body, model: target.model }, stream, signal),
     );
-    reply.header('x-switchyard-route', route);
+    reply.header('x-switchyard-route', headerValue(route));
     if (!stream) {
       const text = await upstream.body.text().catch((error: unknown) => {
         void end(undefined, error);

@@ -24,6 +24,7 @@ import type { ServerEvent } from '../../protocols/responses/types.js';
 import { passThroughCreate, passThroughRead, type PassThroughOptions } from './responses-pass-through.js';
 import { KyselyResponseRoutes, MemoryResponseRoutes, type ResponseRoutes } from '../../protocols/responses/response-routes.js';
 import { clientGone } from '../client-gone.js';
+import { headerValue } from '../header-value.js';
 
 export interface ResponsesRouteOptions {
   gateway: Gateway;
@@ -197,7 +198,7 @@ async function createResponse(call: Call): Promise<FastifyReply> {
     for (const chunk of completionChunks(result.completion)) builder.add(chunk);
     builder.finish();
     await save(call);
-    reply.header('x-switchyard-route', result.route);
+    reply.header('x-switchyard-route', headerValue(result.route));
     return reply.type('application/json').send(JSON.stringify(builder.result));
   } finally {
     disconnect.release();
@@ -263,7 +264,7 @@ async function streamResponse(call: Call): Promise<FastifyReply> {
     clearInterval(heartbeat);
     if (result.kind !== 'stream') throw new Error('A streaming call answered without a stream.');
 
-    sse.start({ ...headers(), 'x-switchyard-route': result.route });
+    sse.start({ ...headers(), 'x-switchyard-route': headerValue(result.route) });
     try {
       for await (const chunk of result.chunks) {
         await write(builder.add(chunk));

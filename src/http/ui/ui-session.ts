@@ -26,21 +26,24 @@ function same(a: string, b: string): boolean {
 
 /**
  * Sessions of the admin UI, stateless: `expiry.nonce.mac`, the MAC an HMAC under the server secret,
- * so every node sharing the secret accepts the same cookie. The cookie alone opens nothing: each
- * admin call must also carry the session's CSRF token (an HMAC of the cookie) in a header, which
- * another site can neither read nor send without a CORS preflight Switchyard never grants.
+ * so every node sharing the secret accepts the same cookie. The MAC also covers `binding` (the
+ * admin keys in force), so replacing a leaked admin key ends the sessions it opened. The cookie
+ * alone opens nothing: each admin call must also carry the session's CSRF token (an HMAC of the
+ * cookie) in a header, which another site can neither read nor send without a CORS preflight
+ * Switchyard never grants.
  */
 export class UiSessions {
   constructor(
     private readonly hasher: SecretHasher,
     readonly ttlSeconds = DEFAULT_TTL_SECONDS,
     private readonly now: () => number = Date.now,
+    private readonly binding: () => string = () => '',
   ) {}
 
   create(): { token: string; csrf: string; expiresAt: number } {
     const expiresAt = Math.floor(this.now() / 1000) + this.ttlSeconds;
     const body = `${expiresAt}.${randomBytes(18).toString('base64url')}`;
-    const token = `${body}.${this.hasher.digest(`ui-session:${body}`)}`;
+    const token = `${body}.${this.mac(body)}`;
     return { token, csrf: this.csrfFor(token), expiresAt };
   }
 
@@ -55,7 +58,11 @@ export class UiSessions {
     if (parts.length !== 3) return false;
     const [expiry, nonce, mac] = parts as [string, string, string];
     if (!/^\d+$/.test(expiry) || Number(expiry) * 1000 <= this.now()) return false;
-    return same(mac, this.hasher.digest(`ui-session:${expiry}.${nonce}`));
+    return same(mac, this.mac(`${expiry}.${nonce}`));
+  }
+
+  private mac(body: string): string {
+    return this.hasher.digest(`ui-session:${this.binding()}:${body}`);
   }
 
   /** The request's session token when the cookie is valid, whatever the CSRF header says. */

@@ -31,6 +31,13 @@ export interface RealtimeSessionOptions {
   runChat(request: ChatRequest, signal: AbortSignal): Promise<{ chunks: AsyncIterable<ChatCompletionChunk>; release(): void }>;
 }
 
+/**
+ * The most the items a client added may weigh together, in characters of their events: far beyond
+ * any model's context, and a bound on what one socket holds (at 50 events a second of 4 MB each,
+ * an unbounded conversation grows by 200 MB a second).
+ */
+export const MAX_CONVERSATION_CHARS = 16 * 1024 * 1024;
+
 interface Running {
   id: string;
   controller: AbortController;
@@ -47,6 +54,9 @@ export class RealtimeSession {
   private readonly conversationId = randomId('conv_');
   private state: SessionState = { instructions: '', tools: [], tool_choice: undefined, max_output_tokens: 'inf', temperature: undefined };
   private readonly items: RealtimeItem[] = [];
+  /** The size of each item the client added, and their sum. */
+  private readonly clientItemChars = new Map<string, number>();
+  private heldChars = 0;
   /** Output items a response is still writing: retrieved meanwhile, they are `in_progress`. */
   private readonly streaming = new Set<string>();
   private running: Running | undefined;
@@ -113,7 +123,7 @@ export class RealtimeSession {
         case 'session.update':
           return this.update(event.session, 'session');
         case 'conversation.item.create':
-          return this.addItem(event.item, event.previous_item_id);
+          return this.addItem(event.item, event.previous_item_id, raw.length);
         case 'conversation.item.delete':
           return this.deleteItem(event.item_id);
         case 'conversation.item.retrieve':
@@ -161,7 +171,14 @@ export class RealtimeSession {
     }
   }
 
-  private addItem(input: RealtimeItemInput, previousId: string | null | undefined): void {
+  private addItem(input: RealtimeItemInput, previousId: string | null | undefined, chars: number): void {
+    if (this.heldChars + chars > MAX_CONVERSATION_CHARS) {
+      throw new SwitchyardError(
+        'request_too_large',
+        `The conversation holds ${(this.heldChars / (1024 * 1024)).toFixed(1)} MB of items; a session keeps at most ${MAX_CONVERSATION_CHARS / (1024 * 1024)} MB. Delete items (conversation.item.delete) before adding more.`,
+        { param: 'item' },
+      );
+    }
     if (input.type === 'message') {
       const audio = input.content.findIndex((part) => /audio/.test(part.type));
       if (audio !== -1) throw new SwitchyardError('unsupported_parameter', 'Switchyard serves the Realtime API for text only: audio content is not served.', { param: `item.content[${audio}].type` });
@@ -172,11 +189,15 @@ export class RealtimeSession {
     if (previousId === null) at = 0;
     else if (previousId !== undefined) at = this.items.indexOf(this.find(previousId)) + 1;
     this.items.splice(at, 0, item);
+    this.clientItemChars.set(item.id, chars);
+    this.heldChars += chars;
     this.announce(item, at === 0 ? null : this.items[at - 1]!.id);
   }
 
   private deleteItem(id: string): void {
     this.items.splice(this.items.indexOf(this.find(id)), 1);
+    this.heldChars -= this.clientItemChars.get(id) ?? 0;
+    this.clientItemChars.delete(id);
     this.event('conversation.item.deleted', { item_id: id });
   }
 

@@ -3,9 +3,9 @@ import type { ChatCompletionFunctionTool } from 'openai/resources/chat/completio
 import type { ChatRequest } from '../provider.js';
 import { allowedTools } from '../../chat/allowed-tools.js';
 import { ValidationError } from '../../errors/errors.js';
-import { splitIntoTokens } from '../../chat/token-count.js';
+import { splitIntoTokens, splitIntoTokensOnce } from '../../chat/token-count.js';
 import { createRandom } from './prng.js';
-import { checkInstanceBudget, RANDOM_ITEMS_CAP } from './schema-budget.js';
+import { InstanceBudget, RANDOM_ITEMS_CAP } from './schema-budget.js';
 import { summarizeInput } from './describe-input.js';
 
 export type SandboxModel = 'echo' | 'lorem';
@@ -19,7 +19,7 @@ export interface PlannedToolCall {
 /** One choice of a sandbox reply, already cut by stop sequences and the token limit. */
 export interface PlannedChoice {
   reasoning: string[];
-  content: string[] | null;
+  content: readonly string[] | null;
   toolCalls: PlannedToolCall[];
   finishReason: 'stop' | 'length' | 'tool_calls';
 }
@@ -72,8 +72,8 @@ function chooseTools(request: ChatRequest, lastUserText: string, afterToolResult
 }
 
 /** An instance of a JSON schema; a schema no instance can be made of is the request's fault (400). */
-function schemaInstance(schema: Record<string, unknown> | undefined, seed: number, param: string): string {
-  checkInstanceBudget(schema, param);
+function schemaInstance(schema: Record<string, unknown> | undefined, seed: number, param: string, schemas: InstanceBudget): string {
+  schemas.spend(schema, param);
   let value: unknown;
   try {
     // Random extra items stay few: the budget counts what the schema demands, not what chance adds
@@ -86,10 +86,10 @@ function schemaInstance(schema: Record<string, unknown> | undefined, seed: numbe
   return JSON.stringify(value);
 }
 
-function replyText(model: SandboxModel, request: ChatRequest, random: () => number, seed: number): string {
+function replyText(model: SandboxModel, request: ChatRequest, random: () => number, seed: number, schemas: InstanceBudget): string {
   const input = summarizeInput(request.messages);
   const format = request.response_format;
-  if (format?.type === 'json_schema') return schemaInstance(format.json_schema.schema, seed, 'response_format.json_schema.schema');
+  if (format?.type === 'json_schema') return schemaInstance(format.json_schema.schema, seed, 'response_format.json_schema.schema', schemas);
   if (input.toolResults.length > 0) return `Tool results: ${input.toolResults.join(' | ')}`;
   let text = model === 'lorem' ? lorem(random) : input.lastUserText;
   if (input.images.length > 0) {
@@ -113,7 +113,17 @@ function applyStop(text: string, stops: readonly string[]): { text: string; stop
  * Decides, deterministically from the seed (or the request itself), what choice `index` says:
  * its reasoning, its text or tool calls, and why it finished.
  */
-export function planChoice(model: SandboxModel, request: ChatRequest, seed: number, index: number, defaultLimit: number): PlannedChoice {
+export function planChoice(
+  model: SandboxModel,
+  request: ChatRequest,
+  seed: number,
+  index: number,
+  defaultLimit: number,
+  /** What the request's schema instances may cost, shared by all its choices. */
+  schemas: InstanceBudget = new InstanceBudget(),
+  /** Shared by the request's choices too: the same text is split once. */
+  split: (text: string) => readonly string[] = splitIntoTokensOnce(),
+): PlannedChoice {
   const choiceSeed = (seed + index * 7919) >>> 0;
   const random = createRandom(choiceSeed);
   const input = summarizeInput(request.messages);
@@ -138,14 +148,15 @@ export function planChoice(model: SandboxModel, request: ChatRequest, seed: numb
         tool.function.parameters as Record<string, unknown> | undefined,
         choiceSeed + callIndex,
         `tools[${(request.tools ?? []).indexOf(tool)}].function.parameters`,
+        schemas,
       ),
     }));
     const used = toolCalls.reduce((sum, call) => sum + splitIntoTokens(call.arguments).length + 1, 0);
     return { reasoning, content: null, toolCalls, finishReason: used > budget ? 'length' : 'tool_calls' };
   }
 
-  const stopped = applyStop(replyText(model, request, random, choiceSeed), stops);
-  const tokens = splitIntoTokens(stopped.text);
+  const stopped = applyStop(replyText(model, request, random, choiceSeed, schemas), stops);
+  const tokens = split(stopped.text);
   if (tokens.length > budget) return { reasoning, content: tokens.slice(0, budget), toolCalls: [], finishReason: 'length' };
   return { reasoning, content: tokens, toolCalls: [], finishReason: 'stop' };
 }

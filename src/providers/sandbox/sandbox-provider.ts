@@ -18,6 +18,8 @@ import { sandboxEmbedding, sandboxTokens, SANDBOX_EMBEDDING_DIMENSIONS, SANDBOX_
 import { hashString } from './prng.js';
 import { rejectAudioAndLegacyFunctions, unsupportedBy } from '../unsupported-features.js';
 import { planChoice, SANDBOX_MODELS, type SandboxModel } from './plan-reply.js';
+import { InstanceBudget } from './schema-budget.js';
+import { splitIntoTokensOnce } from '../../chat/token-count.js';
 import { replyChunks, usageOf } from './reply-chunks.js';
 import { checkSandboxCompletion, planTextCompletion, textCompletionChunks } from './text-completion.js';
 
@@ -61,8 +63,11 @@ export class SandboxProvider implements Provider {
     rejectAudioAndLegacyFunctions(request, unsupportedBy('The sandbox'));
     if (context.signal.aborted) throw new ClientAbortedError();
     const seed = request.seed != null ? request.seed >>> 0 : hashString(JSON.stringify(request.messages));
+    // One budget for every choice: `n` choices of a schema cost n instances.
+    const budget = new InstanceBudget();
+    const split = splitIntoTokensOnce();
     const choices = Array.from({ length: request.n ?? 1 }, (_, index) =>
-      planChoice(model, request, seed, index, this.config.maxOutputTokens),
+      planChoice(model, request, seed, index, this.config.maxOutputTokens, budget, split),
     );
     const usage = usageOf(countPromptTokens(request.messages), choices);
     const chunks = replyChunks(

@@ -1,6 +1,6 @@
 import { decode } from 'gpt-tokenizer';
 import type { CompletionChoice, CompletionUsage } from 'openai/resources/completions';
-import { countTokens, splitIntoTokens } from '../../chat/token-count.js';
+import { countTokens, splitIntoTokensOnce } from '../../chat/token-count.js';
 import { DEFAULT_COMPLETION_MAX_TOKENS, promptsOf, stopsOf } from '../../completions/completion-prompts.js';
 import { UnsupportedFeatureError, ValidationError } from '../../errors/errors.js';
 import type { CompletionRequest, TextCompletionChunk } from '../provider.js';
@@ -18,7 +18,7 @@ const ALTERNATIVES = [' the', ' a', ',', '.', ' and'];
 interface PlannedText {
   index: number;
   prompt: string;
-  pieces: string[];
+  pieces: readonly string[];
   finishReason: 'stop' | 'length';
 }
 
@@ -70,6 +70,8 @@ export function planTextCompletion(model: SandboxModel, request: CompletionReque
   const limit = request.max_tokens ?? DEFAULT_COMPLETION_MAX_TOKENS;
   const stops = stopsOf(request);
   const choices: PlannedText[] = [];
+  // The n choices of an echoed prompt write the same text: split once.
+  const split = splitIntoTokensOnce();
   let promptTokens = 0;
   let completionTokens = 0;
   for (const [promptIndex, prompt] of prompts.entries()) {
@@ -79,7 +81,7 @@ export function planTextCompletion(model: SandboxModel, request: CompletionReque
       const index = promptIndex * n + choice;
       const random = createRandom((seed + index * 7919) >>> 0);
       const stopped = cutAtStop(continuation(model, text, random), stops);
-      const pieces = splitIntoTokens(stopped.text);
+      const pieces = split(stopped.text);
       const cut = pieces.length > limit;
       const kept = cut ? pieces.slice(0, limit) : pieces;
       completionTokens += kept.length;
