@@ -11,6 +11,7 @@ import { STATUS_CODES } from 'node:http';
 import { failOpenStreams } from './sse-writer.js';
 import { isLoopback, keysFromEnv, StaticKeyAuthenticator, type Authenticator } from './auth.js';
 import { errorHeaders, fromAnyError, writeRawError } from './errors-reply.js';
+import { blameDeepNesting } from './deep-nesting.js';
 import { registerChatRoutes } from './routes/chat-completions.js';
 import { registerModelRoutes } from './routes/models.js';
 import { registerEmbeddingsRoutes } from './routes/embeddings.js';
@@ -232,7 +233,7 @@ export async function buildServer(options: BuildServerOptions): Promise<Server> 
   }
 
   app.setErrorHandler((error, request, reply) => {
-    const failure = fromAnyError(error);
+    const failure = blameDeepNesting(fromAnyError(error), request.body);
     metrics?.countError(failure);
     if (failure.status >= 500) request.log.error({ err: failure, cause: failure.cause }, 'request failed');
     void reply

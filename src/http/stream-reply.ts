@@ -5,6 +5,7 @@ import { chatErrorEvent, SseWriter, type SseChunk } from './sse-writer.js';
 import { writeRawError } from './errors-reply.js';
 import { processingMs } from './request-timing.js';
 import { headerValue } from './header-value.js';
+import { blameDeepNesting } from './deep-nesting.js';
 
 /** What a gateway call resolves to when the client asked for a stream. */
 export type PendingStream = Promise<{ kind: 'stream'; route: string; chunks: AsyncIterable<SseChunk>; trailer?: () => string | undefined } | { kind: string }>;
@@ -35,7 +36,7 @@ export async function streamReply(
     result = await pending;
   } catch (error) {
     clearInterval(heartbeat);
-    const failure = toSwitchyardError(error);
+    const failure = blameDeepNesting(toSwitchyardError(error), request.body);
     if (failure instanceof ClientAbortedError || signal.aborted) return;
     if (sse.headersSent) sse.fail(failure);
     else writeRawError(reply.raw, failure, headers());

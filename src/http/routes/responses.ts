@@ -24,6 +24,7 @@ import type { ServerEvent } from '../../protocols/responses/types.js';
 import { passThroughCreate, passThroughRead, type PassThroughOptions } from './responses-pass-through.js';
 import { KyselyResponseRoutes, MemoryResponseRoutes, type ResponseRoutes } from '../../protocols/responses/response-routes.js';
 import { clientGone } from '../client-gone.js';
+import { blameDeepNesting } from '../deep-nesting.js';
 import { headerValue } from '../header-value.js';
 
 export interface ResponsesRouteOptions {
@@ -248,7 +249,7 @@ async function streamResponse(call: Call): Promise<FastifyReply> {
       result = await call.options.gateway.chat(call.translation.chat, callOptions(call, signal));
     } catch (error) {
       clearInterval(heartbeat);
-      const failure = renameChatParams(toSwitchyardError(error), call.translation.messageParams);
+      const failure = blameDeepNesting(renameChatParams(toSwitchyardError(error), call.translation.messageParams), request.body);
       if (failure instanceof ClientAbortedError || signal.aborted) return reply;
       if (failure.status >= 500) request.log.warn({ err: failure, cause: failure.cause }, 'responses stream failed before its first chunk');
       if (!sse.headersSent) {
