@@ -78,6 +78,9 @@ let auditId = '';
 
 e2e('sign in with the admin key (a wrong key is refused)', async () => {
   await page.goto(`${server.origin}/ui/`);
+  // The form is ready to type into, and the tab says what it is.
+  await page.waitForFunction(() => document.activeElement?.id === 'admin-key', undefined, { timeout: 5000 });
+  assert.equal(await page.title(), 'Sign in · Switchyard admin');
   await page.getByLabel('Admin key').fill('sk_admin_not_it');
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('alert').filter({ hasText: 'not the admin key' }).waitFor();
@@ -148,6 +151,74 @@ e2e('the request appears in Requests, opening its audit record, and in the Overv
   await page.getByRole('button', { name: 'Last 30 days' }).click();
   await page.locator('[data-stat=requests]', { hasText: /^1$/ }).waitFor();
   await shot('05-overview-30-days');
+
+  // New traffic shows with the Refresh button, without reloading the page.
+  await server.client(secret).chat.completions.create(hello('one more'));
+  const two = page.locator('[data-stat=requests]', { hasText: /^2$/ });
+  for (let tries = 0; tries < 50 && (await two.count()) === 0; tries++) {
+    await page.getByRole('button', { name: 'Refresh' }).click();
+    await page.waitForTimeout(100);
+  }
+  await two.waitFor({ timeout: 1000 });
+  await page.locator('table', { hasText: 'e2e' }).locator('tr', { hasText: 'e2e' }).locator('td.num').first().filter({ hasText: /^2$/ }).waitFor();
+});
+
+e2e('requests: the log pages past its first hundred, older and back to newer', async () => {
+  // 130 older records (two days ago: outside the Overview's hour and today's tables).
+  const at = Date.now() - 2 * 86_400_000;
+  const day = new Date(at).toISOString().slice(0, 10);
+  await server.platform.store.usage.insertBatch(
+    Array.from({ length: 130 }, (_, index) => ({
+      audit_id: `aud_paging${String(index).padStart(4, '0')}`,
+      request_id: `req_paging${index}`,
+      created_at: at + index,
+      day,
+      key_id: null,
+      workspace_id: null,
+      sandboxed: 0,
+      model_asked: 'sandbox/lorem',
+      route: 'sandbox/lorem',
+      provider_id: 'sandbox',
+      stream: 0,
+      prompt_tokens: 1,
+      completion_tokens: 1,
+      reasoning_tokens: 0,
+      cached_tokens: 0,
+      cost_usd: 0,
+      latency_ms: 1,
+      ttft_ms: null,
+      status: 'completed',
+      error_code: null,
+    })),
+  );
+  await go('requests');
+  const rows = page.locator('table.requests tbody tr');
+  const pageLabel = page.getByTestId('requests-page');
+  await pageLabel.filter({ hasText: 'Page 1 · requests 1–100' }).waitFor();
+  assert.equal(await rows.count(), 100);
+  assert.equal(await page.getByRole('button', { name: 'Newer' }).isDisabled(), true);
+  // A row far down the list opens its record above the list: it is scrolled to, and focused.
+  await rows.nth(90).getByRole('link').click();
+  await page.locator('section.audit dd', { hasText: /^aud_/ }).waitFor();
+  await page.waitForFunction(() => document.activeElement?.id === 'audit-title', undefined, { timeout: 2000 });
+  const box = await page.locator('section.audit').boundingBox();
+  assert.ok(box && box.y > -2 && box.y < 900, `the audit record should be in view; its top is at ${box?.y}`);
+  await page.getByRole('link', { name: 'Close' }).click();
+  await page.getByRole('button', { name: 'Older' }).click();
+  await pageLabel.filter({ hasText: /^Page 2 · requests 101–13\d$/ }).waitFor();
+  // The oldest of all is on the last page, and there is nothing older.
+  await page.locator('a[href="#/requests/aud_paging0000"]').waitFor();
+  assert.equal(await page.getByRole('button', { name: 'Older' }).isDisabled(), true);
+  await shot('03b-requests-page-2');
+  await page.getByRole('button', { name: 'Newer' }).click();
+  await pageLabel.filter({ hasText: 'Page 1 · requests 1–100' }).waitFor();
+  await page.locator(`a[href="#/requests/${auditId}"]`).waitFor();
+  // A filter starts again at the newest page.
+  await page.getByRole('button', { name: 'Older' }).click();
+  await pageLabel.filter({ hasText: /^Page 2/ }).waitFor();
+  await page.getByLabel('Status').selectOption('completed');
+  await pageLabel.filter({ hasText: /^Page 1/ }).waitFor();
+  await page.getByLabel('Status').selectOption('');
 });
 
 e2e('rotate: the new secret is shown once with the old one\'s grace deadline; the old key still works', async () => {
@@ -254,6 +325,13 @@ e2e('playground: a streamed reply renders as it arrives; reasoning folded; tool 
   await page.getByRole('button', { name: 'curl', exact: true }).click();
   assert.match(await page.locator('.code pre').innerText(), /curl .*\/v1\/chat\/completions/);
   await shot('14-playground-tool-call');
+  // Python's True/False/None are for values: a message that says "true" or "null" keeps its words.
+  await page.getByLabel('Message', { exact: true }).fill('Is it true, false or null?');
+  await page.getByRole('button', { name: 'Python' }).click();
+  const python = await page.locator('.code pre').innerText();
+  assert.ok(python.includes('"content": "Is it true, false or null?"'), python);
+  assert.match(python, /"stream": True\b/);
+  await page.getByLabel('Message', { exact: true }).fill('');
 });
 
 e2e('models: pull a GGUF with the pull button, its progress bar moving to completion', async () => {
@@ -267,6 +345,21 @@ e2e('models: pull a GGUF with the pull button, its progress bar moving to comple
   await status.filter({ hasText: /^Done: 1\.9 MB saved to / }).waitFor({ timeout: 30_000 });
   assert.equal(await page.locator('#pull-bar').getAttribute('value'), '100');
   await shot('11c-models-pulled');
+});
+
+e2e('playground: "New conversation" mid-stream stops the reply, which does not come back', async () => {
+  await go('playground');
+  await page.getByLabel('Model or alias').selectOption('sandbox/echo');
+  const words = Array.from({ length: 30 }, (_, index) => `w${index}`).join(' ');
+  await page.getByLabel('Message', { exact: true }).fill(words);
+  await page.getByRole('button', { name: 'Send' }).click();
+  await page.getByTestId('reply').filter({ hasText: /w2\b/ }).waitFor();
+  await page.getByRole('button', { name: 'New conversation' }).click();
+  // Longer than the rest of the stream would take (30 words at 60 ms).
+  await page.waitForTimeout(2500);
+  assert.equal(await page.locator('ol.messages li').count(), 0);
+  await page.getByText('Replies stream in here as they arrive.').waitFor();
+  assert.doesNotMatch(await page.locator('.code pre').innerText(), /w29/);
 });
 
 e2e('playground: an uploaded image goes with the message, shown as a thumbnail, elided in the code', async () => {
@@ -285,6 +378,22 @@ e2e('playground: an uploaded image goes with the message, shown as a thumbnail, 
   await shot('14b-playground-image');
 });
 
+e2e('playground: a request refused before any reply says why and gives the message back to retry', async () => {
+  const persona = (await server.admin('POST', '/personas', { name: 'Soon gone', base_model: 'sandbox/echo', system_prompt: 'Be brief.' })).body;
+  await go('overview');
+  await go('playground');
+  await page.locator('#pg-model option', { hasText: 'Soon gone' }).waitFor({ state: 'attached' });
+  await page.getByLabel('Model or alias').selectOption(persona.model);
+  // Deleted after the page listed it: the call is a 404.
+  assert.equal((await server.admin('DELETE', `/personas/${persona.id}`)).status, 200);
+  await page.getByLabel('Message', { exact: true }).fill('are you there?');
+  await page.getByRole('button', { name: 'Send' }).click();
+  await page.getByRole('alert').filter({ hasText: persona.id }).waitFor();
+  assert.equal(await page.getByLabel('Message', { exact: true }).inputValue(), 'are you there?');
+  assert.equal(await page.locator('ol.messages li').count(), 0);
+  await shot('14c-playground-refused');
+});
+
 e2e('personas: create one, test it side by side with its base model, see its drift score', async () => {
   await go('personas');
   await page.getByRole('button', { name: 'New persona' }).click();
@@ -293,6 +402,20 @@ e2e('personas: create one, test it side by side with its base model, see its dri
   await page.getByLabel('System prompt').fill('Talk like a pirate.');
   await page.getByLabel('Forbidden phrases').fill('landlubber\nahoy');
   await page.getByLabel('When a reply drifts').selectOption('regenerate');
+  // The lock sits beside its text, not above it.
+  const lock = await page.getByLabel(/Locked/).boundingBox();
+  const lockText = await page.getByText('Locked (the client cannot change it)').boundingBox();
+  assert.ok(lock && lockText && lock.x < lockText.x && Math.abs(lock.y + lock.height / 2 - (lockText.y + lockText.height / 2)) < 6, 'the lock checkbox should sit beside its text');
+  // The API's refusal shows next to the field it is about, which gets the focus.
+  await page.getByLabel('Base model').fill('nope/not-a-model');
+  await page.getByRole('button', { name: 'Create persona' }).click();
+  const baseError = page.locator('#persona-base-error');
+  await baseError.filter({ hasText: "no model, alias or provider prefix named 'nope/not-a-model'" }).waitFor();
+  assert.equal(await page.getByLabel('Base model').getAttribute('aria-invalid'), 'true');
+  assert.equal(await page.getByLabel('Base model').getAttribute('aria-describedby'), 'persona-base-error');
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'persona-base');
+  await shot('07a-personas-field-error');
+  await page.getByLabel('Base model').fill('sandbox/echo');
   await page.getByRole('button', { name: 'Create persona' }).click();
   const row = page.getByRole('row').filter({ hasText: 'Echo pirate' });
   await row.waitFor();
@@ -332,7 +455,8 @@ e2e('narrow screen: pages stay usable at phone width', async () => {
 e2e('keyboard: the navigation and the page heading are reachable without a mouse', async () => {
   await go('overview');
   // Focus lands on the page's heading; the header (skip link, pages, sign out) comes before it.
-  assert.equal(await page.evaluate(() => document.activeElement?.id), 'page-title');
+  // (Waited for: from another page this is a hash change, and the focus moves on the next frame.)
+  await page.waitForFunction(() => document.activeElement?.id === 'page-title' && document.activeElement.textContent === 'Overview', undefined, { timeout: 5000 });
   await page.keyboard.press('Shift+Tab');
   assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Sign out');
   await page.keyboard.press('Shift+Tab');
@@ -340,4 +464,19 @@ e2e('keyboard: the navigation and the page heading are reachable without a mouse
   await page.getByRole('link', { name: /API keys/ }).focus();
   await page.keyboard.press('Enter');
   await page.waitForFunction(() => document.activeElement?.id === 'page-title' && document.activeElement.textContent === 'API keys');
+});
+
+e2e('a session that ends while the playground is open goes back to sign-in', async () => {
+  await go('playground');
+  // The page's own loads done (the models listed), so that only the send meets the ended session.
+  await page.locator('#pg-model option', { hasText: 'sandbox/echo' }).first().waitFor({ state: 'attached' });
+  await page.waitForTimeout(200);
+  const cookies = await page.context().cookies();
+  await page.context().clearCookies();
+  await page.getByLabel('Message', { exact: true }).fill('after the session ended');
+  await page.getByRole('button', { name: 'Send' }).click();
+  await page.getByLabel('Admin key').waitFor({ timeout: 5000 });
+  await page.waitForFunction(() => document.activeElement?.id === 'admin-key', undefined, { timeout: 2000 });
+  assert.equal(await page.title(), 'Sign in · Switchyard admin');
+  await page.context().addCookies(cookies);
 });

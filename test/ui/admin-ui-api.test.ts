@@ -152,3 +152,34 @@ test('usage series per minute and per day, tiers, models with circuit state, and
   const unauthenticated = await fetch(`${server.origin}/admin/v1/playground/chat/completions`, { method: 'POST', body: '{}' });
   assert.equal(unauthenticated.status, 401);
 });
+
+test('models: calls made through an alias count for the target that answered or failed them', async () => {
+  const server = await startUiServer(
+    {
+      providers: [
+        { id: 'sandbox', kind: 'sandbox' },
+        // Nothing listens on port 9: every call to it fails before its first byte.
+        { id: 'dead', kind: 'openai-compatible', baseURL: 'http://127.0.0.1:9/v1', apiKey: 'x', models: ['gone'] },
+      ],
+      aliases: { broken: ['dead/gone'], flaky: ['dead/gone', 'sandbox/echo'] },
+      routing: { baseDelayMs: 1, maxDelayMs: 2 },
+    },
+    fakeUi(),
+  );
+  servers.push(server);
+  const client = server.client('any');
+  await assert.rejects(client.chat.completions.create({ model: 'broken', messages: [{ role: 'user', content: 'x' }] }));
+  await client.chat.completions.create({ model: 'flaky', messages: [{ role: 'user', content: 'y' }] });
+  let models: any;
+  for (let tries = 0; tries < 100; tries++) {
+    models = (await server.admin('GET', '/models')).body;
+    if (models.data.find((model: any) => model.id === 'sandbox/echo').recent_requests > 0 && models.data.find((model: any) => model.id === 'dead/gone').recent_requests > 0) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const gone = models.data.find((model: any) => model.id === 'dead/gone');
+  assert.equal(gone.recent_requests, 1);
+  assert.equal(gone.recent_error_rate, 1);
+  const echo = models.data.find((model: any) => model.id === 'sandbox/echo');
+  assert.equal(echo.recent_requests, 1);
+  assert.equal(echo.recent_error_rate, 0);
+});

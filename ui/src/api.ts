@@ -8,6 +8,8 @@ export class ApiError extends Error {
     readonly status: number,
     message: string,
     readonly code: string | null,
+    /** The request field the error is about (OpenAI's `param`), e.g. `parameters.temperature`. */
+    readonly param: string | null = null,
   ) {
     super(message);
   }
@@ -20,14 +22,16 @@ export function setSignedOutHandler(handler: () => void): void {
 async function errorOf(response: Response): Promise<ApiError> {
   let message = `${response.status} ${response.statusText}`;
   let code: string | null = null;
+  let param: string | null = null;
   try {
-    const body = (await response.json()) as { error?: { message?: string; code?: string } };
+    const body = (await response.json()) as { error?: { message?: string; code?: string; param?: string | null } };
     if (body.error?.message) message = body.error.message;
     code = body.error?.code ?? null;
+    param = body.error?.param ?? null;
   } catch {
     // not JSON
   }
-  return new ApiError(response.status, message, code);
+  return new ApiError(response.status, message, code, param);
 }
 
 export function headers(json: boolean): Record<string, string> {
@@ -59,6 +63,11 @@ export async function playgroundStream(body: unknown, signal: AbortSignal): Prom
     body: JSON.stringify(body),
     signal,
   });
+  // As for every admin call: a 401 means the session ended (expired, or signed out in another tab).
+  if (response.status === 401) {
+    csrfToken = undefined;
+    onSignedOut();
+  }
   if (!response.ok) throw await errorOf(response);
   return response;
 }

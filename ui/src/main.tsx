@@ -1,5 +1,5 @@
 import { render } from 'preact';
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { resumeSession, setSignedOutHandler, signIn, signOut } from './api.js';
 import { OverviewPage } from './pages/overview.js';
 import { KeysPage } from './pages/keys.js';
@@ -29,6 +29,12 @@ function SignIn({ onSignedIn }: { onSignedIn: () => void }) {
   const [key, setKey] = useState('');
   const [error, setError] = useState<string | undefined>();
   const [busy, setBusy] = useState(false);
+  // The key field has the focus when the form appears (first visit, sign-out, a session that ended).
+  const field = useRef<HTMLInputElement>(null);
+  useEffect(() => {
+    document.title = 'Sign in · Switchyard admin';
+    field.current?.focus();
+  }, []);
   return (
     <main class="sign-in" id="main">
       <form
@@ -50,7 +56,7 @@ function SignIn({ onSignedIn }: { onSignedIn: () => void }) {
         <h1>Switchyard admin</h1>
         <p class="hint">Sign in with the admin key (SWITCHYARD_ADMIN_KEY, or the key printed at first start).</p>
         <label for="admin-key">Admin key</label>
-        <input id="admin-key" type="password" autocomplete="current-password" required value={key} onInput={(event) => setKey((event.currentTarget as HTMLInputElement).value)} aria-describedby={error ? 'sign-in-error' : undefined} />
+        <input id="admin-key" ref={field} type="password" autocomplete="current-password" required value={key} onInput={(event) => setKey((event.currentTarget as HTMLInputElement).value)} aria-describedby={error ? 'sign-in-error' : undefined} />
         {error ? (
           <p class="error" id="sign-in-error" role="alert">
             {error}
@@ -76,6 +82,7 @@ function App() {
   }, []);
   const page = route[0]!;
   useEffect(() => {
+    if (session !== 'in') return;
     const label = PAGES.find((entry) => entry.path === page)?.label ?? 'Not found';
     document.title = `${label} · Switchyard admin`;
     // Move focus to the new page's heading, so keyboard and screen-reader users land on it.

@@ -84,11 +84,12 @@ export function registerAdminConsoleRoutes(app: FastifyInstance, options: AdminC
     const recent = await platform.store.usage.requests({ since: Date.now() - RECENT_WINDOW_MS, limit: RECENT_LIMIT });
     const counts = new Map<string, { requests: number; errors: number }>();
     for (const record of recent) {
-      if (!record.route) continue;
-      const count = counts.get(record.route) ?? { requests: 0, errors: 0 };
+      const target = routeTarget(record.route);
+      if (!target) continue;
+      const count = counts.get(target) ?? { requests: 0, errors: 0 };
       count.requests += 1;
       if (record.status === 'failed') count.errors += 1;
-      counts.set(record.route, count);
+      counts.set(target, count);
     }
     const loaded = new Map<string, boolean>();
     for (const provider of registry.allProviders()) {
@@ -128,4 +129,13 @@ export function registerAdminConsoleRoutes(app: FastifyInstance, options: AdminC
     },
     { prefix: '/playground' },
   );
+}
+
+/**
+ * The target a recorded call ended on: the last link of its route chain
+ * (`alias:fast > sandbox/echo (after 1 fallback)` is `sandbox/echo`), so calls made through an
+ * alias or a persona count for the model that answered (or failed) them.
+ */
+function routeTarget(route: string): string {
+  return route.replace(/ \(after \d+ fallbacks?\)$/, '').split(' > ').at(-1)?.trim() ?? '';
 }

@@ -66,6 +66,16 @@ export function OverviewPage() {
   return (
     <>
       <PageHeader title="Overview">
+        <button
+          type="button"
+          class="secondary"
+          onClick={() => {
+            series.reload();
+            breakdown.reload();
+          }}
+        >
+          Refresh
+        </button>
         <div class="segmented" role="group" aria-label="Period">
           <button type="button" aria-pressed={period === 'hour'} onClick={() => setPeriod('hour')}>
             Last hour

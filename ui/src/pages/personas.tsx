@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import { api } from '../api.js';
+import { api, ApiError } from '../api.js';
 import { Badge, ConfirmDialog, ErrorNote, PageHeader, useLoad } from '../components.js';
 
 interface Persona {
@@ -19,6 +19,34 @@ interface Persona {
 interface TestResult {
   persona: { reply: string; route: string; drift: { score: number; alert: boolean; reasons: string[]; threshold: number } | null; layers: string[]; recovery: string | null };
   base: { reply?: string; route?: string; error?: string };
+}
+
+/** The form field each of the API's `param`s is about, so its error shows next to that field. */
+const FIELD_OF_PARAM: Record<string, string> = {
+  name: 'persona-name',
+  id: 'persona-name',
+  base_model: 'persona-base',
+  system_prompt: 'persona-prompt',
+  'parameters.temperature': 'persona-temperature',
+  locked_parameters: 'persona-temperature',
+  'parameters.max_tokens': 'persona-max-tokens',
+  style_examples: 'persona-examples',
+  'drift_rules.forbidden_phrases': 'persona-forbidden',
+  'drift_rules.required_language': 'persona-language',
+  'drift_rules.max_length': 'persona-max-length',
+  recovery: 'persona-recovery',
+  'recovery.policy': 'persona-recovery',
+  'recovery.fallback_model': 'persona-fallback',
+};
+
+function fieldOf(error: Error | undefined): string | undefined {
+  const param = error instanceof ApiError ? error.param : null;
+  if (!param) return undefined;
+  // `style_examples[2]` or `drift_rules.forbidden_phrases.0` belong to their list's field.
+  const key = Object.keys(FIELD_OF_PARAM)
+    .filter((name) => param === name || param.startsWith(`${name}.`) || param.startsWith(`${name}[`))
+    .sort((a, b) => b.length - a.length)[0];
+  return key ? FIELD_OF_PARAM[key] : undefined;
 }
 
 const lines = (text: string) => text.split('\n').map((line) => line.trim()).filter(Boolean);
@@ -153,6 +181,15 @@ function PersonaForm({ persona, models, onCancel, onSaved }: { persona: Persona 
   const [error, setError] = useState<Error | undefined>();
   const [busy, setBusy] = useState(false);
   const input = (set: (value: string) => void) => (event: Event) => set((event.currentTarget as HTMLInputElement).value);
+  const field = fieldOf(error);
+  /** The attributes that tie a field to the API's error about it. */
+  const invalid = (id: string) => (field === id ? { 'aria-invalid': true, 'aria-describedby': `${id}-error` } : {});
+  const fieldError = (id: string) =>
+    field === id && error ? (
+      <p class="error field-error" id={`${id}-error`} role="alert">
+        {error.message}
+      </p>
+    ) : null;
 
   return (
     <form
@@ -178,6 +215,8 @@ function PersonaForm({ persona, models, onCancel, onSaved }: { persona: Persona 
           onSaved();
         } catch (failure) {
           setError(failure as Error);
+          const id = fieldOf(failure as Error);
+          if (id) requestAnimationFrame(() => document.getElementById(id)?.focus());
         } finally {
           setBusy(false);
         }
@@ -185,34 +224,61 @@ function PersonaForm({ persona, models, onCancel, onSaved }: { persona: Persona 
     >
       <h2 id="persona-form-title">{persona ? `Edit ${persona.name}` : 'New persona'}</h2>
       <label for="persona-name">Name</label>
-      <input id="persona-name" required value={name} maxLength={200} onInput={input(setName)} />
+      <div class="field">
+        <input id="persona-name" required value={name} maxLength={200} onInput={input(setName)} {...invalid('persona-name')} />
+        {fieldError('persona-name')}
+      </div>
       <label for="persona-base">Base model</label>
-      <input id="persona-base" required list="persona-models" value={baseModel} onInput={input(setBaseModel)} />
+      <div class="field">
+        <input id="persona-base" required list="persona-models" value={baseModel} onInput={input(setBaseModel)} {...invalid('persona-base')} />
+        {fieldError('persona-base')}
+      </div>
       <datalist id="persona-models">
         {models.filter((model) => !model.startsWith('persona://')).map((model) => (
           <option key={model} value={model} />
         ))}
       </datalist>
       <label for="persona-prompt">System prompt</label>
-      <textarea id="persona-prompt" required rows={4} value={prompt} onInput={input(setPrompt)} />
+      <div class="field">
+        <textarea id="persona-prompt" required rows={4} value={prompt} onInput={input(setPrompt)} {...invalid('persona-prompt')} />
+        {fieldError('persona-prompt')}
+      </div>
       <label for="persona-temperature">Temperature</label>
-      <div class="inline-form">
-        <input id="persona-temperature" type="number" min="0" max="2" step="0.1" value={temperature} onInput={input(setTemperature)} />
-        <label class="checkbox">
-          <input type="checkbox" checked={lockTemperature} onChange={(event) => setLockTemperature((event.currentTarget as HTMLInputElement).checked)} />
-          <span>Locked (the client cannot change it)</span>
-        </label>
+      <div class="field">
+        <div class="inline-form">
+          <input id="persona-temperature" type="number" min="0" max="2" step="0.1" value={temperature} onInput={input(setTemperature)} {...invalid('persona-temperature')} />
+          <label class="checkbox">
+            <input type="checkbox" checked={lockTemperature} onChange={(event) => setLockTemperature((event.currentTarget as HTMLInputElement).checked)} />
+            <span>Locked (the client cannot change it)</span>
+          </label>
+        </div>
+        {fieldError('persona-temperature')}
       </div>
       <label for="persona-max-tokens">Max tokens</label>
-      <input id="persona-max-tokens" type="number" min="1" value={maxTokens} onInput={input(setMaxTokens)} />
+      <div class="field">
+        <input id="persona-max-tokens" type="number" min="1" value={maxTokens} onInput={input(setMaxTokens)} {...invalid('persona-max-tokens')} />
+        {fieldError('persona-max-tokens')}
+      </div>
       <label for="persona-examples">Style examples</label>
-      <textarea id="persona-examples" rows={3} placeholder="One per line" value={examples} onInput={input(setExamples)} />
+      <div class="field">
+        <textarea id="persona-examples" rows={3} placeholder="One per line" value={examples} onInput={input(setExamples)} {...invalid('persona-examples')} />
+        {fieldError('persona-examples')}
+      </div>
       <label for="persona-forbidden">Forbidden phrases</label>
-      <textarea id="persona-forbidden" rows={2} placeholder="One per line, e.g. as an AI" value={forbidden} onInput={input(setForbidden)} />
+      <div class="field">
+        <textarea id="persona-forbidden" rows={2} placeholder="One per line, e.g. as an AI" value={forbidden} onInput={input(setForbidden)} {...invalid('persona-forbidden')} />
+        {fieldError('persona-forbidden')}
+      </div>
       <label for="persona-language">Required language</label>
-      <input id="persona-language" maxLength={2} placeholder="e.g. en" value={language} onInput={input(setLanguage)} />
+      <div class="field">
+        <input id="persona-language" maxLength={2} placeholder="e.g. en" value={language} onInput={input(setLanguage)} {...invalid('persona-language')} />
+        {fieldError('persona-language')}
+      </div>
       <label for="persona-max-length">Maximum length (characters)</label>
-      <input id="persona-max-length" type="number" min="1" value={maxLength} onInput={input(setMaxLength)} />
+      <div class="field">
+        <input id="persona-max-length" type="number" min="1" value={maxLength} onInput={input(setMaxLength)} {...invalid('persona-max-length')} />
+        {fieldError('persona-max-length')}
+      </div>
       <label for="persona-recovery">When a reply drifts</label>
       <select id="persona-recovery" value={policy} onChange={(event) => setPolicy((event.currentTarget as HTMLSelectElement).value as Persona['recovery']['policy'])}>
         <option value="off">Ship it, with the alert</option>
@@ -222,10 +288,14 @@ function PersonaForm({ persona, models, onCancel, onSaved }: { persona: Persona 
       {policy === 'fallback' ? (
         <>
           <label for="persona-fallback">Fallback model</label>
-          <input id="persona-fallback" required list="persona-models" value={fallback} onInput={input(setFallback)} />
+          <div class="field">
+            <input id="persona-fallback" required list="persona-models" value={fallback} onInput={input(setFallback)} {...invalid('persona-fallback')} />
+            {fieldError('persona-fallback')}
+          </div>
         </>
       ) : null}
-      <ErrorNote error={error} />
+      {/* An error about no one field (or a field not on the form) shows above the buttons. */}
+      {field ? null : <ErrorNote error={error} />}
       <div class="form-actions">
         <button type="button" class="secondary" onClick={onCancel}>
           Cancel

@@ -99,6 +99,8 @@ export function PlaygroundPage() {
   const [error, setError] = useState<Error | undefined>();
   const [lastSent, setLastSent] = useState<Record<string, unknown> | undefined>();
   const abort = useRef<AbortController | undefined>(undefined);
+  // Bumped by "New conversation": a reply still streaming from the previous one must not come back.
+  const conversation = useRef(0);
 
   const chosen = model || models.data?.aliases[0] || models.data?.data[0]?.id || 'sandbox/echo';
   const request = useMemo(() => {
@@ -120,18 +122,24 @@ export function PlaygroundPage() {
     setLastSent(body);
     const userMessage = body.messages[body.messages.length - 1]!;
     setHistory((previous) => [...previous, userMessage]);
+    const sentInput = input;
+    const sentImages = images;
     setInput('');
     setImages([]);
     const controller = new AbortController();
     abort.current = controller;
+    const mine = conversation.current;
+    const superseded = () => conversation.current !== mine;
     let current: Reply = { content: '', reasoning: '', toolCalls: [], finish: null, route: null, auditId: null, error: null, streaming: true };
     setReply(current);
     const update = (next: Partial<Reply>) => {
       current = { ...current, ...next };
-      setReply(current);
+      if (!superseded()) setReply(current);
     };
+    let response: Response | undefined;
+    let refused = false;
     try {
-      const response = await playgroundStream(body, controller.signal);
+      response = await playgroundStream(body, controller.signal);
       update({ route: response.headers.get('x-switchyard-route'), auditId: response.headers.get('x-switchyard-audit-id') });
       await readEvents(response.body!, (data) => {
         if (data === '[DONE]') return;
@@ -156,11 +164,24 @@ export function PlaygroundPage() {
         });
       });
     } catch (failure) {
-      if ((failure as Error).name !== 'AbortError') setError(failure as Error);
-      else update({ error: 'Stopped.' });
+      if (superseded()) return;
+      if ((failure as Error).name === 'AbortError') update({ error: 'Stopped.' });
+      else if (!response) {
+        // Refused before any reply (a 4xx, an unreachable upstream): nothing was said, so the turn
+        // goes back into the form to fix or retry, and the error says why.
+        refused = true;
+        setReply(undefined);
+        setHistory((previous) => previous.slice(0, -1));
+        setInput(sentInput);
+        setImages(sentImages);
+        setError(failure as Error);
+        return;
+      } else update({ error: (failure as Error).message });
     } finally {
-      update({ streaming: false });
-      abort.current = undefined;
+      if (!refused) update({ streaming: false });
+      if (abort.current === controller) abort.current = undefined;
+    }
+    if (!superseded()) {
       // A turn that called tools would need the tools' results before the next one: the playground
       // shows the calls but leaves them out of the conversation it sends next.
       if (current.content && current.toolCalls.length === 0) setHistory((previous) => [...previous, { role: 'assistant', content: current.content }]);
@@ -193,8 +214,13 @@ export function PlaygroundPage() {
           type="button"
           class="secondary"
           onClick={() => {
+            conversation.current += 1;
+            abort.current?.abort();
+            abort.current = undefined;
             setHistory([]);
             setReply(undefined);
+            setLastSent(undefined);
+            setError(undefined);
           }}
         >
           New conversation
@@ -391,8 +417,27 @@ function snippet(language: Language, request: Record<string, unknown>): string {
   const { stream: _stream, ...rest } = request;
   const args = JSON.stringify({ ...rest, stream: true }, null, 4);
   if (language === 'python') {
-    const pythonArgs = args.replace(/\btrue\b/g, 'True').replace(/\bfalse\b/g, 'False').replace(/\bnull\b/g, 'None');
+    const pythonArgs = pythonLiteral({ ...rest, stream: true }, '');
     return `from openai import OpenAI\n\nclient = OpenAI(base_url="${base}", api_key=os.environ["SWITCHYARD_API_KEY"])\n\nstream = client.chat.completions.create(**${pythonArgs})\nfor chunk in stream:\n    if chunk.choices and chunk.choices[0].delta.content:\n        print(chunk.choices[0].delta.content, end="", flush=True)`.replace('from openai', 'import os\nfrom openai');
   }
   return `import OpenAI from 'openai';\n\nconst client = new OpenAI({ baseURL: '${base}', apiKey: process.env.SWITCHYARD_API_KEY });\n\nconst stream = await client.chat.completions.create(${args});\nfor await (const chunk of stream) {\n  process.stdout.write(chunk.choices[0]?.delta?.content ?? '');\n}`;
+}
+
+/**
+ * A JSON value as a Python literal: `true`/`false`/`null` become `True`/`False`/`None` as values only,
+ * never inside a string (a message saying "true" stays "true").
+ */
+function pythonLiteral(value: unknown, indent: string): string {
+  if (value === null || value === undefined) return 'None';
+  if (value === true) return 'True';
+  if (value === false) return 'False';
+  if (typeof value === 'number' || typeof value === 'string') return JSON.stringify(value);
+  const inner = `${indent}    `;
+  if (Array.isArray(value)) {
+    if (value.length === 0) return '[]';
+    return `[\n${value.map((item) => `${inner}${pythonLiteral(item, inner)}`).join(',\n')}\n${indent}]`;
+  }
+  const entries = Object.entries(value as Record<string, unknown>);
+  if (entries.length === 0) return '{}';
+  return `{\n${entries.map(([key, item]) => `${inner}${JSON.stringify(key)}: ${pythonLiteral(item, inner)}`).join(',\n')}\n${indent}}`;
 }

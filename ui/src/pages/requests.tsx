@@ -1,7 +1,9 @@
-import { useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, query, type ApiKey, type RequestRecord } from '../api.js';
 import { Badge, ErrorNote, PageHeader, statusTone, useLoad } from '../components.js';
 import { formatMs, formatNumber, formatTime, formatUsd } from '../format.js';
+
+const PAGE_SIZE = 100;
 
 const PERIODS = [
   { label: 'Any time', seconds: 0 },
@@ -16,13 +18,23 @@ export function RequestsPage({ auditId }: { auditId: string | undefined }) {
   const [model, setModel] = useState('');
   const [status, setStatus] = useState('');
   const [period, setPeriod] = useState(0);
+  // Paging as the API does it: each page after the last audit id of the one before; the stack keeps
+  // the cursors of the pages already seen, so "Newer" goes back without asking for a `before`.
+  const [cursors, setCursors] = useState<string[]>([]);
+  const after = cursors.at(-1);
   const keys = useLoad(() => api<{ data: ApiKey[] }>('GET', '/keys'), []);
   const records = useLoad(
-    () => api<{ data: RequestRecord[] }>('GET', `/requests${query({ key_id: keyId, model: model.trim(), status, since: period ? Math.floor(Date.now() / 1000) - period : undefined, limit: 200 })}`),
-    [keyId, model, status, period],
+    () => api<{ data: RequestRecord[]; has_more: boolean; last_id: string | null }>('GET', `/requests${query({ key_id: keyId, model: model.trim(), status, since: period ? Math.floor(Date.now() / 1000) - period : undefined, limit: PAGE_SIZE, after })}`),
+    [keyId, model, status, period, after],
   );
   const keyName = new Map((keys.data?.data ?? []).map((key) => [key.id, key.name || key.redacted_value]));
-  const update = (setter: (value: string) => void) => (event: Event) => setter((event.currentTarget as HTMLInputElement | HTMLSelectElement).value);
+  // A new filter starts again at the newest page.
+  const update = (setter: (value: string) => void) => (event: Event) => {
+    setCursors([]);
+    setter((event.currentTarget as HTMLInputElement | HTMLSelectElement).value);
+  };
+  const page = cursors.length + 1;
+  const rows = records.data?.data ?? [];
 
   return (
     <>
@@ -61,7 +73,13 @@ export function RequestsPage({ auditId }: { auditId: string | undefined }) {
         </label>
         <label>
           Time
-          <select value={String(period)} onChange={(event) => setPeriod(Number((event.currentTarget as HTMLSelectElement).value))}>
+          <select
+            value={String(period)}
+            onChange={(event) => {
+              setCursors([]);
+              setPeriod(Number((event.currentTarget as HTMLSelectElement).value));
+            }}
+          >
             {PERIODS.map((entry) => (
               <option key={entry.seconds} value={String(entry.seconds)}>
                 {entry.label}
@@ -85,14 +103,14 @@ export function RequestsPage({ auditId }: { auditId: string | undefined }) {
             </tr>
           </thead>
           <tbody>
-            {(records.data?.data ?? []).length === 0 ? (
+            {rows.length === 0 ? (
               <tr>
                 <td colSpan={6} class="empty">
                   {records.loading ? 'Loading…' : 'No requests match.'}
                 </td>
               </tr>
             ) : null}
-            {(records.data?.data ?? []).map((record) => (
+            {rows.map((record) => (
               <tr key={record.audit_id} class={record.audit_id === auditId ? 'selected' : ''} onClick={() => (location.hash = `#/requests/${record.audit_id}`)}>
                 <td>
                   <a href={`#/requests/${encodeURIComponent(record.audit_id)}`} aria-label={`Open request ${record.audit_id} of ${formatTime(record.created_at)}`}>
@@ -115,6 +133,26 @@ export function RequestsPage({ auditId }: { auditId: string | undefined }) {
           </tbody>
         </table>
       </div>
+      <nav class="pager" aria-label="Request log pages">
+        <button type="button" class="secondary" disabled={page === 1} onClick={() => setCursors((previous) => previous.slice(0, -1))}>
+          Newer
+        </button>
+        <span aria-live="polite" data-testid="requests-page">
+          Page {page}
+          {rows.length > 0 ? ` · requests ${formatNumber((page - 1) * PAGE_SIZE + 1)}–${formatNumber((page - 1) * PAGE_SIZE + rows.length)}` : ''}
+        </span>
+        <button
+          type="button"
+          class="secondary"
+          disabled={!records.data?.has_more || !records.data.last_id || records.loading}
+          onClick={() => {
+            const last = records.data?.last_id;
+            if (last) setCursors((previous) => [...previous, last]);
+          }}
+        >
+          Older
+        </button>
+      </nav>
     </>
   );
 }
@@ -125,10 +163,20 @@ function AuditRecord({ auditId, keyName }: { auditId: string; keyName: Map<strin
   const recorded = (value as { drift?: { score: number; alert: boolean; layers: string[]; recovery: string | null } | null } | undefined)?.drift ?? undefined;
   const drift = recorded?.score;
   const layers = recorded?.layers;
+  // The record opens above the log: bring it into view and move focus to it, or a row opened far
+  // down the list seems to do nothing.
+  const section = useRef<HTMLElement>(null);
+  const heading = useRef<HTMLHeadingElement>(null);
+  useEffect(() => {
+    section.current?.scrollIntoView({ block: 'start' });
+    heading.current?.focus({ preventScroll: true });
+  }, [auditId]);
   return (
-    <section class="card audit" aria-labelledby="audit-title">
+    <section class="card audit" aria-labelledby="audit-title" ref={section}>
       <div class="audit-head">
-        <h2 id="audit-title">Audit record</h2>
+        <h2 id="audit-title" ref={heading} tabIndex={-1}>
+          Audit record
+        </h2>
         <a href="#/requests" class="button secondary">
           Close
         </a>
