@@ -139,6 +139,19 @@ const MIGRATIONS: Record<string, Migration> = {
         .execute();
     },
   },
+  '0005_response_items': {
+    async up(db: Kysely<any>) {
+      // Which stored response holds each item, so that an `item_reference` input item finds it.
+      await db.schema
+        .createTable('response_items')
+        .addColumn('workspace_id', 'text', (column) => column.notNull())
+        .addColumn('item_id', 'text', (column) => column.notNull())
+        .addColumn('response_id', 'text', (column) => column.notNull())
+        .addPrimaryKeyConstraint('response_items_pk', ['workspace_id', 'item_id'])
+        .execute();
+      await db.schema.createIndex('response_items_response').on('response_items').columns(['response_id']).execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -10,6 +10,7 @@ export interface Database {
   settings: SettingTable;
   counters: CounterTable;
   responses: ResponseTable;
+  response_items: ResponseItemTable;
   personas: PersonaTable;
   response_routes: ResponseRouteTable;
 }
@@ -117,6 +118,13 @@ export interface ResponseTable {
   input_items: string;
   /** Its stream events for replay, JSON array. */
   events: string;
+}
+
+/** Which stored response holds an item (by the item's id), for `item_reference` input items. */
+export interface ResponseItemTable {
+  workspace_id: string;
+  item_id: string;
+  response_id: string;
 }
 
 /** A persona (src/gateway/personas): its definition as the admin API takes it, JSON. */

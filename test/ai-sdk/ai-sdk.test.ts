@@ -160,4 +160,55 @@ describe('Vercel AI SDK on the embedded engine (generated tiny model)', () => {
     assert.equal(typeof result.output.ok, 'boolean');
     assert.ok(['a', 'b'].includes(result.output.tag));
   });
+
+  test('a named tool on both paths: the grammar holds the arguments, the SDK executes it, the next step answers', async () => {
+    for (const model of [openai('local/tiny'), openai.chat('local/tiny')]) {
+      const calls: Array<{ city: string }> = [];
+      const result = await generateText({
+        model,
+        prompt: 'Weather?',
+        temperature: 0,
+        maxOutputTokens: 64,
+        tools: {
+          get_weather: tool({
+            // An enum keeps the random-weight model's arguments short: the grammar allows only these.
+            inputSchema: jsonSchema<{ city: string }>({ type: 'object', properties: { city: { enum: ['Oslo', 'Lima'] } }, required: ['city'], additionalProperties: false }),
+            execute: async (input) => {
+              calls.push(input);
+              return 'sunny';
+            },
+          }),
+        },
+        toolChoice: { type: 'tool', toolName: 'get_weather' },
+        // The SDK resets a forced tool choice only through prepareStep: the second step may answer.
+        prepareStep: ({ stepNumber }) => (stepNumber > 0 ? { toolChoice: 'none' } : {}),
+        stopWhen: stepCountIs(2),
+      });
+      assert.equal(calls.length, 1, `${model.provider}: the tool ran once`);
+      assert.ok(['Oslo', 'Lima'].includes(calls[0]!.city));
+      assert.equal(result.steps[0]!.finishReason, 'tool-calls');
+      assert.equal(result.steps.length, 2);
+      assert.notEqual(result.steps[1]!.finishReason, 'tool-calls');
+    }
+  });
+
+  test('chat and legacy completions from real inference: text, usage, finish reason, abort', async () => {
+    const chat = await generateText({ model: openai.chat('local/tiny'), prompt: 'Hello', maxOutputTokens: 8, temperature: 0 });
+    assert.equal(chat.usage.outputTokens, chat.finishReason === 'length' ? 8 : chat.usage.outputTokens);
+    assert.ok((chat.usage.inputTokens ?? 0) > 0);
+    const completion = await generateText({ model: openai.completion('local/tiny'), prompt: 'Once upon', maxOutputTokens: 6, temperature: 0 });
+    assert.ok(['length', 'stop'].includes(completion.finishReason));
+    assert.ok((completion.usage.outputTokens ?? 0) > 0 && (completion.usage.outputTokens ?? 0) <= 6);
+    const streamed = streamText({ model: openai.completion('local/tiny'), prompt: 'Once upon', maxOutputTokens: 6, temperature: 0 });
+    assert.equal(await streamed.text, completion.text, 'greedy decoding: the same text streamed');
+    const controller = new AbortController();
+    const long = streamText({ model: openai.chat('local/tiny'), prompt: 'Go on', maxOutputTokens: 2000, abortSignal: controller.signal, onError: () => {} });
+    let deltas = 0;
+    let aborted = false;
+    for await (const part of long.fullStream) {
+      if (part.type === 'text-delta' && ++deltas === 2) controller.abort();
+      if (part.type === 'abort') aborted = true;
+    }
+    assert.ok(aborted && deltas < 100, `aborted after ${deltas} deltas`);
+  });
 });

@@ -198,9 +198,28 @@ describe('workspaces', () => {
     assert.equal((await client.responses.retrieve(response.id)).id, response.id);
   });
 
+  test('item references: the items of stored responses, in the same workspace, until no response holds them', async () => {
+    const first = await client.responses.create({ model: 'sandbox/echo', input: 'referenced turn' });
+    const inputId = (await client.responses.inputItems.list(first.id)).data[0]!.id;
+    const outputId = first.output[0]!.id!;
+    const reference = (id: string) => ({ type: 'item_reference' as const, id });
+    const next = await client.responses.create({ model: 'sandbox/echo', input: [reference(inputId), reference(outputId), { role: 'user', content: 'next' }] });
+    assert.equal(next.output_text, 'next');
+    const context = (await client.responses.inputItems.list(next.id, { order: 'asc' })).data;
+    assert.deepEqual(context.map(text), ['referenced turn', 'referenced turn', 'next']);
+    assert.deepEqual(context.slice(0, 2).map((item) => item.id), [inputId, outputId], 'the referenced items, ids kept');
+    // The model saw the earlier turns as messages.
+    assert.deepEqual(sandbox.calls.at(-1)!.messages.map((message) => message.role), ['user', 'assistant', 'user']);
+    await assert.rejects(server.client('sk-b').responses.create({ model: 'sandbox/echo', input: [reference(outputId)] }), (error: any) => error.status === 404 && error.param === 'input[0].id');
+    const unstored = await client.responses.create({ model: 'sandbox/echo', input: 'not kept', store: false });
+    await assert.rejects(client.responses.create({ model: 'sandbox/echo', input: [reference(unstored.output[0]!.id!)] }), (error: any) => error.status === 404);
+    await client.responses.delete(first.id);
+    assert.equal((await client.responses.create({ model: 'sandbox/echo', input: [reference(outputId)] })).object, 'response', 'still held by the later response');
+  });
+
   test('the memory store scopes by workspace, no-workspace included', async () => {
     const store = new MemoryResponsesStore();
-    const record = { response: { id: 'resp_1' } as never, inputItems: [], events: [] };
+    const record = { response: { id: 'resp_1', output: [] } as never, inputItems: [], events: [] };
     await store.save(null, record);
     assert.ok(await store.get(null, 'resp_1'));
     assert.equal(await store.get('ws_a', 'resp_1'), undefined);
@@ -244,6 +263,13 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       const row = await platform.platform.store.db.selectFrom('responses').select(['id', 'workspace_id']).where('id', '=', second.id).executeTakeFirstOrThrow();
       assert.deepEqual(row, { id: second.id, workspace_id: workspaceA.id });
 
+      // Item references find the items of stored responses, input and output, in the same workspace only.
+      const firstInput = items.data[0]!.id;
+      const reference = (id: string) => ({ type: 'item_reference' as const, id });
+      const referenced = await a.responses.create({ model: 'sandbox/echo', input: [reference(firstInput), reference(first.output[0]!.id!), { role: 'user', content: 'third turn' }] });
+      assert.deepEqual((await a.responses.inputItems.list(referenced.id, { order: 'asc' })).data.map(text), ['first turn', 'first turn', 'third turn']);
+      await assert.rejects(b.responses.create({ model: 'sandbox/echo', input: [reference(firstInput)] }), (error: any) => error.status === 404 && error.param === 'input[0].id');
+
       await platform.close();
       platform = await startPlatformServer({}, options);
       const again = platform.client(keyA);
@@ -252,6 +278,11 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       await assert.rejects(again.responses.retrieve(first.id), (error: any) => error.status === 404);
       // A deleted response's successor keeps its own copy of the context.
       assert.equal((await again.responses.inputItems.list(second.id)).data.length, 3);
+      // ...and its items stay referable through it; once every response holding them is gone, they are not.
+      const kept = await again.responses.create({ model: 'sandbox/echo', input: [reference(first.output[0]!.id!), { role: 'user', content: 'go on' }] });
+      assert.equal(kept.output_text, 'go on');
+      for (const id of [second.id, referenced.id, kept.id]) await again.responses.delete(id);
+      await assert.rejects(again.responses.create({ model: 'sandbox/echo', input: [reference(first.output[0]!.id!)] }), (error: any) => error.status === 404);
     });
   });
 }

@@ -13,6 +13,7 @@ import { explainIssue } from '../validation/format-issue.js';
 import type { ChatRouteOptions } from './chat-completions.js';
 import { validateResponsesRequest } from '../../protocols/responses/validate-request.js';
 import { renameChatParams, toChatRequest, type ChatTranslation } from '../../protocols/responses/to-chat-request.js';
+import { referencedItemIds } from '../../protocols/responses/input-items.js';
 import { initialResponse } from '../../protocols/responses/response-object.js';
 import { completionChunks, ResponseBuilder } from '../../protocols/responses/response-builder.js';
 import { MemoryResponsesStore, type ResponsesStore } from '../../protocols/responses/responses-store.js';
@@ -96,7 +97,9 @@ export function registerResponsesRoutes(app: FastifyInstance, options: Responses
     if (previousId && !previous) {
       throw new SwitchyardError('previous_response_not_found', `Previous response with id '${previousId}' not found.`, { param: 'previous_response_id' });
     }
-    const translation = toChatRequest(body, previous, ids);
+    const referenced = referencedItemIds(body.input);
+    const references = referenced.length > 0 ? await options.store.findItems(workspaceId, referenced) : undefined;
+    const translation = toChatRequest(body, previous, ids, references);
     const response = initialResponse(body, translation.tools, { id: ids('resp_'), createdAt: Math.floor(Date.now() / 1000), model: body.model });
     const builder = new ResponseBuilder(response, {
       ids,

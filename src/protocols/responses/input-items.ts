@@ -9,7 +9,7 @@ import type {
   ResponseInputMessageItem,
   ResponseOutputMessage,
 } from 'openai/resources/responses/responses';
-import { UnsupportedFeatureError, ValidationError } from '../../errors/errors.js';
+import { SwitchyardError, UnsupportedFeatureError, ValidationError } from '../../errors/errors.js';
 import type { IdGenerator } from '../../util/ids.js';
 import type { FunctionCallOutputItemParam, InputItemParam, MessageItemParam } from './request-schema.js';
 import type { ContextItem, FunctionCallItem, ReasoningItem } from './types.js';
@@ -80,12 +80,25 @@ function assistantParts(parts: readonly MessagePart[], param: string): ResponseO
   });
 }
 
+/** The ids of a request's `item_reference` input items, to look up before translating it. */
+export function referencedItemIds(input: string | readonly InputItemParam[] | undefined): string[] {
+  if (!Array.isArray(input)) return [];
+  return input.flatMap((item) => {
+    const reference = item as { type?: unknown; id?: unknown };
+    return reference.type === 'item_reference' && typeof reference.id === 'string' ? [reference.id] : [];
+  });
+}
+
 /**
  * A request's `input` as items of the response's context, each with an id (the ones the client
  * gave are kept): what `input_items` lists and what a later `previous_response_id` continues from.
  * Item kinds chat cannot carry are refused here, naming the item.
  */
-export function normalizeInput(input: string | readonly InputItemParam[] | undefined, ids: IdGenerator): ContextItem[] {
+export function normalizeInput(
+  input: string | readonly InputItemParam[] | undefined,
+  ids: IdGenerator,
+  references: ReadonlyMap<string, ContextItem> = new Map(),
+): ContextItem[] {
   if (input === undefined) return [];
   if (typeof input === 'string') {
     return [{ id: ids('msg_'), type: 'message', role: 'user', status: 'completed', content: [{ type: 'input_text', text: input }] }];
@@ -127,8 +140,20 @@ export function normalizeInput(input: string | readonly InputItemParam[] | undef
         const reasoning = item as ReasoningItem;
         return { ...reasoning, id: reasoning.id || ids('rs_') };
       }
-      case 'item_reference':
-        throw new UnsupportedFeatureError(`Item references are not served: send the item itself, or continue from a stored response with 'previous_response_id'.`, `${param}.type`);
+      case 'item_reference': {
+        // An item of a stored response, by its id: what the AI SDK sends for the earlier turns of a
+        // conversation it replays while `store` is on (the route looked them up beforehand).
+        const id = (item as { id?: unknown }).id;
+        const found = typeof id === 'string' ? references.get(id) : undefined;
+        if (!found) {
+          throw new SwitchyardError(
+            'not_found',
+            `Item with id '${String(id)}' not found. Items are not persisted when \`store\` is set to false; send the item itself instead of a reference.`,
+            { param: `${param}.id` },
+          );
+        }
+        return structuredClone(found);
+      }
       default:
         throw new UnsupportedFeatureError(
           `Input items of type '${item.type}' are not served by Switchyard: it serves message, function_call, function_call_output and reasoning items.`,

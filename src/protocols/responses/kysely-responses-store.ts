@@ -1,6 +1,10 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../../store/tables.js';
-import { pageOf, type InputItemsPage, type ListInputItemsOptions, type ResponsesStore, type StoredResponse } from './responses-store.js';
+import type { ContextItem } from './types.js';
+import { itemsOf, pageOf, type InputItemsPage, type ListInputItemsOptions, type ResponsesStore, type StoredResponse } from './responses-store.js';
+
+/** Rows per insert into `response_items`, well under SQLite's limit on bound variables. */
+const ITEM_ROWS_PER_INSERT = 500;
 
 /** '' stands for "no workspace" in the column, which is NOT NULL so that equality finds it. */
 const column = (workspaceId: string | null) => workspaceId ?? '';
@@ -26,6 +30,16 @@ export class KyselyResponsesStore implements ResponsesStore {
       .values(row)
       .onConflict((conflict) => conflict.column('id').doUpdateSet({ response: row.response, input_items: row.input_items, events: row.events }))
       .execute();
+    // Which response holds each item, for `item_reference`: the last one saved that has it.
+    const items = [...new Set(itemsOf(record).flatMap((item) => (item.id ? [item.id] : [])))];
+    for (let start = 0; start < items.length; start += ITEM_ROWS_PER_INSERT) {
+      const rows = items.slice(start, start + ITEM_ROWS_PER_INSERT).map((itemId) => ({ workspace_id: row.workspace_id, item_id: itemId, response_id: row.id }));
+      await this.db
+        .insertInto('response_items')
+        .values(rows)
+        .onConflict((conflict) => conflict.columns(['workspace_id', 'item_id']).doUpdateSet({ response_id: row.id }))
+        .execute();
+    }
   }
 
   async get(workspaceId: string | null, id: string): Promise<StoredResponse | undefined> {
@@ -41,7 +55,26 @@ export class KyselyResponsesStore implements ResponsesStore {
 
   async delete(workspaceId: string | null, id: string): Promise<boolean> {
     const result = await this.db.deleteFrom('responses').where('id', '=', id).where('workspace_id', '=', column(workspaceId)).executeTakeFirst();
+    await this.db.deleteFrom('response_items').where('response_id', '=', id).where('workspace_id', '=', column(workspaceId)).execute();
     return Number(result.numDeletedRows) > 0;
+  }
+
+  async findItems(workspaceId: string | null, ids: readonly string[]): Promise<Map<string, ContextItem>> {
+    const found = new Map<string, ContextItem>();
+    if (ids.length === 0) return found;
+    const holders = await this.db
+      .selectFrom('response_items')
+      .select(['item_id', 'response_id'])
+      .where('workspace_id', '=', column(workspaceId))
+      .where('item_id', 'in', [...new Set(ids)])
+      .execute();
+    for (const responseId of new Set(holders.map((holder) => holder.response_id))) {
+      const record = await this.get(workspaceId, responseId);
+      if (!record) continue;
+      const wanted = new Set(holders.filter((holder) => holder.response_id === responseId).map((holder) => holder.item_id));
+      for (const item of itemsOf(record)) if (item.id && wanted.has(item.id)) found.set(item.id, item);
+    }
+    return found;
   }
 
   async listInputItems(workspaceId: string | null, id: string, options: ListInputItemsOptions): Promise<InputItemsPage | undefined> {

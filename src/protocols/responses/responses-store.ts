@@ -32,7 +32,17 @@ export interface ResponsesStore {
   delete(workspaceId: string | null, id: string): Promise<boolean>;
   /** Undefined when the response does not exist in that workspace. */
   listInputItems(workspaceId: string | null, id: string, options: ListInputItemsOptions): Promise<InputItemsPage | undefined>;
+  /**
+   * The items with these ids among the inputs and outputs of the workspace's stored responses, for
+   * `item_reference` input items; an id found nowhere is absent from the map.
+   */
+  findItems(workspaceId: string | null, ids: readonly string[]): Promise<Map<string, ContextItem>>;
   close?(): Promise<void>;
+}
+
+/** Every item of a stored response that an `item_reference` can name: its context, then its output. */
+export function itemsOf(record: StoredResponse): ContextItem[] {
+  return [...record.inputItems, ...(record.response.output as ContextItem[])];
 }
 
 /** One page of a context list, shared by every store (items are kept whole, in context order). */
@@ -53,17 +63,31 @@ export function pageOf(items: readonly ContextItem[], options: ListInputItemsOpt
  */
 export class MemoryResponsesStore implements ResponsesStore {
   private readonly records = new Map<string, { workspaceId: string | null; record: StoredResponse }>();
+  /** Workspace and item id → the last saved response holding that item. */
+  private readonly items = new Map<string, string>();
 
   constructor(private readonly maxResponses = 10_000) {}
 
   async save(workspaceId: string | null, record: StoredResponse): Promise<void> {
     // Copies in and out: a caller mutating what it holds never changes what is stored.
-    this.records.delete(record.response.id);
+    this.remove(record.response.id);
     this.records.set(record.response.id, { workspaceId, record: structuredClone(record) });
+    for (const item of itemsOf(record)) if (item.id) this.items.set(itemKey(workspaceId, item.id), record.response.id);
     while (this.records.size > this.maxResponses) {
       const oldest = this.records.keys().next().value as string;
-      this.records.delete(oldest);
+      this.remove(oldest);
     }
+  }
+
+  /** Drops a response and the index entries that point at it. */
+  private remove(id: string): boolean {
+    const found = this.records.get(id);
+    if (!found) return false;
+    for (const item of itemsOf(found.record)) {
+      const key = itemKey(found.workspaceId, item.id ?? '');
+      if (this.items.get(key) === id) this.items.delete(key);
+    }
+    return this.records.delete(id);
   }
 
   private find(workspaceId: string | null, id: string): StoredResponse | undefined {
@@ -78,7 +102,18 @@ export class MemoryResponsesStore implements ResponsesStore {
 
   async delete(workspaceId: string | null, id: string): Promise<boolean> {
     if (!this.find(workspaceId, id)) return false;
-    return this.records.delete(id);
+    return this.remove(id);
+  }
+
+  async findItems(workspaceId: string | null, ids: readonly string[]): Promise<Map<string, ContextItem>> {
+    const found = new Map<string, ContextItem>();
+    for (const id of ids) {
+      const responseId = this.items.get(itemKey(workspaceId, id));
+      const record = responseId === undefined ? undefined : this.find(workspaceId, responseId);
+      const item = record && itemsOf(record).find((candidate) => candidate.id === id);
+      if (item) found.set(id, structuredClone(item));
+    }
+    return found;
   }
 
   async listInputItems(workspaceId: string | null, id: string, options: ListInputItemsOptions): Promise<InputItemsPage | undefined> {
@@ -86,3 +121,5 @@ export class MemoryResponsesStore implements ResponsesStore {
     return found ? structuredClone(pageOf(found.inputItems, options)) : undefined;
   }
 }
+
+const itemKey = (workspaceId: string | null, itemId: string) => `${workspaceId ?? ''}\u0000${itemId}`;

@@ -99,7 +99,12 @@ function responseFormat(format: ResponseFormatTextConfig | undefined): ChatReque
  * `instructions` as a system message first (never carried over from the previous response, as
  * OpenAI does), then the previous response's context and output, then this request's input.
  */
-export function toChatRequest(request: ResponsesRequest, previous: StoredResponse | undefined, ids: IdGenerator): ChatTranslation {
+export function toChatRequest(
+  request: ResponsesRequest,
+  previous: StoredResponse | undefined,
+  ids: IdGenerator,
+  references: ReadonlyMap<string, ContextItem> = new Map(),
+): ChatTranslation {
   if (request.input === undefined && !previous) {
     throw new ValidationError("Missing required parameter: 'input'.", 'input', 'missing_required_parameter');
   }
@@ -109,7 +114,7 @@ export function toChatRequest(request: ResponsesRequest, previous: StoredRespons
   }
   if (request.prompt != null) throw new UnsupportedFeatureError('Prompt templates are not served by Switchyard.', 'prompt');
 
-  const inputItems = normalizeInput(request.input, ids);
+  const inputItems = normalizeInput(request.input, ids, references);
   const context = previous ? [...previous.inputItems, ...(previous.response.output as ContextItem[]), ...inputItems] : inputItems;
   checkToolCallPairs(context);
 
