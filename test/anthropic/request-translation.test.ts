@@ -107,6 +107,12 @@ describe('anthropic request: messages', () => {
     assert.deepEqual(body.messages, [{ role: 'user', content: [{ type: 'text', text: 'Hi' }] }]);
   });
 
+  test('instructions alone (system and developer messages only) become the one user turn Anthropic requires', async () => {
+    const body = await sent({ messages: [{ role: 'system', content: 'Write a haiku about rain.' }, { role: 'developer', content: 'In English.' }] });
+    assert.equal(body.system, undefined);
+    assert.deepEqual(body.messages, [{ role: 'user', content: [{ type: 'text', text: 'Write a haiku about rain.' }, { type: 'text', text: 'In English.' }] }]);
+  });
+
   test('multi-turn with tools: tool_use blocks, consecutive tool results merged into one user turn', async () => {
     const body = await sent({
       tools: [WEATHER, TIME],

@@ -196,6 +196,7 @@ export async function startFakeAnthropic(): Promise<FakeAnthropic> {
       return sendJson(response, 400, anthropicError('invalid_request_error', 'stop_sequences: each stop sequence must contain non-whitespace'));
     }
     const messages: any[] = Array.isArray(request.body.messages) ? request.body.messages : [];
+    if (messages.length === 0) return sendJson(response, 400, anthropicError('invalid_request_error', 'messages: at least one message is required'));
     if (messages.some((message) => Array.isArray(message.content) && message.content.some((block: any) => block.type === 'text' && block.text === ''))) {
       return sendJson(response, 400, anthropicError('invalid_request_error', 'messages: text content blocks must be non-empty'));
     }

@@ -87,6 +87,9 @@ export function convertMessages(messages: readonly ChatCompletionMessageParam[])
       }
     }
   }
+  // OpenAI answers a conversation of instructions alone; Anthropic refuses one with no messages
+  // ("messages must have at least one element"). The instructions become its one user turn.
+  if (turns.length === 0 && system.length > 0) return { system: [], messages: [{ role: 'user', content: system.map(({ text }) => ({ type: 'text' as const, text })) }] };
   return { system, messages: turns };
 }
 
