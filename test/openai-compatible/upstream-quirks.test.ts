@@ -231,6 +231,12 @@ describe('finish reasons', () => {
     assert.equal(completion.choices[0]!.finish_reason, 'stop');
     assert.equal(completion.choices[0]!.message.content, 'Hi');
   });
+
+  test('a finish reason named like an object key (`constructor`) is passed on as it came, not mapped', async () => {
+    fake.script(rawJsonReply(JSON.stringify({ id: 'chatcmpl-k', object: 'chat.completion', created: 1, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: 'Hi' }, finish_reason: 'constructor' }] })));
+    const completion = await server.client().chat.completions.create({ model: 'up/m', messages: USER });
+    assert.equal(completion.choices[0]!.finish_reason, 'constructor');
+  });
 });
 
 describe('errors in the shapes other servers send', () => {
