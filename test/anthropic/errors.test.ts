@@ -88,6 +88,8 @@ describe('anthropic errors: an error event inside a 200 stream is mapped by its 
     { type: 'timeout_error', status: 504, code: 'upstream_timeout' },
     { type: 'api_error', status: 502, code: 'upstream_error' },
     { type: 'billing_error', status: 502, code: 'upstream_auth_failed' },
+    // A type named like an Object.prototype key is an unknown type, not the key's value.
+    { type: 'constructor', status: 502, code: 'upstream_error' },
   ];
   for (const { type, status, code } of cases) {
     test(`${type}: before the first chunk a ${status} ${code}; after it, the stream's last event`, async () => {

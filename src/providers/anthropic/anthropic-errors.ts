@@ -83,7 +83,8 @@ export function errorFromAnthropicResponse(providerId: string, status: number, b
 
 /** An `error` event inside a 200 stream, mapped by its type as the matching status would be. */
 export function errorFromStreamEvent(providerId: string, detail: AnthropicErrorDetail): SwitchyardError {
-  const status = STATUS_OF_TYPE[detail.type ?? ''] ?? 500;
+  const type = detail.type ?? '';
+  const status = Object.hasOwn(STATUS_OF_TYPE, type) ? STATUS_OF_TYPE[type]! : 500;
   return errorFromAnthropicDetail(providerId, status, detail, undefined, ' mid-stream');
 }
 
