@@ -20,12 +20,13 @@ const SSE_HEADERS: OutgoingHttpHeaders = {
 };
 
 /**
- * Open streams by the server they are on: at the shutdown deadline each ends with an error event
- * (`server_shutting_down`) before its socket is cut, never in silence.
+ * Open streams by the server they are on: at the shutdown deadline each ends with its API's last
+ * events (chat's error event, the Responses API's `response.failed` and `error`) before its socket
+ * is cut, never in silence.
  */
 const openStreams = new WeakMap<object, Set<SseWriter>>();
 
-/** Ends every open stream of `server` with `error` as its last event; returns how many there were. */
+/** Ends every open stream of `server` with its last events for `error`; returns how many there were. */
 export function failOpenStreams(server: object, error: SwitchyardError): number {
   const open = openStreams.get(server);
   if (!open) return 0;
