@@ -99,6 +99,7 @@ export async function* generateChoice(options: GenerateOptions): AsyncGenerator<
   let jsonEmitted = 0;
   let finishReason: GenerationEnd['finishReason'] = 'stop';
   const wantLogprobs = options.topLogprobs !== undefined;
+  const textCanFinish = options.json || options.stops.length > 0;
 
   function* deliver(events: ReplyEvent[]): Generator<GenerationEvent> {
     for (const event of events) {
@@ -137,6 +138,16 @@ export async function* generateChoice(options: GenerateOptions): AsyncGenerator<
       }
       const before = generated.slice(-4);
       generated.push(token);
+      const lengthReached = generated.length >= options.maxTokens || sequence.nextTokenIndex >= sequence.contextSize;
+      // Only a stop sequence or a complete JSON value ends generation by what a token says: without
+      // them the next token is asked for before this one is decoded and parsed, and the rest waits
+      // for the next turn of the event loop. node-llama-cpp reaches llama.cpp's decode through a
+      // chain of promises; run now, the decoding, parsing and the consumer's chunk work would land
+      // between its links and hold the engine idle (~30 µs a token on the tiny model, 5%).
+      if (!lengthReached && !textCanFinish && gate.idle) {
+        pending = gate.next(order, iterator);
+        await nextTurn();
+      }
       // Text is decoded from the tokens' bytes by a streaming UTF-8 decoder: a character spelled
       // over byte tokens waits until it is whole, and a broken byte never swallows the next one.
       const piece = model.detokenize([token], false, before.length > 0 ? before : undefined);
@@ -159,11 +170,11 @@ export async function* generateChoice(options: GenerateOptions): AsyncGenerator<
         }
         if (stop.stopped) finished = true;
       }
-      if (!finished && (generated.length >= options.maxTokens || sequence.nextTokenIndex >= sequence.contextSize)) {
+      if (!finished && lengthReached) {
         finishReason = 'length';
         finished = true;
       }
-      if (!finished && gate.idle) pending = gate.next(order, iterator);
+      if (!finished && !pending && gate.idle) pending = gate.next(order, iterator);
       yield* deliver(events);
       if (finished) break;
       if (!pending) {
@@ -183,6 +194,10 @@ export async function* generateChoice(options: GenerateOptions): AsyncGenerator<
   yield* deliver(parser.end());
   if (pendingLogprobs.length > 0) yield { type: 'content', text: '', logprobs: pendingLogprobs.splice(0) };
   return { finishReason, completionTokens: generated.length, reasoningTokens, cachedTokens: keep };
+}
+
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 /** The parser of raw text: all of it is content, as it comes. */
