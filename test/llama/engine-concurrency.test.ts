@@ -6,13 +6,17 @@ import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import type { ChatCompletionChunk, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import { collect, startLlamaServer, type LlamaTestServer } from '../helpers/llama-server.js';
+import { buildVocab } from '../../src/providers/llama/test-model/vocab.js';
 
 const ask = (content: string): ChatCompletionMessageParam[] => [{ role: 'user', content }];
 /** Far more than fits: the reply runs until the sequence's context is full (about a second here). */
 const LONG = 5000;
-/** Seeds whose reply to the long prompt runs to the end of the context rather than meeting an
- * end-of-turn token (the model is random; measured once, deterministic since). */
+/** Seeds of the long streams: different ones where several run at once. */
 const LONG_SEEDS = [1, 6, 9] as const;
+/** The test model's end-of-generation tokens banned (`<|im_end|>`, and `</s>`, which llama.cpp
+ * counts as one too), so that a reply runs to its limit whatever the seed draws. */
+const vocab = buildVocab();
+const NO_END = { [String(vocab.imEndId)]: -100, [String(vocab.tokens.indexOf('</s>'))]: -100 };
 
 type APIError = InstanceType<typeof OpenAI.APIError>;
 
@@ -40,7 +44,7 @@ describe('llama engine: abort, queue and concurrency over HTTP', () => {
   /** Starts a long stream and resolves once its first content chunk arrived. */
   async function startLong(model: string, options: { signal?: AbortSignal; seed?: number } = {}) {
     const stream = await client.chat.completions.create(
-      { model, messages: ask('Go on and on'), max_tokens: LONG, seed: options.seed ?? LONG_SEEDS[0], stream: true, stream_options: { include_usage: true } },
+      { model, messages: ask('Go on and on'), max_tokens: LONG, seed: options.seed ?? LONG_SEEDS[0], logit_bias: NO_END, stream: true, stream_options: { include_usage: true } },
       options.signal ? { signal: options.signal } : {},
     );
     const iterator = stream[Symbol.asyncIterator]();
@@ -157,7 +161,7 @@ describe('llama engine: abort, queue and concurrency over HTTP', () => {
 
   test('two concurrent streams both progress: their chunks interleave', async () => {
     const request = (seed: number) =>
-      client.chat.completions.create({ model: 'tiny', messages: ask('Keep going'), max_tokens: 300, seed, stream: true });
+      client.chat.completions.create({ model: 'tiny', messages: ask('Keep going'), max_tokens: 300, seed, logit_bias: NO_END, stream: true });
     const [a, b] = await Promise.all([request(1), request(2)]);
     const merged: Array<{ stream: 'a' | 'b'; at: number }> = [];
     const read = async (stream: AsyncIterable<ChatCompletionChunk>, name: 'a' | 'b') => {
@@ -189,7 +193,7 @@ describe('llama engine: abort, queue and concurrency over HTTP', () => {
     const started = performance.now();
     const results = await Promise.all(
       [3, 4, 5, 6].map(async (seed) => {
-        const chunks = (await collect(await client.chat.completions.create({ model: 'tiny', messages: ask('Keep going'), max_tokens: 200, seed, stream: true, stream_options: { include_usage: true } }))).map((item) => item.chunk);
+        const chunks = (await collect(await client.chat.completions.create({ model: 'tiny', messages: ask('Keep going'), max_tokens: 200, seed, logit_bias: NO_END, stream: true, stream_options: { include_usage: true } }))).map((item) => item.chunk);
         return { chunks };
       }),
     );
@@ -202,7 +206,7 @@ describe('llama engine: abort, queue and concurrency over HTTP', () => {
     // (measured: identical for the first ~100 tokens here). Seeds reproduce for requests run one
     // at a time, as the sampling tests check; under concurrency they are best effort, as OpenAI's are.
     for (const [i, seed] of [3, 4, 5, 6].entries()) {
-      const alone = (await client.chat.completions.create({ model: 'tiny', messages: ask('Keep going'), max_tokens: 200, seed })).choices[0]!.message.content!;
+      const alone = (await client.chat.completions.create({ model: 'tiny', messages: ask('Keep going'), max_tokens: 200, seed, logit_bias: NO_END })).choices[0]!.message.content!;
       assert.equal(alone.slice(0, 40), texts[i]!.slice(0, 40), `seed ${seed}`);
     }
     assert.ok(performance.now() - started < 15_000);
