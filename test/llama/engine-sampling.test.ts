@@ -217,6 +217,7 @@ describe('llama engine: sampling, streaming and usage over HTTP', () => {
   });
 
   test('logprobs: one entry per generated token, logprob <= 0, bytes, top_logprobs of the asked length', async () => {
+    const sampled = new Map<number, Array<[string, number]>>();
     for (const top of [0, 1, 5]) {
       const reply = await client.chat.completions.create({
         model: MODEL,
@@ -247,6 +248,14 @@ describe('llama engine: sampling, streaming and usage over HTTP', () => {
       if (!choice.message.content!.includes('\uFFFD')) {
         assert.equal(content.map((entry) => entry.token).join(''), choice.message.content, 'the tokens spell the content');
       }
+      sampled.set(top, content.map((entry) => [entry.token, entry.logprob]));
+    }
+    // Without alternatives the engine reports the sampled token's probability alone (it never hands
+    // over the distribution): the same tokens and the same logprobs as with them.
+    for (const top of [1, 5]) {
+      const [without, withAlternatives] = [sampled.get(0)!, sampled.get(top)!];
+      assert.deepEqual(without.map(([token]) => token), withAlternatives.map(([token]) => token));
+      without.forEach(([, logprob], i) => assert.ok(Math.abs(logprob - withAlternatives[i]![1]) < 1e-5, `token ${i}: ${logprob} vs ${withAlternatives[i]![1]}`));
     }
     // Streamed: the same entries, spread over the content chunks.
     const request = { model: MODEL, messages: ask('Say a few words'), max_tokens: 20, seed: 21, logprobs: true, top_logprobs: 2 } as const;

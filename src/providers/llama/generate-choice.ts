@@ -44,22 +44,44 @@ export interface GenerationEnd {
 function tokenLogprob(
   model: LlamaModel,
   token: Token,
-  probabilities: ReadonlyMap<Token, number>,
-  top: number,
+  probability: number | undefined,
+  alternatives: ReadonlyArray<readonly [Token, number]>,
   previous: readonly Token[],
 ): ChatCompletionTokenLogprob {
   const text = model.detokenize([token], false, previous);
-  const entries = [...probabilities.entries()].sort((a, b) => b[1] - a[1]).slice(0, top);
-  const logOf = (probability: number | undefined) => Math.log(Math.max(probability ?? 0, 1e-30));
   return {
     token: text,
-    logprob: logOf(probabilities.get(token)),
+    logprob: logOf(probability),
     bytes: tokenBytes(model, token, text),
-    top_logprobs: entries.map(([candidate, probability]) => {
+    top_logprobs: alternatives.map(([candidate, candidateProbability]) => {
       const candidateText = model.detokenize([candidate], false, previous);
-      return { token: candidateText, logprob: logOf(probability), bytes: tokenBytes(model, candidate, candidateText) };
+      return { token: candidateText, logprob: logOf(candidateProbability), bytes: tokenBytes(model, candidate, candidateText) };
     }),
   };
+}
+
+function logOf(probability: number | undefined): number {
+  return Math.log(Math.max(probability ?? 0, 1e-30));
+}
+
+/**
+ * The `count` likeliest entries of a token's distribution, likeliest first, in one pass. The
+ * distribution holds the whole vocabulary (150k tokens for a current model): sorting it for every
+ * token cost more than generating the token.
+ */
+export function likeliest(probabilities: ReadonlyMap<Token, number>, count: number): Array<[Token, number]> {
+  const kept: Array<[Token, number]> = [];
+  if (count <= 0) return kept;
+  for (const [token, probability] of probabilities) {
+    if (kept.length === count && probability <= kept[count - 1]![1]) continue;
+    if (kept.length < count) kept.push([token, probability]);
+    else kept[count - 1] = [token, probability];
+    // The newcomer moves up past the less likely; ties keep the order they came in.
+    for (let at = kept.length - 1; at > 0 && kept[at - 1]![1] < kept[at]![1]; at--) {
+      [kept[at - 1], kept[at]] = [kept[at]!, kept[at - 1]!];
+    }
+  }
+  return kept;
 }
 
 /**
@@ -111,9 +133,12 @@ export async function* generateChoice(options: GenerateOptions): AsyncGenerator<
     }
   }
 
+  // Alternatives need the whole distribution; the sampled token's own logprob needs only its
+  // probability, which the engine computes without handing over the vocabulary's.
+  const wantAlternatives = (options.topLogprobs ?? 0) > 0;
   const iterator = sequence.evaluateWithMetadata(
     promptTokens.slice(keep) as Token[],
-    { probabilities: wantLogprobs },
+    { probabilities: wantAlternatives, confidence: wantLogprobs && !wantAlternatives },
     options.evaluate,
   );
   const { gate, order } = options.step ?? { gate: new StepGate(), order: 0 };
@@ -133,8 +158,11 @@ export async function* generateChoice(options: GenerateOptions): AsyncGenerator<
       const output = result.value;
       const token = output.token;
       if (model.isEogToken(token)) break;
-      if (wantLogprobs && 'probabilities' in output) {
-        pendingLogprobs.push(tokenLogprob(model, token, output.probabilities as ReadonlyMap<Token, number>, options.topLogprobs!, generated.slice(-4)));
+      if (wantLogprobs) {
+        const distribution = 'probabilities' in output ? (output.probabilities as ReadonlyMap<Token, number>) : undefined;
+        const probability = distribution ? distribution.get(token) : 'confidence' in output ? (output.confidence as number) : undefined;
+        const alternatives = distribution ? likeliest(distribution, options.topLogprobs!) : [];
+        pendingLogprobs.push(tokenLogprob(model, token, probability, alternatives, generated.slice(-4)));
       }
       const before = generated.slice(-4);
       generated.push(token);
