@@ -26,8 +26,9 @@ const HELP = `Engine throughput: direct node-llama-cpp vs Switchyard's HTTP API,
   node bin/run-ts.mjs bench/engine.ts [options]
 
   --model FILE        a GGUF model (default: a generated test model, see --test-model)
-  --test-model SIZE   the generated model when no --model: tiny (default, 1.8 MB) or small
-                      (27M parameters, ~110 MB: weights-bound like a real model on a CPU)
+  --test-model SIZE   the generated model when no --model: tiny (default, 1.8 MB), small
+                      (27M parameters, ~110 MB: weights-bound like a real model on a CPU) or
+                      wide (tiny with a 151,936-token vocabulary, ~78 MB: sampling-bound)
   --tokens N          completion tokens per stream (default 256)
   --threads N         engine threads for the main table (default: half the cores = ${defaultThreads()} here)
   --context N         tokens per sequence (default: 1024, or more when prompt + tokens need it)

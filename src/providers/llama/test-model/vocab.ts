@@ -60,7 +60,13 @@ export interface Vocab {
   imEndId: number;
 }
 
-export function buildVocab(): Vocab {
+/**
+ * The vocabulary; `size` pads it with filler pieces up to that many tokens, as large as a current
+ * model's (Qwen3: 151,936): the engine's per-token work over the vocabulary (sampling, logprobs)
+ * then costs what it costs there. A filler is a private-use character and a number, so no text a
+ * client sends ever tokenizes to one.
+ */
+export function buildVocab(size?: number): Vocab {
   const tokens: string[] = [];
   const scores: number[] = [];
   const types: number[] = [];
@@ -100,6 +106,10 @@ export function buildVocab(): Vocab {
   // Capitalized variants, so sentence starts are whole tokens too.
   for (const w of words) addWithPrefixes(SPACE + w[0]!.toUpperCase() + w.slice(1), 2);
   for (const s of SUFFIXES) addWithPrefixes(s, 1);
+
+  for (let filler = 0; size !== undefined && tokens.length < size; filler++) {
+    add(`\uE000${filler.toString(36)}`, TokenType.NORMAL, -1e6 - filler);
+  }
 
   return { tokens, scores, types, unkId, bosId, eosId: imEndId, imStartId, imEndId };
 }

@@ -25,11 +25,14 @@ export const TEST_MODEL = {
 /**
  * Sizes of the generated model. `tiny` (1.8 MB) is what tests run: its per-token cost is all
  * engine overhead. `small` (27M parameters, ~110 MB) is for benchmarks: as with a real model on a
- * CPU, each token costs arithmetic over all the weights (milliseconds, not microseconds).
+ * CPU, each token costs arithmetic over all the weights (milliseconds, not microseconds). `wide`
+ * is `tiny` with a current model's vocabulary (151,936 tokens, ~78 MB): what the work over the
+ * vocabulary costs per token (sampling, logprobs) with little else.
  */
 export const TEST_MODEL_SIZES = {
   tiny: TEST_MODEL,
   small: { ...TEST_MODEL, embedding: 512, blocks: 8, feedForward: 1536, heads: 8, headsKv: 2 },
+  wide: { ...TEST_MODEL, vocabulary: 151_936 },
 } as const;
 
 export type TestModelSize = keyof typeof TEST_MODEL_SIZES;
@@ -57,7 +60,7 @@ function prng(seed: number): () => number {
 
 export async function writeTestModel(outPath: string, options: WriteTestModelOptions = {}): Promise<void> {
   const m = TEST_MODEL_SIZES[options.size ?? 'tiny'];
-  const vocab = buildVocab();
+  const vocab = buildVocab('vocabulary' in m ? m.vocabulary : undefined);
   const nVocab = vocab.tokens.length;
   const headDim = m.embedding / m.heads;
   const kvDim = headDim * m.headsKv;
@@ -100,7 +103,7 @@ export async function writeTestModel(outPath: string, options: WriteTestModelOpt
 
   const metadata: Array<[string, MetadataValue]> = [
     ['general.architecture', str('llama')],
-    ['general.name', str(options.size === 'small' ? 'switchyard-test-model-small' : 'switchyard-test-model')],
+    ['general.name', str(options.size && options.size !== 'tiny' ? `switchyard-test-model-${options.size}` : 'switchyard-test-model')],
     ['general.file_type', u32(0)], // all F32
     ['llama.context_length', u32(m.contextLength)],
     ['llama.embedding_length', u32(m.embedding)],
