@@ -9,6 +9,7 @@ import type { LlamaModel } from 'node-llama-cpp';
 import type OpenAI from 'openai';
 import type { ChatCompletionChunk, ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
 import { getEngine } from '../../src/providers/llama/engine.js';
+import { buildVocab } from '../../src/providers/llama/test-model/vocab.js';
 import { writeTestModel } from '../../src/providers/llama/test-model/write-test-model.js';
 import { startServer, type RunningServer } from './start-server.js';
 
@@ -23,6 +24,16 @@ export interface TestModelEntry {
   preload?: boolean;
   idleUnloadSeconds?: number;
 }
+
+/**
+ * A `logit_bias` that bans the test model's end-of-generation tokens (`<|im_end|>`, and `</s>`,
+ * which llama.cpp counts as one too), so that a reply runs to its limit whatever the seed draws:
+ * for tests that need a reply still going when they act on it (an abort, a second stream).
+ */
+export const NO_END_OF_GENERATION: Readonly<Record<string, number>> = (() => {
+  const vocab = buildVocab();
+  return { [String(vocab.imEndId)]: -100, [String(vocab.tokens.indexOf('</s>'))]: -100 };
+})();
 
 export interface LlamaTestServer {
   server: RunningServer;

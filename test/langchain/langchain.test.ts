@@ -10,8 +10,7 @@ import { AIMessage, AIMessageChunk, HumanMessage, SystemMessage, ToolMessage, ty
 import { tool } from '@langchain/core/tools';
 import { z } from 'zod';
 import { startServer, type RunningServer } from '../helpers/start-server.js';
-import { startLlamaServer, type LlamaTestServer } from '../helpers/llama-server.js';
-import { buildVocab } from '../../src/providers/llama/test-model/vocab.js';
+import { NO_END_OF_GENERATION, startLlamaServer, type LlamaTestServer } from '../helpers/llama-server.js';
 import { errorReply, openAIError, startFakeUpstream, streamReply, type FakeUpstream } from '../helpers/fake-openai-upstream.js';
 
 type ChatFields = ConstructorParameters<typeof ChatOpenAI>[0] & object;
@@ -643,9 +642,7 @@ describe('LangChain ChatOpenAI on the embedded engine (generated tiny model)', (
   test('an aborted call rejects with AbortError at once', async () => {
     const controller = new AbortController();
     // The end-of-generation tokens banned: the reply runs its 500 tokens, so the abort lands mid-reply.
-    const vocab = buildVocab();
-    const logitBias = { [String(vocab.imEndId)]: -100, [String(vocab.tokens.indexOf('</s>'))]: -100 };
-    const pending = chatModel(engine.server.baseURL, { model: 'local/tiny', maxTokens: 500, logitBias }).invoke('Hello', { signal: controller.signal });
+    const pending = chatModel(engine.server.baseURL, { model: 'local/tiny', maxTokens: 500, logitBias: { ...NO_END_OF_GENERATION } }).invoke('Hello', { signal: controller.signal });
     setTimeout(() => controller.abort(), 30);
     const started = performance.now();
     await assert.rejects(pending, { name: 'AbortError' });

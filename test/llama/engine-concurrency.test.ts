@@ -5,18 +5,13 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import type { ChatCompletionChunk, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
-import { collect, startLlamaServer, type LlamaTestServer } from '../helpers/llama-server.js';
-import { buildVocab } from '../../src/providers/llama/test-model/vocab.js';
+import { collect, NO_END_OF_GENERATION as NO_END, startLlamaServer, type LlamaTestServer } from '../helpers/llama-server.js';
 
 const ask = (content: string): ChatCompletionMessageParam[] => [{ role: 'user', content }];
 /** Far more than fits: the reply runs until the sequence's context is full (about a second here). */
 const LONG = 5000;
 /** Seeds of the long streams: different ones where several run at once. */
 const LONG_SEEDS = [1, 6, 9] as const;
-/** The test model's end-of-generation tokens banned (`<|im_end|>`, and `</s>`, which llama.cpp
- * counts as one too), so that a reply runs to its limit whatever the seed draws. */
-const vocab = buildVocab();
-const NO_END = { [String(vocab.imEndId)]: -100, [String(vocab.tokens.indexOf('</s>'))]: -100 };
 
 type APIError = InstanceType<typeof OpenAI.APIError>;
 
