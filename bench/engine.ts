@@ -12,7 +12,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { getLlama, LlamaLogLevel, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel, type Token } from 'node-llama-cpp';
-import { defaultThreads } from '../src/providers/llama/llama-config.js';
+import { defaultContexts, defaultThreads } from '../src/providers/llama/llama-config.js';
 import { samplingOptions } from '../src/providers/llama/sampling.js';
 import { PromptRenderer } from '../src/providers/llama/render-prompt.js';
 import { TEST_MODEL_SIZES, writeTestModel, type TestModelSize } from '../src/providers/llama/test-model/write-test-model.js';
@@ -31,6 +31,8 @@ const HELP = `Engine throughput: direct node-llama-cpp vs Switchyard's HTTP API,
                       wide (tiny with a 151,936-token vocabulary, ~78 MB: sampling-bound)
   --tokens N          completion tokens per stream (default 256)
   --threads N         engine threads for the main table (default: half the cores = ${defaultThreads()} here)
+  --contexts N        engine contexts the 4 sequences are spread over, in both paths (default: the
+                      provider's, one per sequence at 1 thread, else 1; --contexts 1 batches all 4)
   --context N         tokens per sequence (default: 1024, or more when prompt + tokens need it)
   --repeat N          measured runs per cell; the median is reported (default 5)
   --prompt TEXT       the user message (default: a request for a long story)
@@ -60,6 +62,8 @@ function intFlag(name: string, fallback: number, min = 1): number {
 
 const TOKENS = intFlag('tokens', 256);
 const THREADS = intFlag('threads', defaultThreads());
+const CONTEXTS = intFlag('contexts', defaultContexts({ gpu: false, threads: THREADS, parallel: 4 }));
+if (CONTEXTS > 4) throw new Error(`--contexts: at most 4 (one per sequence), got ${CONTEXTS}`);
 const REPEAT = intFlag('repeat', 5);
 const THREAD_TOKENS = intFlag('thread-tokens', 64);
 const THREAD_BUDGET_MS = intFlag('thread-budget', 8) * 1000;
@@ -224,7 +228,7 @@ interface Switchyard {
   stop(): Promise<void>;
 }
 
-async function startSwitchyard(file: string, contextSize: number, threads: number, dir: string): Promise<Switchyard> {
+async function startSwitchyard(file: string, contextSize: number, threads: number, contexts: number, dir: string): Promise<Switchyard> {
   const configFile = path.join(dir, 'switchyard.json');
   const config = {
     store: { dataDir: path.join(dir, 'data') },
@@ -233,7 +237,7 @@ async function startSwitchyard(file: string, contextSize: number, threads: numbe
         id: 'local',
         kind: 'llama',
         gpu: false,
-        models: [{ id: 'bench', file, contextSize, threads, parallel: 4, queueLimit: 16, preload: true }],
+        models: [{ id: 'bench', file, contextSize, threads, parallel: 4, contexts, queueLimit: 16, preload: true }],
       },
     ],
   };
@@ -311,13 +315,23 @@ async function main(): Promise<void> {
     const banned = hasFlag(args, 'stop-at-eos') ? 0 : banEndOfGeneration(model);
     const contextSize = intFlag('context', Math.max(1024, prompt.length + TOKENS + 16), 64);
     if (prompt.length + TOKENS > contextSize) throw new Error(`--context ${contextSize} cannot hold the ${prompt.length}-token prompt and ${TOKENS} tokens`);
-    const context = await model.createContext({ contextSize, sequences: 4, threads: THREADS });
-    const sequences = Array.from({ length: 4 }, () => context.getSequence());
+    // The 4 sequences over CONTEXTS contexts, as the provider lays them out; stream k runs on
+    // context k % CONTEXTS, as the provider's pool spreads requests over its least busy context.
+    const contexts = await Promise.all(
+      Array.from({ length: CONTEXTS }, (_, index) =>
+        model.createContext({ contextSize, sequences: Math.floor(4 / CONTEXTS) + (index < 4 % CONTEXTS ? 1 : 0), threads: THREADS }),
+      ),
+    );
+    const context = contexts[0]!;
+    const byContext = contexts.map((each) => Array.from({ length: each.totalSequences }, () => each.getSequence()));
+    const sequences = Array.from({ length: 4 }, (_, stream) => byContext[stream % CONTEXTS]![Math.floor(stream / CONTEXTS)]!);
     const rssLoaded = process.memoryUsage().rss / 1024 ** 2;
 
     console.log(`Engine throughput: ${path.basename(file)} (${(model.size / 1024 ** 2).toFixed(1)} MB, ${model.trainContextSize}-token training context)`);
     console.log(
-      `${os.cpus()[0]?.model ?? 'cpu'} · ${CORES} cores · node ${process.version} · node-llama-cpp, CPU · threads ${THREADS} · context ${contextSize}/sequence × 4 sequences`,
+      `${os.cpus()[0]?.model ?? 'cpu'} · ${CORES} cores · node ${process.version} · node-llama-cpp, CPU · threads ${THREADS} · context ${contextSize}/sequence × 4 sequences${
+        CONTEXTS === 1 ? ' on 1 context' : ` over ${CONTEXTS} contexts`
+      }`,
     );
     console.log(
       `prompt ${prompt.length} tokens · ${TOKENS} completion tokens per stream · temperature 1, seeds ${seedOf(0)}+ · median of ${REPEAT} runs · ${
@@ -326,7 +340,7 @@ async function main(): Promise<void> {
     );
     console.log(`load average before: ${os.loadavg().map((v) => v.toFixed(2)).join(' ')}`);
 
-    server = await startSwitchyard(file, contextSize, THREADS, dir);
+    server = await startSwitchyard(file, contextSize, THREADS, CONTEXTS, dir);
     const rssServerIdle = rssMb(server.service.pid);
     // Warm-ups: the model loads (preload) and both paths run once.
     for (const streams of STREAMS) {
@@ -397,10 +411,10 @@ async function main(): Promise<void> {
       right: new Set([1]),
       rows: [
         ['switchyard serve', fixed(rssServerIdle, 0), 'started, before the model loaded (preload runs after listen)'],
-        ['switchyard serve', fixed(rssServerLoaded, 0), `model loaded, context ${contextSize} × 4 sequences, after the warm-up`],
+        ['switchyard serve', fixed(rssServerLoaded, 0), `model loaded, context ${contextSize} × 4 sequences${CONTEXTS === 1 ? '' : ` over ${CONTEXTS} contexts`}, after the warm-up`],
         ['switchyard serve', fixed(rssMb(server.service.pid), 0), 'after the measured runs'],
         ['bench (direct)', fixed(rssEngine - rssStart, 0), 'llama.cpp binding loaded (getLlama), added to the bench process'],
-        ['bench (direct)', fixed(rssLoaded - rssEngine, 0), 'model + context added to the bench process'],
+        ['bench (direct)', fixed(rssLoaded - rssEngine, 0), `model + ${CONTEXTS === 1 ? 'context' : `${CONTEXTS} contexts`} added to the bench process`],
       ],
     };
 
@@ -412,8 +426,10 @@ async function main(): Promise<void> {
       await server.stop();
       server = undefined;
       for (const { threads, label } of threadCounts()) {
-        const threadContext = threads === THREADS ? context : await model.createContext({ contextSize, sequences: 4, threads });
-        const threadSequences = threads === THREADS ? sequences : Array.from({ length: 4 }, () => threadContext.getSequence());
+        // Always the 4 sequences on one context: the table isolates what the thread count does.
+        const reuse = threads === THREADS && CONTEXTS === 1;
+        const threadContext = reuse ? context : await model.createContext({ contextSize, sequences: 4, threads });
+        const threadSequences = reuse ? sequences : Array.from({ length: 4 }, () => threadContext.getSequence());
         await directRun(threadContext, threadSequences, prompt, 1, 4, THREAD_BUDGET_MS); // warm-up
         const one = await directRun(threadContext, threadSequences, prompt, 1, THREAD_TOKENS, THREAD_BUDGET_MS);
         const four = await directRun(threadContext, threadSequences, prompt, 4, THREAD_TOKENS, THREAD_BUDGET_MS);
@@ -441,7 +457,7 @@ async function main(): Promise<void> {
       ['Throughput (median tokens/s over the whole run, prompt included)', throughput],
       ['Concurrency scaling', scaling],
       ['Memory', memory],
-      ...(threadTable ? ([[`Thread count (direct engine, ${THREAD_TOKENS} tokens per stream, ≤ ${THREAD_BUDGET_MS / 1000} s per run)`, threadTable]] as Array<[string, Table]>) : []),
+      ...(threadTable ? ([[`Thread count (direct engine, 4 sequences on one context, ${THREAD_TOKENS} tokens per stream, ≤ ${THREAD_BUDGET_MS / 1000} s per run)`, threadTable]] as Array<[string, Table]>) : []),
     ];
     for (const [title, table] of sections) console.log(`${title}\n${renderText(table)}\n`);
     const noisy = [1, 4].some((streams) => (other(streams) ?? 0) > 10);
@@ -452,7 +468,7 @@ async function main(): Promise<void> {
     if (jsonFile) {
       await writeFile(
         jsonFile,
-        JSON.stringify({ model: file, contextSize, threads: THREADS, tokens: TOKENS, promptTokens: prompt.length, runs, threadFigures, memory: { rssServerIdle, rssServerLoaded, rssEngineMb: rssEngine - rssStart, rssModelMb: rssLoaded - rssEngine } }, null, 2),
+        JSON.stringify({ model: file, contextSize, threads: THREADS, contexts: CONTEXTS, tokens: TOKENS, promptTokens: prompt.length, runs, threadFigures, memory: { rssServerIdle, rssServerLoaded, rssEngineMb: rssEngine - rssStart, rssModelMb: rssLoaded - rssEngine } }, null, 2),
       );
     }
   } finally {

@@ -20,6 +20,7 @@ export interface TestModelEntry {
   contextSize?: number;
   threads?: number;
   parallel?: number;
+  contexts?: number;
   queueLimit?: number;
   preload?: boolean;
   idleUnloadSeconds?: number;

@@ -8,6 +8,23 @@ export function defaultThreads(): number {
   return Math.max(1, Math.floor(os.availableParallelism() / 2));
 }
 
+/**
+ * Engine contexts a model's sequences are spread over when the config names none: on a CPU with
+ * one thread per context, one context per sequence; otherwise one context for them all.
+ *
+ * Why: a context decodes one batch at a time, on one worker thread when it has one thread. With a
+ * context per sequence, each sequence's decode runs on a thread of its own while the others' run
+ * and while Node's thread turns tokens into chunks, so every core works; measured on 2 cores with
+ * 4 streams over HTTP, the test models gave 40% (tiny) and 18% (small) more tokens/s than 4
+ * sequences batched on one context (docs/engine-notes.md). More threads per context are no
+ * substitute on such a machine: llama.cpp's threads spin while they wait. Where a context has
+ * several threads (a machine with cores to spare) it already spreads over cores, and on a GPU one
+ * context batches everything at once: one context there.
+ */
+export function defaultContexts(options: { gpu: boolean; threads: number; parallel: number }): number {
+  return !options.gpu && options.threads === 1 ? options.parallel : 1;
+}
+
 export const DEFAULT_MODEL_CACHE = path.join(os.homedir(), '.cache', 'switchyard', 'models');
 
 /** `~/models` → `/home/me/models`, as a shell would read it in a config file. */
@@ -30,6 +47,10 @@ export const LlamaModelSchema = z
     threads: z.number().int().min(1).optional(),
     /** Sequences generated at once, batched together (continuous batching). */
     parallel: z.number().int().min(1).max(64).default(4),
+    /** Engine contexts the `parallel` sequences are spread over, each decoding on its own thread(s)
+     * at the same time; default: one per sequence on a CPU with `threads: 1`, else 1 (see
+     * `defaultContexts`). Each context has its own compute buffers: more memory for more contexts. */
+    contexts: z.number().int().min(1).max(64).optional(),
     /** Requests that may wait for a free sequence; more are refused with 429. */
     queueLimit: z.number().int().min(0).default(16),
     /** Load at start instead of on first use. */
@@ -42,7 +63,11 @@ export const LlamaModelSchema = z
     /** A model that takes longer than this to load is an error, never a hung server. */
     loadTimeoutMs: z.number().int().positive().default(300_000),
   })
-  .refine((model) => model.file !== undefined || model.uri !== undefined, { message: 'needs `file` or `uri`' });
+  .refine((model) => model.file !== undefined || model.uri !== undefined, { message: 'needs `file` or `uri`' })
+  .refine((model) => model.contexts === undefined || model.contexts <= model.parallel, {
+    message: 'cannot exceed `parallel`: every context needs a sequence',
+    path: ['contexts'],
+  });
 
 export const LlamaProviderSchema = z.strictObject({
   id: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/).default('local'),

@@ -256,7 +256,7 @@ export class LlamaProvider implements Provider {
           parseToolCalls: prepared.parseToolCalls,
           ...(request.parallel_tool_calls === false ? { maxToolCalls: 1 } : {}),
           json: prepared.grammar !== undefined,
-          step: { gate: loaded.gate, order: loaded.pool.orderOf(sequence) },
+          step: loaded.pool.stepOf(sequence),
           signal,
         });
         let forcedText = '';

@@ -3,20 +3,19 @@ import type { Llama, LlamaContext, LlamaEmbeddingContext, LlamaGrammar, LlamaMod
 import { SwitchyardError, UnsupportedFeatureError } from '../../errors/errors.js';
 import { getEngine, loadModelFile } from './engine.js';
 import type { LlamaModelConfig, LlamaProviderConfig } from './llama-config.js';
-import { defaultThreads } from './llama-config.js';
+import { defaultContexts, defaultThreads } from './llama-config.js';
 import { PromptRenderer } from './render-prompt.js';
-import { SequencePool } from './sequence-pool.js';
-import { StepGate } from './step-gate.js';
+import { SequencePool, type Lane } from './sequence-pool.js';
 import { resolveModelFile } from './model-files.js';
 
 /** Everything a loaded model needs to serve: built once per load. */
 export interface LoadedModel {
   llama: Llama;
   model: LlamaModel;
-  context: LlamaContext;
+  /** The engine contexts the sequences are spread over (`contexts` in the config). */
+  contexts: readonly LlamaContext[];
+  /** Lends the contexts' sequences, and keeps each context's in step (step-gate.ts). */
   pool: SequencePool;
-  /** Keeps the sequences generating on the context in step (step-gate.ts). */
-  gate: StepGate;
   renderer: PromptRenderer;
   /** Byte-fallback tokens 0x80–0xFF: banned under a grammar, where a random or weak model could
    * otherwise pick bytes that never form valid UTF-8 and break the JSON. */
@@ -82,7 +81,7 @@ export class LocalModel {
     if (!loading) return;
     const loaded = await loading.catch(() => undefined);
     if (!loaded) return;
-    await loaded.context.dispose();
+    for (const context of loaded.contexts) await context.dispose();
     await loaded.model.dispose();
     this.log(`unloaded model ${this.config.id}`);
   }
@@ -92,25 +91,42 @@ export class LocalModel {
     const llama = await getEngine(this.provider.gpu);
     const started = Date.now();
     const model = await loadModelFile(llama, file, { gpuLayers: this.config.gpuLayers, timeoutMs: this.config.loadTimeoutMs });
-    // The pool needs the context, and the context's schedule asks the pool how many generate.
-    const sequences: { pool?: SequencePool } = {};
-    const context = await model.createContext({
-      contextSize: this.config.contextSize,
-      sequences: this.config.parallel,
-      threads: this.config.threads ?? defaultThreads(),
-      batching: {
-        // A request generating alone has its next token decoded the moment it asks (generate-choice
-        // asks before delivering the last one), so the engine computes while the last token is
-        // turned into a chunk and written. The engine's default waits for the end of the event
-        // loop's turn, after that work; with others generating it is kept, so that all the tokens
-        // the step gate lets ask together are queued before the batch is cut.
-        dispatchSchedule: (dispatch) => {
-          if ((sequences.pool?.busyCount ?? 0) <= 1) dispatch();
-          else setImmediate(dispatch);
-        },
-      },
-    });
-    const pool = (sequences.pool = new SequencePool(context, this.config.queueLimit));
+    const threads = this.config.threads ?? defaultThreads();
+    const parallel = this.config.parallel;
+    const contextCount = this.config.contexts ?? defaultContexts({ gpu: llama.gpu !== false, threads, parallel });
+    // The pool needs the contexts, and each context's schedule asks the pool how busy it is.
+    const lanes: Array<Lane | undefined> = [];
+    const contexts: LlamaContext[] = [];
+    try {
+      for (let index = 0; index < contextCount; index++) {
+        contexts.push(
+          await model.createContext({
+            contextSize: this.config.contextSize,
+            // `parallel` shared out: 5 over 2 contexts is 3 and 2.
+            sequences: Math.floor(parallel / contextCount) + (index < parallel % contextCount ? 1 : 0),
+            threads,
+            batching: {
+              // A request generating alone on its context has its next token decoded the moment it
+              // asks (generate-choice asks before delivering the last one), so the engine computes
+              // while the last token is turned into a chunk and written. The engine's default waits
+              // for the end of the event loop's turn, after that work; with others generating it is
+              // kept, so that all the tokens the step gate lets ask together are queued before the
+              // batch is cut.
+              dispatchSchedule: (dispatch) => {
+                if ((lanes[index]?.busy ?? 0) <= 1) dispatch();
+                else setImmediate(dispatch);
+              },
+            },
+          }),
+        );
+      }
+    } catch (error) {
+      for (const context of contexts) await context.dispose();
+      await model.dispose();
+      throw error;
+    }
+    const pool = new SequencePool(contexts, this.config.queueLimit);
+    lanes.push(...pool.lanes);
     const metadata = model.fileInfo.metadata as { tokenizer?: { chat_template?: string; ggml?: { tokens?: readonly string[] } } };
     const special = (token: Token | null) => (token === null ? '' : model.detokenize([token], true));
     const renderer = new PromptRenderer(metadata.tokenizer?.chat_template, { bos: special(model.tokens.bos), eos: special(model.tokens.eos) });
@@ -121,15 +137,14 @@ export class LocalModel {
     const grammars = new Map<string, Promise<LlamaGrammar>>();
     let embeddingContext: Promise<LlamaEmbeddingContext> | undefined;
     let embeddingQueue: Promise<unknown> = Promise.resolve();
-    const threads = this.config.threads ?? defaultThreads();
     const contextSize = this.config.contextSize;
-    this.log(`loaded model ${this.config.id} from ${path.basename(file)} in ${Date.now() - started} ms (context ${context.contextSize} × ${this.config.parallel} sequences)`);
+    const layout = contextCount === 1 ? `${parallel} sequences` : `${parallel} sequences over ${contextCount} contexts`;
+    this.log(`loaded model ${this.config.id} from ${path.basename(file)} in ${Date.now() - started} ms (context ${contexts[0]!.contextSize} × ${layout}, ${threads} thread${threads === 1 ? '' : 's'} each)`);
     return {
       llama,
       model,
-      context,
+      contexts,
       pool,
-      gate: new StepGate(),
       renderer,
       highByteTokens,
       embed(input, param) {

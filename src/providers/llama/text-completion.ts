@@ -161,7 +161,7 @@ export async function* textCompletionChunks(
           parseToolCalls: false,
           json: false,
           raw: true,
-          step: { gate: loaded.gate, order: loaded.pool.orderOf(sequence) },
+          step: loaded.pool.stepOf(sequence),
           signal,
         });
         let offset = prompt.text.length;
