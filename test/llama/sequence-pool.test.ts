@@ -91,10 +91,13 @@ describe('sequence pool over several contexts', () => {
 });
 
 describe('how many contexts a model gets', () => {
-  test('one per sequence on a CPU with one thread each; one otherwise', () => {
-    assert.equal(defaultContexts({ gpu: false, threads: 1, parallel: 4 }), 4);
-    assert.equal(defaultContexts({ gpu: false, threads: 4, parallel: 4 }), 1);
-    assert.equal(defaultContexts({ gpu: true, threads: 1, parallel: 4 }), 1);
+  test("one per sequence on a CPU with one thread each, up to libuv's worker threads; one otherwise", () => {
+    assert.equal(defaultContexts({ gpu: false, threads: 1, parallel: 4, workerThreads: 4 }), 4);
+    assert.equal(defaultContexts({ gpu: false, threads: 1, parallel: 2, workerThreads: 4 }), 2);
+    assert.equal(defaultContexts({ gpu: false, threads: 1, parallel: 16, workerThreads: 4 }), 4);
+    assert.equal(defaultContexts({ gpu: false, threads: 1, parallel: 16, workerThreads: 8 }), 8);
+    assert.equal(defaultContexts({ gpu: false, threads: 4, parallel: 4, workerThreads: 4 }), 1);
+    assert.equal(defaultContexts({ gpu: true, threads: 1, parallel: 4, workerThreads: 4 }), 1);
   });
 
   test('a config with more contexts than sequences is refused, naming the field', () => {

@@ -10,7 +10,9 @@ export function defaultThreads(): number {
 
 /**
  * Engine contexts a model's sequences are spread over when the config names none: on a CPU with
- * one thread per context, one context per sequence; otherwise one context for them all.
+ * one thread per context, one context per sequence, up to as many as libuv has worker threads
+ * (`UV_THREADPOOL_SIZE`, 4 by default: node-llama-cpp decodes on them, so more contexts could not
+ * decode at once); otherwise one context for them all.
  *
  * Why: a context decodes one batch at a time, on one worker thread when it has one thread. With a
  * context per sequence, each sequence's decode runs on a thread of its own while the others' run
@@ -21,8 +23,9 @@ export function defaultThreads(): number {
  * several threads (a machine with cores to spare) it already spreads over cores, and on a GPU one
  * context batches everything at once: one context there.
  */
-export function defaultContexts(options: { gpu: boolean; threads: number; parallel: number }): number {
-  return !options.gpu && options.threads === 1 ? options.parallel : 1;
+export function defaultContexts(options: { gpu: boolean; threads: number; parallel: number; workerThreads?: number }): number {
+  const workers = options.workerThreads ?? (Number(process.env.UV_THREADPOOL_SIZE) || 4);
+  return !options.gpu && options.threads === 1 ? Math.max(1, Math.min(options.parallel, workers)) : 1;
 }
 
 export const DEFAULT_MODEL_CACHE = path.join(os.homedir(), '.cache', 'switchyard', 'models');
@@ -48,8 +51,8 @@ export const LlamaModelSchema = z
     /** Sequences generated at once, batched together (continuous batching). */
     parallel: z.number().int().min(1).max(64).default(4),
     /** Engine contexts the `parallel` sequences are spread over, each decoding on its own thread(s)
-     * at the same time; default: one per sequence on a CPU with `threads: 1`, else 1 (see
-     * `defaultContexts`). Each context has its own compute buffers: more memory for more contexts. */
+     * at the same time; default: one per sequence on a CPU with `threads: 1` (at most 4, libuv's
+     * worker threads), else 1 (see `defaultContexts`). Each context has its own compute buffers: more memory for more contexts. */
     contexts: z.number().int().min(1).max(64).optional(),
     /** Requests that may wait for a free sequence; more are refused with 429. */
     queueLimit: z.number().int().min(0).default(16),
