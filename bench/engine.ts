@@ -27,8 +27,9 @@ const HELP = `Engine throughput: direct node-llama-cpp vs Switchyard's HTTP API,
 
   --model FILE        a GGUF model (default: a generated test model, see --test-model)
   --test-model SIZE   the generated model when no --model: tiny (default, 1.8 MB), small
-                      (27M parameters, ~110 MB: weights-bound like a real model on a CPU) or
-                      wide (tiny with a 151,936-token vocabulary, ~78 MB: sampling-bound)
+                      (27M parameters, ~110 MB: weights-bound like a real model on a CPU),
+                      wide (tiny with a 151,936-token vocabulary, ~78 MB: sampling-bound) or
+                      q4 (a 0.6B model's shape in Q4_0, ~360 MB, ~12 s to write: a real model's cost)
   --tokens N          completion tokens per stream (default 256)
   --threads N         engine threads for the main table (default: half the cores = ${defaultThreads()} here)
   --contexts N        engine contexts the 4 sequences are spread over, in both paths (default: the

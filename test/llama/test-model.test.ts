@@ -4,6 +4,8 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { getLlama, LlamaLogLevel, type Llama, type LlamaModel, type Token } from 'node-llama-cpp';
+import fc from 'fast-check';
+import { encodeQ4_0Block, Q4_0_BLOCK, Q4_0_BLOCK_BYTES, toHalf } from '../../src/providers/llama/test-model/gguf-writer.js';
 import { TEST_MODEL_SIZES, writeTestModel } from '../../src/providers/llama/test-model/write-test-model.js';
 
 /** Up to `count` tokens generated greedily from `prompt`, end-of-generation tokens included. */
@@ -88,3 +90,42 @@ test('small test model: the benchmark size loads and generates', async () => {
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+// The q4 benchmark size's weights: ggml's Q4_0 blocks, with f16 scales.
+test('half precision: exact where f16 can say it, rounded to nearest even, tiny values flushed', () => {
+  assert.equal(toHalf(1), 0x3c00);
+  assert.equal(toHalf(-2), 0xc000);
+  assert.equal(toHalf(0.5), 0x3800);
+  assert.equal(toHalf(65504), 0x7bff);
+  assert.equal(toHalf(1 / 3), 0x3555);
+  assert.equal(toHalf(1 + 2 ** -11), 0x3c00, 'a tie rounds to the even mantissa');
+  assert.equal(toHalf(1 + 3 * 2 ** -11), 0x3c02);
+  assert.equal(toHalf(1e6), 0x7c00, 'past the range: infinity');
+  assert.equal(toHalf(1e-8), 0);
+});
+
+test('a Q4_0 block decodes back to within one step of every value, the largest one exactly', () => {
+  fc.assert(
+    fc.property(fc.array(fc.float({ min: -4, max: 4, noNaN: true, noDefaultInfinity: true }), { minLength: Q4_0_BLOCK, maxLength: Q4_0_BLOCK }), (values) => {
+      const out = new Uint8Array(Q4_0_BLOCK_BYTES);
+      encodeQ4_0Block(values, out, 0);
+      const scale = fromHalf(out[0]! | (out[1]! << 8));
+      const largest = values.reduce((a, b) => (Math.abs(b) > Math.abs(a) ? b : a), 0);
+      for (let j = 0; j < Q4_0_BLOCK; j++) {
+        const byte = out[2 + (j % 16)]!;
+        const quant = j < 16 ? byte & 0x0f : byte >> 4;
+        const decoded = (quant - 8) * scale;
+        assert.ok(Math.abs(decoded - values[j]!) <= Math.abs(scale) * 1.001 + 1e-6, `value ${j}: ${values[j]} came back as ${decoded}`);
+        if (values[j] === largest && largest !== 0) assert.ok(Math.abs(decoded - largest) <= Math.abs(largest) * 1e-3);
+      }
+    }),
+  );
+});
+
+/** f16 bits as a number (normal values and zero: what the scales are). */
+function fromHalf(bits: number): number {
+  const sign = bits & 0x8000 ? -1 : 1;
+  const exponent = (bits >> 10) & 0x1f;
+  const mantissa = bits & 0x3ff;
+  return exponent === 0 ? sign * mantissa * 2 ** -24 : sign * (1 + mantissa / 1024) * 2 ** (exponent - 15);
+}

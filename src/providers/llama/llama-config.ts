@@ -17,8 +17,8 @@ export function defaultThreads(): number {
  * Why: a context decodes one batch at a time, on one worker thread when it has one thread. With a
  * context per sequence, each sequence's decode runs on a thread of its own while the others' run
  * and while Node's thread turns tokens into chunks, so every core works; measured on 2 cores with
- * 4 streams over HTTP, the test models gave 40% (tiny) and 18% (small) more tokens/s than 4
- * sequences batched on one context (docs/engine-notes.md). More threads per context are no
+ * 4 streams over HTTP, the test models gave 40% (tiny), 18% (small) and 34% (q4, a 0.6B model's
+ * shape in Q4_0) more tokens/s than 4 sequences batched on one context (docs/engine-notes.md). More threads per context are no
  * substitute on such a machine: llama.cpp's threads spin while they wait. Where a context has
  * several threads (a machine with cores to spare) it already spreads over cores, and on a GPU one
  * context batches everything at once: one context there.

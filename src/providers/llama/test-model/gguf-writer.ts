@@ -17,8 +17,49 @@ const ValueType = {
 const ALIGNMENT = 32;
 
 /** ggml tensor type ids for the two unquantized formats we emit. */
-export const TensorType = { F32: 0, F16: 1 } as const;
+export const TensorType = { F32: 0, F16: 1, Q4_0: 2 } as const;
 export type TensorTypeId = (typeof TensorType)[keyof typeof TensorType];
+
+/** Values per Q4_0 block, and its bytes: an f16 scale, then 32 four-bit quants two to a byte. */
+export const Q4_0_BLOCK = 32;
+export const Q4_0_BLOCK_BYTES = 2 + Q4_0_BLOCK / 2;
+
+const halfView = new DataView(new ArrayBuffer(4));
+
+/** An f32 as IEEE half-precision bits, rounded to nearest even (no subnormal scales occur here: they flush to zero). */
+export function toHalf(value: number): number {
+  halfView.setFloat32(0, value);
+  const bits = halfView.getUint32(0);
+  const sign = (bits >>> 16) & 0x8000;
+  const exponent = ((bits >>> 23) & 0xff) - 127 + 15;
+  const mantissa = bits & 0x7fffff;
+  if (exponent <= 0) return sign;
+  if (exponent >= 31) return sign | 0x7c00;
+  let half = sign | (exponent << 10) | (mantissa >>> 13);
+  const rest = mantissa & 0x1fff;
+  if (rest > 0x1000 || (rest === 0x1000 && (half & 1) === 1)) half += 1;
+  return half;
+}
+
+/**
+ * One block of 32 values in ggml's Q4_0 encoding, at `offset` of `out`: the scale d is the
+ * value of largest magnitude over -8, each quant round(x / d) + 8 clamped to 0..15; byte j holds
+ * value j in its low nibble and value j + 16 in its high one.
+ */
+export function encodeQ4_0Block(values: ArrayLike<number>, out: Uint8Array, offset: number): void {
+  let extreme = 0;
+  for (let i = 0; i < Q4_0_BLOCK; i++) if (Math.abs(values[i]!) > Math.abs(extreme)) extreme = values[i]!;
+  const scale = extreme / -8;
+  const inverse = scale === 0 ? 0 : 1 / scale;
+  const half = toHalf(scale);
+  out[offset] = half & 0xff;
+  out[offset + 1] = half >>> 8;
+  for (let j = 0; j < Q4_0_BLOCK / 2; j++) {
+    const low = Math.min(15, Math.trunc(values[j]! * inverse + 8.5));
+    const high = Math.min(15, Math.trunc(values[j + Q4_0_BLOCK / 2]! * inverse + 8.5));
+    out[offset + 2 + j] = low | (high << 4);
+  }
+}
 
 export type MetadataValue =
   | { type: 'u32'; value: number }

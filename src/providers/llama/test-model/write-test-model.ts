@@ -6,7 +6,7 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { CHATML_TEMPLATE } from './chat-template.js';
-import { bool, f32, str, TensorType, u32, writeGguf, type MetadataValue, type Tensor } from './gguf-writer.js';
+import { bool, encodeQ4_0Block, f32, Q4_0_BLOCK, Q4_0_BLOCK_BYTES, str, TensorType, u32, writeGguf, type MetadataValue, type Tensor } from './gguf-writer.js';
 import { buildVocab } from './vocab.js';
 
 /** Hyperparameters: as small as llama.cpp's CPU kernels comfortably accept. */
@@ -27,12 +27,16 @@ export const TEST_MODEL = {
  * engine overhead. `small` (27M parameters, ~110 MB) is for benchmarks: as with a real model on a
  * CPU, each token costs arithmetic over all the weights (milliseconds, not microseconds). `wide`
  * is `tiny` with a current model's vocabulary (151,936 tokens, ~78 MB): what the work over the
- * vocabulary costs per token (sampling, logprobs) with little else.
+ * vocabulary costs per token (sampling, logprobs) with little else. `q4` has a current small
+ * model's shape and size (0.6B parameters in Q4_0, ~360 MB, written in seconds): for every token
+ * the engine streams its weights from memory and works through quantized dot products, as with a
+ * real model on a CPU, where none of the others leaves the caches.
  */
 export const TEST_MODEL_SIZES = {
   tiny: TEST_MODEL,
   small: { ...TEST_MODEL, embedding: 512, blocks: 8, feedForward: 1536, heads: 8, headsKv: 2 },
   wide: { ...TEST_MODEL, vocabulary: 151_936 },
+  q4: { ...TEST_MODEL, embedding: 1024, blocks: 28, feedForward: 3072, heads: 8, headsKv: 4, vocabulary: 151_936, weights: 'q4_0' },
 } as const;
 
 export type TestModelSize = keyof typeof TEST_MODEL_SIZES;
@@ -69,8 +73,20 @@ export async function writeTestModel(outPath: string, options: WriteTestModelOpt
   // Uniform in [-scale, scale]. Scales are chosen so activations stay O(1)
   // and the output logits have a spread of a few units: the next-token
   // distribution is then peaked enough that sampling settings visibly matter.
+  const quantized = 'weights' in m && m.weights === 'q4_0';
   const tensor = (name: string, dims: number[], scale: number): Tensor => {
-    const values = new Float32Array(dims.reduce((a, b) => a * b, 1));
+    const count = dims.reduce((a, b) => a * b, 1);
+    if (quantized) {
+      // Block by block: the largest tensors hold 155M values, never all in f32 at once.
+      const data = new Uint8Array((count / Q4_0_BLOCK) * Q4_0_BLOCK_BYTES);
+      const block = new Float32Array(Q4_0_BLOCK);
+      for (let at = 0, out = 0; at < count; at += Q4_0_BLOCK, out += Q4_0_BLOCK_BYTES) {
+        for (let i = 0; i < Q4_0_BLOCK; i++) block[i] = (random() * 2 - 1) * scale;
+        encodeQ4_0Block(block, data, out);
+      }
+      return { name, dims, type: TensorType.Q4_0, data };
+    }
+    const values = new Float32Array(count);
     for (let i = 0; i < values.length; i++) values[i] = (random() * 2 - 1) * scale;
     return { name, dims, type: TensorType.F32, data: new Uint8Array(values.buffer) };
   };
@@ -104,7 +120,7 @@ export async function writeTestModel(outPath: string, options: WriteTestModelOpt
   const metadata: Array<[string, MetadataValue]> = [
     ['general.architecture', str('llama')],
     ['general.name', str(options.size && options.size !== 'tiny' ? `switchyard-test-model-${options.size}` : 'switchyard-test-model')],
-    ['general.file_type', u32(0)], // all F32
+    ['general.file_type', u32(quantized ? 2 : 0)], // all F32, or Q4_0 but for the norms (MOSTLY_Q4_0)
     ['llama.context_length', u32(m.contextLength)],
     ['llama.embedding_length', u32(m.embedding)],
     ['llama.block_count', u32(m.blocks)],
