@@ -15,6 +15,7 @@ import { getLlama, LlamaLogLevel, type Llama, type LlamaContext, type LlamaConte
 import { defaultContexts, defaultThreads } from '../src/providers/llama/llama-config.js';
 import { samplingOptions } from '../src/providers/llama/sampling.js';
 import { PromptRenderer } from '../src/providers/llama/render-prompt.js';
+import { sharedPrefix } from '../src/providers/llama/sequence-pool.js';
 import { TEST_MODEL_SIZES, writeTestModel, type TestModelSize } from '../src/providers/llama/test-model/write-test-model.js';
 import { flagValue, hasFlag } from './lib/args.js';
 import { machineBusyMs, processCpuMs } from './lib/cpu.js';
@@ -140,7 +141,15 @@ async function measured(pid: number | undefined, body: () => Promise<Omit<Run, '
 /** node-llama-cpp alone: `streams` sequences of one context, each a plain `evaluate` loop. */
 async function directRun(context: LlamaContext, sequences: LlamaContextSequence[], prompt: Token[], streams: number, tokens: number, budgetMs = Infinity): Promise<Run> {
   return measured(undefined, async () => {
-    for (const sequence of sequences.slice(0, streams)) await sequence.clearHistory();
+    // What the provider does (generate-choice.ts): keep the KV cache of the prompt prefix the
+    // sequence already holds, at least one token evaluated anew. Cleared instead, a large model
+    // would pay the prompt's prefill on every direct run and none on the HTTP ones.
+    const kept: number[] = [];
+    for (const sequence of sequences.slice(0, streams)) {
+      const keep = Math.min(sharedPrefix(sequence.contextTokens, prompt), prompt.length - 1);
+      if (sequence.nextTokenIndex > keep) await sequence.eraseContextTokenRanges([{ start: keep, end: sequence.nextTokenIndex }]);
+      kept.push(keep);
+    }
     const started = performance.now();
     const deadline = started + budgetMs;
     let firstTokenMs = Infinity;
@@ -149,7 +158,7 @@ async function directRun(context: LlamaContext, sequences: LlamaContextSequence[
         let count = 0;
         // Switchyard's own sampling options for the request (sampling.ts), built as the provider builds them.
         const options = await samplingOptions(sampled, context.model, seedOf(stream), () => [], []);
-        for await (const token of sequence.evaluate(prompt, options)) {
+        for await (const token of sequence.evaluate(prompt.slice(kept[stream]), options)) {
           void token;
           if (count++ === 0) firstTokenMs = Math.min(firstTokenMs, performance.now() - started);
           if (count >= tokens || performance.now() > deadline) break;
