@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { LlamaContext, LlamaContextSequence, LlamaModel, Token } from 'node-llama-cpp';
 import { getEngine } from '../../src/providers/llama/engine.js';
 import { SequencePool } from '../../src/providers/llama/sequence-pool.js';
-import { defaultContexts, LlamaModelSchema } from '../../src/providers/llama/llama-config.js';
+import { defaultContexts, LlamaModelSchema, threadPoolSize } from '../../src/providers/llama/llama-config.js';
 import { writeTestModel } from '../../src/providers/llama/test-model/write-test-model.js';
 
 describe('sequence pool over several contexts', () => {
@@ -50,10 +50,15 @@ describe('sequence pool over several contexts', () => {
     assert.deepEqual(pool.lanes.map((lane) => lane.busy), [2, 2]);
     assert.equal(pool.busyCount, 4);
     assert.notEqual(pool.stepOf(lent[0]!).gate, pool.stepOf(lent[1]!).gate, 'a step gate per context');
-    // Released on context 1: the next request goes there, the less busy one.
-    pool.release(lent[1]!);
-    assert.equal(laneOf(pool, await pool.acquire([], never)), 1);
-    for (const sequence of [lent[0]!, lent[2]!, lent[3]!]) pool.release(sequence);
+    // Free now: one sequence of context 0 (its other still busy) and both of context 1.
+    for (const sequence of [lent[0]!, lent[1]!, lent[3]!]) pool.release(sequence);
+    assert.deepEqual(pool.lanes.map((lane) => lane.busy), [1, 0]);
+    const next = await pool.acquire([], never);
+    assert.deepEqual([laneOf(pool, next), pool.stepOf(next).order], [1, 0], 'the idle context, its lowest id');
+    pool.release(next);
+    pool.release(lent[2]!);
+    assert.deepEqual(pool.lanes.map((lane) => lane.busy), [0, 0]);
+    assert.equal(pool.busyCount, 0);
   }));
 
   test("a conversation's next turn stays with its cache on a busier context; a short shared prefix does not", () => withPool(4, async (pool) => {
@@ -98,6 +103,15 @@ describe('how many contexts a model gets', () => {
     assert.equal(defaultContexts({ gpu: false, threads: 1, parallel: 16, workerThreads: 8 }), 8);
     assert.equal(defaultContexts({ gpu: false, threads: 4, parallel: 4, workerThreads: 4 }), 1);
     assert.equal(defaultContexts({ gpu: true, threads: 1, parallel: 4, workerThreads: 4 }), 1);
+  });
+
+  test("libuv's worker threads read as libuv reads UV_THREADPOOL_SIZE", () => {
+    assert.equal(threadPoolSize(undefined), 4);
+    assert.equal(threadPoolSize('8'), 8);
+    assert.equal(threadPoolSize('2.5'), 2, 'a whole number of threads, never a fraction of a context');
+    assert.equal(threadPoolSize('0'), 1);
+    assert.equal(threadPoolSize('lots'), 1);
+    assert.equal(threadPoolSize('5000'), 1024);
   });
 
   test('a config with more contexts than sequences is refused, naming the field', () => {

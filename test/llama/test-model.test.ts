@@ -92,7 +92,7 @@ test('small test model: the benchmark size loads and generates', async () => {
 });
 
 // The q4 benchmark size's weights: ggml's Q4_0 blocks, with f16 scales.
-test('half precision: exact where f16 can say it, rounded to nearest even, tiny values flushed', () => {
+test('half precision: exact where f16 can say it, rounded to nearest even, subnormals included', () => {
   assert.equal(toHalf(1), 0x3c00);
   assert.equal(toHalf(-2), 0xc000);
   assert.equal(toHalf(0.5), 0x3800);
@@ -101,12 +101,22 @@ test('half precision: exact where f16 can say it, rounded to nearest even, tiny 
   assert.equal(toHalf(1 + 2 ** -11), 0x3c00, 'a tie rounds to the even mantissa');
   assert.equal(toHalf(1 + 3 * 2 ** -11), 0x3c02);
   assert.equal(toHalf(1e6), 0x7c00, 'past the range: infinity');
+  assert.equal(toHalf(2 ** -14), 0x0400, 'the smallest normal');
+  assert.equal(toHalf(2 ** -24), 0x0001, 'the smallest subnormal');
+  assert.equal(toHalf(-(2 ** -20)), 0x8010);
+  assert.equal(toHalf(3 * 2 ** -25), 0x0002, 'a subnormal tie rounds to even');
+  assert.equal(toHalf(2 ** -14 - 2 ** -25), 0x0400, 'rounding up out of the subnormals');
   assert.equal(toHalf(1e-8), 0);
+  for (let bits = 0; bits < 0x7c00; bits += 7) assert.equal(toHalf(fromHalf(bits)), bits, `f16 ${bits.toString(16)} round-trips`);
 });
 
 test('a Q4_0 block decodes back to within one step of every value, the largest one exactly', () => {
   fc.assert(
-    fc.property(fc.array(fc.float({ min: -4, max: 4, noNaN: true, noDefaultInfinity: true }), { minLength: Q4_0_BLOCK, maxLength: Q4_0_BLOCK }), (values) => {
+    fc.property(
+      // Blocks of weights as models have them: the largest well inside f16's normal range, so that
+      // the scale (a sixteenth of it) keeps f16's full precision.
+      fc.array(fc.float({ min: -4, max: 4, noNaN: true, noDefaultInfinity: true }), { minLength: Q4_0_BLOCK, maxLength: Q4_0_BLOCK }).filter((values) => values.some((value) => Math.abs(value) >= 1e-3)),
+      (values) => {
       const out = new Uint8Array(Q4_0_BLOCK_BYTES);
       encodeQ4_0Block(values, out, 0);
       const scale = fromHalf(out[0]! | (out[1]! << 8));
@@ -115,10 +125,14 @@ test('a Q4_0 block decodes back to within one step of every value, the largest o
         const byte = out[2 + (j % 16)]!;
         const quant = j < 16 ? byte & 0x0f : byte >> 4;
         const decoded = (quant - 8) * scale;
-        assert.ok(Math.abs(decoded - values[j]!) <= Math.abs(scale) * 1.001 + 1e-6, `value ${j}: ${values[j]} came back as ${decoded}`);
-        if (values[j] === largest && largest !== 0) assert.ok(Math.abs(decoded - largest) <= Math.abs(largest) * 1e-3);
+        // Rounded to the nearest step (the scale itself rounded to f16: a few thousandths of a step
+        // more); only values past +7.5 steps, opposite the largest, are clamped to 15, a step off at most.
+        const bound = quant === 15 ? 1.01 : 0.51;
+        assert.ok(Math.abs(decoded - values[j]!) <= Math.abs(scale) * bound + 1e-6, `value ${j}: ${values[j]} came back as ${decoded}`);
+        if (values[j] === largest) assert.ok(Math.abs(decoded - largest) <= Math.abs(largest) * 1e-3);
       }
-    }),
+      },
+    ),
   );
 });
 
@@ -129,3 +143,24 @@ function fromHalf(bits: number): number {
   const mantissa = bits & 0x3ff;
   return exponent === 0 ? sign * mantissa * 2 ** -24 : sign * (1 + mantissa / 1024) * 2 ** (exponent - 15);
 }
+
+test('a model with Q4_0 weights loads in llama.cpp and generates', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'switchyard-test-model-'));
+  let llama: Llama | undefined;
+  try {
+    const modelPath = path.join(dir, 'tiny-q4.gguf');
+    await writeTestModel(modelPath, { seed: 1, weights: 'q4_0' });
+    const f32 = path.join(dir, 'tiny.gguf');
+    await writeTestModel(f32, { seed: 1 });
+    const [quantized, plain] = [(await stat(modelPath)).size, (await stat(f32)).size];
+    assert.ok(quantized < plain / 4, `${quantized} bytes against ${plain} in f32`);
+    llama = await getLlama({ gpu: false, build: 'never', skipDownload: true, progressLogs: false, logLevel: LlamaLogLevel.error });
+    const model = await llama.loadModel({ modelPath });
+    assert.equal(model.fileInfo.metadata.general?.file_type, 2);
+    const prompt = [model.tokens.bos!, ...model.tokenize('<|im_start|>user\nWrite a story<|im_end|>\n<|im_start|>assistant\n', true)];
+    assert.equal((await firstTokens(model, prompt, 8)).length, 8);
+  } finally {
+    await llama?.dispose();
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -8,6 +8,13 @@ export function defaultThreads(): number {
   return Math.max(1, Math.floor(os.availableParallelism() / 2));
 }
 
+/** libuv's worker threads, read as libuv reads `UV_THREADPOOL_SIZE`: a leading integer, 1 to 1024; 4 when unset. */
+export function threadPoolSize(value: string | undefined): number {
+  if (value === undefined) return 4;
+  const parsed = Number.parseInt(value, 10);
+  return Number.isNaN(parsed) ? 1 : Math.min(1024, Math.max(1, parsed));
+}
+
 /**
  * Engine contexts a model's sequences are spread over when the config names none: on a CPU with
  * one thread per context, one context per sequence, up to as many as libuv has worker threads
@@ -18,13 +25,14 @@ export function defaultThreads(): number {
  * context per sequence, each sequence's decode runs on a thread of its own while the others' run
  * and while Node's thread turns tokens into chunks, so every core works; measured on 2 cores with
  * 4 streams over HTTP, the test models gave 40% (tiny), 18% (small) and 34% (q4, a 0.6B model's
- * shape in Q4_0) more tokens/s than 4 sequences batched on one context (docs/engine-notes.md). More threads per context are no
- * substitute on such a machine: llama.cpp's threads spin while they wait. Where a context has
+ * shape in Q4_0) more tokens/s than 4 sequences batched on one context (docs/engine-notes.md).
+ * More threads per context are no substitute on such a machine: llama.cpp's threads spin while
+ * they wait. Where a context has
  * several threads (a machine with cores to spare) it already spreads over cores, and on a GPU one
  * context batches everything at once: one context there.
  */
 export function defaultContexts(options: { gpu: boolean; threads: number; parallel: number; workerThreads?: number }): number {
-  const workers = options.workerThreads ?? (Number(process.env.UV_THREADPOOL_SIZE) || 4);
+  const workers = options.workerThreads ?? threadPoolSize(process.env.UV_THREADPOOL_SIZE);
   return !options.gpu && options.threads === 1 ? Math.max(1, Math.min(options.parallel, workers)) : 1;
 }
 

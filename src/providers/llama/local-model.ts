@@ -93,10 +93,16 @@ export class LocalModel {
     const model = await loadModelFile(llama, file, { gpuLayers: this.config.gpuLayers, timeoutMs: this.config.loadTimeoutMs });
     const threads = this.config.threads ?? defaultThreads();
     const parallel = this.config.parallel;
-    const contextCount = this.config.contexts ?? defaultContexts({ gpu: llama.gpu !== false, threads, parallel });
+    // A GPU build with every layer kept on the CPU computes as a CPU build does.
+    const onGpu = llama.gpu !== false && this.config.gpuLayers !== 0;
+    const contextCount = this.config.contexts ?? defaultContexts({ gpu: onGpu, threads, parallel });
+    const metadata = model.fileInfo.metadata as { tokenizer?: { chat_template?: string; ggml?: { tokens?: readonly string[] } } };
+    const special = (token: Token | null) => (token === null ? '' : model.detokenize([token], true));
     // The pool needs the contexts, and each context's schedule asks the pool how busy it is.
     const lanes: Array<Lane | undefined> = [];
     const contexts: LlamaContext[] = [];
+    let pool: SequencePool;
+    let renderer: PromptRenderer;
     try {
       for (let index = 0; index < contextCount; index++) {
         contexts.push(
@@ -120,16 +126,16 @@ export class LocalModel {
           }),
         );
       }
+      pool = new SequencePool(contexts, this.config.queueLimit);
+      lanes.push(...pool.lanes);
+      // Throws on a chat template that does not parse: the model is not served, and not leaked either.
+      renderer = new PromptRenderer(metadata.tokenizer?.chat_template, { bos: special(model.tokens.bos), eos: special(model.tokens.eos) });
     } catch (error) {
+      // A failed load holds nothing: a retry would otherwise load the model and its contexts again beside these.
       for (const context of contexts) await context.dispose();
       await model.dispose();
       throw error;
     }
-    const pool = new SequencePool(contexts, this.config.queueLimit);
-    lanes.push(...pool.lanes);
-    const metadata = model.fileInfo.metadata as { tokenizer?: { chat_template?: string; ggml?: { tokens?: readonly string[] } } };
-    const special = (token: Token | null) => (token === null ? '' : model.detokenize([token], true));
-    const renderer = new PromptRenderer(metadata.tokenizer?.chat_template, { bos: special(model.tokens.bos), eos: special(model.tokens.eos) });
     const highByteTokens: Token[] = [];
     metadata.tokenizer?.ggml?.tokens?.forEach((piece, id) => {
       if (/^<0x[89A-F][0-9A-F]>$/i.test(piece)) highByteTokens.push(id as Token);

@@ -26,19 +26,24 @@ export const Q4_0_BLOCK_BYTES = 2 + Q4_0_BLOCK / 2;
 
 const halfView = new DataView(new ArrayBuffer(4));
 
-/** An f32 as IEEE half-precision bits, rounded to nearest even (no subnormal scales occur here: they flush to zero). */
+/** An f32 as IEEE half-precision bits, rounded to nearest even, subnormals included. */
 export function toHalf(value: number): number {
   halfView.setFloat32(0, value);
   const bits = halfView.getUint32(0);
   const sign = (bits >>> 16) & 0x8000;
   const exponent = ((bits >>> 23) & 0xff) - 127 + 15;
   const mantissa = bits & 0x7fffff;
-  if (exponent <= 0) return sign;
   if (exponent >= 31) return sign | 0x7c00;
-  let half = sign | (exponent << 10) | (mantissa >>> 13);
-  const rest = mantissa & 0x1fff;
-  if (rest > 0x1000 || (rest === 0x1000 && (half & 1) === 1)) half += 1;
-  return half;
+  // Normal: the top 10 mantissa bits; subnormal (below 2^-14): the mantissa with its implicit one,
+  // shifted down to multiples of 2^-24. Either way the bits shifted out round to nearest even.
+  const significand = exponent > 0 ? mantissa : mantissa | 0x800000;
+  const shift = exponent > 0 ? 13 : 14 - exponent;
+  if (shift > 24) return sign;
+  let half = (exponent > 0 ? exponent << 10 : 0) | (significand >>> shift);
+  const rest = significand & ((1 << shift) - 1);
+  const halfway = 1 << (shift - 1);
+  if (rest > halfway || (rest === halfway && (half & 1) === 1)) half += 1;
+  return sign | half;
 }
 
 /**

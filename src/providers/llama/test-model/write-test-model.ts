@@ -48,6 +48,8 @@ export interface WriteTestModelOptions {
   size?: TestModelSize;
   /** `tokenizer.chat_template`; default ChatML (chat-template.ts also has a thinking model's). */
   chatTemplate?: string;
+  /** How the matrices are stored; default the size's own (Q4_0 for `q4`, F32 for the others). */
+  weights?: 'f32' | 'q4_0';
 }
 
 /** mulberry32: tiny, fast, good enough PRNG; Math.random can't be seeded. */
@@ -73,7 +75,7 @@ export async function writeTestModel(outPath: string, options: WriteTestModelOpt
   // Uniform in [-scale, scale]. Scales are chosen so activations stay O(1)
   // and the output logits have a spread of a few units: the next-token
   // distribution is then peaked enough that sampling settings visibly matter.
-  const quantized = 'weights' in m && m.weights === 'q4_0';
+  const quantized = (options.weights ?? ('weights' in m ? m.weights : 'f32')) === 'q4_0';
   const tensor = (name: string, dims: number[], scale: number): Tensor => {
     const count = dims.reduce((a, b) => a * b, 1);
     if (quantized) {
