@@ -7,6 +7,7 @@ import path from 'node:path';
 import OpenAI from 'openai';
 import type { LlamaProvider } from '../../src/providers/llama/llama-provider.js';
 import { startLlamaServer, waitFor, type LlamaTestServer, type TestModelEntry } from '../helpers/llama-server.js';
+import { writeTestModel } from '../../src/providers/llama/test-model/write-test-model.js';
 
 type APIError = InstanceType<typeof OpenAI.APIError>;
 
@@ -30,6 +31,8 @@ const BAD_FILES: Record<string, (good: Buffer) => Buffer | undefined> = {
   'text-file': () => Buffer.from('this is not a model\n'),
   missing: () => undefined,
 };
+/** A sound GGUF whose chat template is not Jinja that parses: the load fails after llama.cpp took the model. */
+const BAD_TEMPLATE = 'bad-template';
 
 describe('llama engine: malformed model files over HTTP', () => {
   let running: LlamaTestServer;
@@ -47,6 +50,8 @@ describe('llama engine: malformed model files over HTTP', () => {
         if (bytes) await writeFile(file, bytes);
         entries.push({ id: name, file, contextSize: 512 });
       }
+      await writeTestModel(path.join(dir, `${BAD_TEMPLATE}.gguf`), { chatTemplate: '{% if %}{{ messages' });
+      entries.push({ id: BAD_TEMPLATE, file: path.join(dir, `${BAD_TEMPLATE}.gguf`), contextSize: 512 });
       return entries;
     });
     client = running.client;
@@ -59,7 +64,7 @@ describe('llama engine: malformed model files over HTTP', () => {
     await running?.close();
   });
 
-  for (const name of Object.keys(BAD_FILES)) {
+  for (const name of [...Object.keys(BAD_FILES), BAD_TEMPLATE]) {
     test(`${name}: a clean 503 model_file_error, again on retry, streaming or not; the server stays up`, async () => {
       for (const stream of [false, true, false]) {
         const started = performance.now();

@@ -128,8 +128,11 @@ export class LocalModel {
       }
       pool = new SequencePool(contexts, this.config.queueLimit);
       lanes.push(...pool.lanes);
-      // Throws on a chat template that does not parse: the model is not served, and not leaked either.
-      renderer = new PromptRenderer(metadata.tokenizer?.chat_template, { bos: special(model.tokens.bos), eos: special(model.tokens.eos) });
+      try {
+        renderer = new PromptRenderer(metadata.tokenizer?.chat_template, { bos: special(model.tokens.bos), eos: special(model.tokens.eos) });
+      } catch (error) {
+        throw new SwitchyardError('model_file_error', `${file} has a chat template (tokenizer.chat_template) that does not parse: ${(error as Error).message}`, { cause: error });
+      }
     } catch (error) {
       // A failed load holds nothing: a retry would otherwise load the model and its contexts again beside these.
       for (const context of contexts) await context.dispose();
