@@ -12,10 +12,10 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { getLlama, LlamaLogLevel, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel, type Token } from 'node-llama-cpp';
-import { defaultContexts, defaultThreads } from '../src/providers/llama/llama-config.js';
+import { defaultContexts, defaultThreads, sequencesPerContext } from '../src/providers/llama/llama-config.js';
 import { samplingOptions } from '../src/providers/llama/sampling.js';
 import { PromptRenderer } from '../src/providers/llama/render-prompt.js';
-import { sharedPrefix } from '../src/providers/llama/sequence-pool.js';
+import { reuseCachedPrefix } from '../src/providers/llama/sequence-pool.js';
 import { TEST_MODEL_SIZES, writeTestModel, type TestModelSize } from '../src/providers/llama/test-model/write-test-model.js';
 import { flagValue, hasFlag } from './lib/args.js';
 import { machineBusyMs, processCpuMs } from './lib/cpu.js';
@@ -141,15 +141,10 @@ async function measured(pid: number | undefined, body: () => Promise<Omit<Run, '
 /** node-llama-cpp alone: `streams` sequences of one context, each a plain `evaluate` loop. */
 async function directRun(context: LlamaContext, sequences: LlamaContextSequence[], prompt: Token[], streams: number, tokens: number, budgetMs = Infinity): Promise<Run> {
   return measured(undefined, async () => {
-    // What the provider does (generate-choice.ts): keep the KV cache of the prompt prefix the
-    // sequence already holds, at least one token evaluated anew. Cleared instead, a large model
+    // The prompt's cached prefix kept, as the provider keeps it. Cleared instead, a large model
     // would pay the prompt's prefill on every direct run and none on the HTTP ones.
     const kept: number[] = [];
-    for (const sequence of sequences.slice(0, streams)) {
-      const keep = Math.min(sharedPrefix(sequence.contextTokens, prompt), prompt.length - 1);
-      if (sequence.nextTokenIndex > keep) await sequence.eraseContextTokenRanges([{ start: keep, end: sequence.nextTokenIndex }]);
-      kept.push(keep);
-    }
+    for (const sequence of sequences.slice(0, streams)) kept.push(await reuseCachedPrefix(sequence, prompt));
     const started = performance.now();
     const deadline = started + budgetMs;
     let firstTokenMs = Infinity;
@@ -327,11 +322,7 @@ async function main(): Promise<void> {
     if (prompt.length + TOKENS > contextSize) throw new Error(`--context ${contextSize} cannot hold the ${prompt.length}-token prompt and ${TOKENS} tokens`);
     // The 4 sequences over CONTEXTS contexts, as the provider lays them out; stream k runs on
     // context k % CONTEXTS, as the provider's pool spreads requests over its least busy context.
-    const contexts = await Promise.all(
-      Array.from({ length: CONTEXTS }, (_, index) =>
-        model.createContext({ contextSize, sequences: Math.floor(4 / CONTEXTS) + (index < 4 % CONTEXTS ? 1 : 0), threads: THREADS }),
-      ),
-    );
+    const contexts = await Promise.all(sequencesPerContext(4, CONTEXTS).map((sequences) => model.createContext({ contextSize, sequences, threads: THREADS })));
     const context = contexts[0]!;
     const byContext = contexts.map((each) => Array.from({ length: each.totalSequences }, () => each.getSequence()));
     const sequences = Array.from({ length: 4 }, (_, stream) => byContext[stream % CONTEXTS]![Math.floor(stream / CONTEXTS)]!);

@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { LlamaContext, LlamaContextSequence, LlamaModel, Token } from 'node-llama-cpp';
 import { getEngine } from '../../src/providers/llama/engine.js';
 import { SequencePool } from '../../src/providers/llama/sequence-pool.js';
-import { defaultContexts, LlamaModelSchema, threadPoolSize } from '../../src/providers/llama/llama-config.js';
+import { defaultContexts, LlamaModelSchema, sequencesPerContext, threadPoolSize } from '../../src/providers/llama/llama-config.js';
 import { writeTestModel } from '../../src/providers/llama/test-model/write-test-model.js';
 
 describe('sequence pool over several contexts', () => {
@@ -103,6 +103,13 @@ describe('how many contexts a model gets', () => {
     assert.equal(defaultContexts({ gpu: false, threads: 1, parallel: 16, workerThreads: 8 }), 8);
     assert.equal(defaultContexts({ gpu: false, threads: 4, parallel: 4, workerThreads: 4 }), 1);
     assert.equal(defaultContexts({ gpu: true, threads: 1, parallel: 4, workerThreads: 4 }), 1);
+  });
+
+  test('parallel shared out over the contexts, the remainder to the first ones', () => {
+    assert.deepEqual(sequencesPerContext(4, 4), [1, 1, 1, 1]);
+    assert.deepEqual(sequencesPerContext(4, 1), [4]);
+    assert.deepEqual(sequencesPerContext(5, 2), [3, 2]);
+    assert.deepEqual(sequencesPerContext(7, 3), [3, 2, 2]);
   });
 
   test("libuv's worker threads read as libuv reads UV_THREADPOOL_SIZE", () => {

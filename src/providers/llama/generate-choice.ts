@@ -3,7 +3,7 @@ import type { ChatCompletionTokenLogprob } from 'openai/resources/chat/completio
 import { ClientAbortedError } from '../../errors/errors.js';
 import { ReplyParser, type ReplyEvent } from './reply-parser.js';
 import { StopDetector } from './stop-detector.js';
-import { sharedPrefix } from './sequence-pool.js';
+import { reuseCachedPrefix } from './sequence-pool.js';
 import { StepGate } from './step-gate.js';
 
 export interface GenerateOptions {
@@ -105,11 +105,7 @@ function tokenBytes(model: LlamaModel, token: Token, text: string): number[] {
  */
 export async function* generateChoice(options: GenerateOptions): AsyncGenerator<GenerationEvent, GenerationEnd> {
   const { sequence, model, promptTokens, signal } = options;
-  // At least one prompt token is evaluated anew: generation needs its logits.
-  const keep = Math.min(sharedPrefix(sequence.contextTokens, promptTokens), promptTokens.length - 1);
-  if (sequence.nextTokenIndex > keep) {
-    await sequence.eraseContextTokenRanges([{ start: keep, end: sequence.nextTokenIndex }]);
-  }
+  const keep = await reuseCachedPrefix(sequence, promptTokens);
 
   const stop = new StopDetector(options.stops);
   const parser = options.raw ? rawText : new ReplyParser({ startInReasoning: options.startsInReasoning, parseToolCalls: options.parseToolCalls, maxToolCalls: options.maxToolCalls });

@@ -27,13 +27,17 @@ export function threadPoolSize(value: string | undefined): number {
  * 4 streams over HTTP, the test models gave 40% (tiny), 18% (small) and 34% (q4, a 0.6B model's
  * shape in Q4_0) more tokens/s than 4 sequences batched on one context (docs/engine-notes.md).
  * More threads per context are no substitute on such a machine: llama.cpp's threads spin while
- * they wait. Where a context has
- * several threads (a machine with cores to spare) it already spreads over cores, and on a GPU one
- * context batches everything at once: one context there.
+ * they wait. Where a context has several threads (a machine with cores to spare) it already
+ * spreads over cores, and on a GPU one context batches everything at once: one context there.
  */
 export function defaultContexts(options: { gpu: boolean; threads: number; parallel: number; workerThreads?: number }): number {
   const workers = options.workerThreads ?? threadPoolSize(process.env.UV_THREADPOOL_SIZE);
   return !options.gpu && options.threads === 1 ? Math.max(1, Math.min(options.parallel, workers)) : 1;
+}
+
+/** `parallel` sequences shared out over `contexts` contexts, the first ones taking the remainder: 5 over 2 is [3, 2]. */
+export function sequencesPerContext(parallel: number, contexts: number): number[] {
+  return Array.from({ length: contexts }, (_, index) => Math.floor(parallel / contexts) + (index < parallel % contexts ? 1 : 0));
 }
 
 export const DEFAULT_MODEL_CACHE = path.join(os.homedir(), '.cache', 'switchyard', 'models');
@@ -60,7 +64,8 @@ export const LlamaModelSchema = z
     parallel: z.number().int().min(1).max(64).default(4),
     /** Engine contexts the `parallel` sequences are spread over, each decoding on its own thread(s)
      * at the same time; default: one per sequence on a CPU with `threads: 1` (at most 4, libuv's
-     * worker threads), else 1 (see `defaultContexts`). Each context has its own compute buffers: more memory for more contexts. */
+     * worker threads), else 1 (see `defaultContexts`). Each context adds compute buffers of its
+     * own: a few MB more memory per context. */
     contexts: z.number().int().min(1).max(64).optional(),
     /** Requests that may wait for a free sequence; more are refused with 429. */
     queueLimit: z.number().int().min(0).default(16),

@@ -3,9 +3,9 @@ import type { Llama, LlamaContext, LlamaEmbeddingContext, LlamaGrammar, LlamaMod
 import { SwitchyardError, UnsupportedFeatureError } from '../../errors/errors.js';
 import { getEngine, loadModelFile } from './engine.js';
 import type { LlamaModelConfig, LlamaProviderConfig } from './llama-config.js';
-import { defaultContexts, defaultThreads } from './llama-config.js';
+import { defaultContexts, defaultThreads, sequencesPerContext } from './llama-config.js';
 import { PromptRenderer } from './render-prompt.js';
-import { SequencePool, type Lane } from './sequence-pool.js';
+import { SequencePool } from './sequence-pool.js';
 import { resolveModelFile } from './model-files.js';
 
 /** Everything a loaded model needs to serve: built once per load. */
@@ -99,17 +99,15 @@ export class LocalModel {
     const metadata = model.fileInfo.metadata as { tokenizer?: { chat_template?: string; ggml?: { tokens?: readonly string[] } } };
     const special = (token: Token | null) => (token === null ? '' : model.detokenize([token], true));
     // The pool needs the contexts, and each context's schedule asks the pool how busy it is.
-    const lanes: Array<Lane | undefined> = [];
+    let pool: SequencePool | undefined;
     const contexts: LlamaContext[] = [];
-    let pool: SequencePool;
     let renderer: PromptRenderer;
     try {
-      for (let index = 0; index < contextCount; index++) {
+      for (const [index, sequences] of sequencesPerContext(parallel, contextCount).entries()) {
         contexts.push(
           await model.createContext({
             contextSize: this.config.contextSize,
-            // `parallel` shared out: 5 over 2 contexts is 3 and 2.
-            sequences: Math.floor(parallel / contextCount) + (index < parallel % contextCount ? 1 : 0),
+            sequences,
             threads,
             batching: {
               // A request generating alone on its context has its next token decoded the moment it
@@ -119,7 +117,7 @@ export class LocalModel {
               // kept, so that all the tokens the step gate lets ask together are queued before the
               // batch is cut.
               dispatchSchedule: (dispatch) => {
-                if ((lanes[index]?.busy ?? 0) <= 1) dispatch();
+                if ((pool?.lanes[index]!.busy ?? 0) <= 1) dispatch();
                 else setImmediate(dispatch);
               },
             },
@@ -127,7 +125,6 @@ export class LocalModel {
         );
       }
       pool = new SequencePool(contexts, this.config.queueLimit);
-      lanes.push(...pool.lanes);
       try {
         renderer = new PromptRenderer(metadata.tokenizer?.chat_template, { bos: special(model.tokens.bos), eos: special(model.tokens.eos) });
       } catch (error) {

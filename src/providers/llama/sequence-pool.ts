@@ -44,7 +44,6 @@ export class SequencePool {
   private readonly free: LlamaContextSequence[] = [];
   private readonly waiting: Waiter[] = [];
   private readonly slots = new Map<LlamaContextSequence, Slot>();
-  private busy = 0;
 
   constructor(
     contexts: readonly LlamaContext[],
@@ -67,7 +66,7 @@ export class SequencePool {
   }
 
   get busyCount(): number {
-    return this.busy;
+    return this.lanes.reduce((sum, lane) => sum + lane.busy, 0);
   }
 
   get queueDepth(): number {
@@ -99,7 +98,6 @@ export class SequencePool {
   }
 
   release(sequence: LlamaContextSequence): void {
-    this.busy--;
     this.slot(sequence).lane.busy--;
     this.free.push(sequence);
     const next = this.waiting.shift();
@@ -117,7 +115,6 @@ export class SequencePool {
         bestScore = score;
       }
     }
-    this.busy++;
     const sequence = this.free.splice(best, 1)[0]!;
     this.slot(sequence).lane.busy++;
     return sequence;
@@ -137,6 +134,17 @@ export class SequencePool {
     if (!slot) throw new Error('a sequence that is not of this pool');
     return slot;
   }
+}
+
+/**
+ * Readies a sequence for a prompt: keeps the KV cache of the prefix it already holds and erases
+ * the rest, leaving at least one prompt token to evaluate anew (generation needs its logits).
+ * Returns how many prompt tokens were kept: evaluate `promptTokens.slice(kept)`.
+ */
+export async function reuseCachedPrefix(sequence: LlamaContextSequence, promptTokens: readonly Token[]): Promise<number> {
+  const keep = Math.min(sharedPrefix(sequence.contextTokens, promptTokens), promptTokens.length - 1);
+  if (sequence.nextTokenIndex > keep) await sequence.eraseContextTokenRanges([{ start: keep, end: sequence.nextTokenIndex }]);
+  return keep;
 }
 
 export function sharedPrefix(a: readonly Token[], b: readonly Token[]): number {

@@ -16,7 +16,7 @@ const ValueType = {
 /** GGUF's default alignment, used when the file has no `general.alignment` key (we write none). */
 const ALIGNMENT = 32;
 
-/** ggml tensor type ids for the two unquantized formats we emit. */
+/** ggml tensor type ids of the formats we emit: the two unquantized ones and Q4_0. */
 export const TensorType = { F32: 0, F16: 1, Q4_0: 2 } as const;
 export type TensorTypeId = (typeof TensorType)[keyof typeof TensorType];
 
