@@ -20,12 +20,31 @@ async function firstTokens(model: LlamaModel, prompt: Token[], count: number): P
   return generated;
 }
 
-// The generated model stands in for a real GGUF in every llama test, so it
-// must stay small and quick to make, and be loadable by the real engine.
-test('test model: small, fast, deterministic, and loads in llama.cpp', async () => {
+/**
+ * Runs `use` with a fresh temporary directory and the engine (started on first ask), then frees
+ * both: the engine first, since it holds the models and contexts made from files in the directory.
+ */
+async function withEngine(use: (dir: string, engine: () => Promise<Llama>) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(path.join(tmpdir(), 'switchyard-test-model-'));
   let llama: Llama | undefined;
   try {
+    // build: 'never' + skipDownload: use the prebuilt binary or fail fast, never compile or fetch.
+    await use(dir, async () => (llama ??= await getLlama({ gpu: false, build: 'never', skipDownload: true, progressLogs: false, logLevel: LlamaLogLevel.error })));
+  } finally {
+    await llama?.dispose();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** A ChatML user turn and the assistant's opening, as the provider renders one. */
+function chatPrompt(model: LlamaModel): Token[] {
+  return [model.tokens.bos!, ...model.tokenize('<|im_start|>user\nWrite a story<|im_end|>\n<|im_start|>assistant\n', true)];
+}
+
+// The generated model stands in for a real GGUF in every llama test, so it
+// must stay small and quick to make, and be loadable by the real engine.
+test('test model: small, fast, deterministic, and loads in llama.cpp', () =>
+  withEngine(async (dir, engine) => {
     const modelPath = path.join(dir, 'model.gguf');
 
     const started = performance.now();
@@ -43,9 +62,7 @@ test('test model: small, fast, deterministic, and loads in llama.cpp', async () 
     assert.ok(a!.equals(b!), 'same seed, same bytes');
     assert.ok(!a!.equals(c!), 'different seed, different weights');
 
-    // build: 'never' + skipDownload: use the prebuilt binary or fail fast, never compile or fetch.
-    llama = await getLlama({ gpu: false, build: 'never', skipDownload: true, progressLogs: false, logLevel: LlamaLogLevel.error });
-    const model = await llama.loadModel({ modelPath });
+    const model = await (await engine()).loadModel({ modelPath });
 
     const text = 'Hello world, the café costs 5€ — 日本語 🙂\nnew line\ttab';
     const tokens = model.tokenize(text);
@@ -61,35 +78,22 @@ test('test model: small, fast, deterministic, and loads in llama.cpp', async () 
     assert.equal(model.tokenize('<|im_start|>', true).length, 1, 'ChatML markers are single special tokens');
 
     assert.equal((await firstTokens(model, [model.tokens.bos!, ...tokens], 8)).length, 8);
-  } finally {
-    // Disposing the Llama instance frees its model and contexts; only then remove the file.
-    await llama?.dispose();
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
 // The benchmark size: a real model to llama.cpp too, with the width and depth it declares.
-test('small test model: the benchmark size loads and generates', async () => {
-  const dir = await mkdtemp(path.join(tmpdir(), 'switchyard-test-model-'));
-  let llama: Llama | undefined;
-  try {
+test('small test model: the benchmark size loads and generates', () =>
+  withEngine(async (dir, engine) => {
     const modelPath = path.join(dir, 'small.gguf');
     await writeTestModel(modelPath, { seed: 1, size: 'small' });
     const { size } = await stat(modelPath);
     assert.ok(size > 100 * 1024 * 1024 && size < 120 * 1024 * 1024, `model is ${size} bytes`);
 
-    llama = await getLlama({ gpu: false, build: 'never', skipDownload: true, progressLogs: false, logLevel: LlamaLogLevel.error });
-    const model = await llama.loadModel({ modelPath });
+    const model = await (await engine()).loadModel({ modelPath });
     assert.equal(model.fileInfo.metadata.llama?.embedding_length, TEST_MODEL_SIZES.small.embedding);
     assert.equal(model.fileInfo.metadata.llama?.block_count, TEST_MODEL_SIZES.small.blocks);
 
-    const prompt = [model.tokens.bos!, ...model.tokenize('<|im_start|>user\nWrite a story<|im_end|>\n<|im_start|>assistant\n', true)];
-    assert.equal((await firstTokens(model, prompt, 8)).length, 8);
-  } finally {
-    await llama?.dispose();
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+    assert.equal((await firstTokens(model, chatPrompt(model), 8)).length, 8);
+  }));
 
 // The q4 benchmark size's weights: ggml's Q4_0 blocks, with f16 scales.
 test('half precision: exact where f16 can say it, rounded to nearest even, subnormals included', () => {
@@ -136,7 +140,7 @@ test('a Q4_0 block decodes back to within one step of every value, the largest o
   );
 });
 
-/** f16 bits as a number (normal values and zero: what the scales are). */
+/** f16 bits as a number (zero, subnormal or normal: what the encoder can write). */
 function fromHalf(bits: number): number {
   const sign = bits & 0x8000 ? -1 : 1;
   const exponent = (bits >> 10) & 0x1f;
@@ -144,23 +148,15 @@ function fromHalf(bits: number): number {
   return exponent === 0 ? sign * mantissa * 2 ** -24 : sign * (1 + mantissa / 1024) * 2 ** (exponent - 15);
 }
 
-test('a model with Q4_0 weights loads in llama.cpp and generates', async () => {
-  const dir = await mkdtemp(path.join(tmpdir(), 'switchyard-test-model-'));
-  let llama: Llama | undefined;
-  try {
+test('a model with Q4_0 weights loads in llama.cpp and generates', () =>
+  withEngine(async (dir, engine) => {
     const modelPath = path.join(dir, 'tiny-q4.gguf');
     await writeTestModel(modelPath, { seed: 1, weights: 'q4_0' });
     const f32 = path.join(dir, 'tiny.gguf');
     await writeTestModel(f32, { seed: 1 });
     const [quantized, plain] = [(await stat(modelPath)).size, (await stat(f32)).size];
     assert.ok(quantized < plain / 4, `${quantized} bytes against ${plain} in f32`);
-    llama = await getLlama({ gpu: false, build: 'never', skipDownload: true, progressLogs: false, logLevel: LlamaLogLevel.error });
-    const model = await llama.loadModel({ modelPath });
+    const model = await (await engine()).loadModel({ modelPath });
     assert.equal(model.fileInfo.metadata.general?.file_type, 2);
-    const prompt = [model.tokens.bos!, ...model.tokenize('<|im_start|>user\nWrite a story<|im_end|>\n<|im_start|>assistant\n', true)];
-    assert.equal((await firstTokens(model, prompt, 8)).length, 8);
-  } finally {
-    await llama?.dispose();
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+    assert.equal((await firstTokens(model, chatPrompt(model), 8)).length, 8);
+  }));
