@@ -57,6 +57,37 @@ export function tieredProvider(tier: 'default' | 'flex' | 'priority'): Provider 
   };
 }
 
+/**
+ * A backend that streams two tool calls' heads first and their arguments after, interleaved, as
+ * some OpenAI-compatible servers do: call 0's head, call 1's head, then argument pieces of 0, 1, 0, 1.
+ */
+export function interleavedCallsProvider(): Provider {
+  return {
+    id: 'interleaved',
+    kind: 'interleaved',
+    acceptsUndeclaredModels: true,
+    listModels: () => [{ id: 'model', created: 0, ownedBy: 'interleaved' }],
+    async chat(): Promise<ChatResult> {
+      async function* chunks() {
+        const base = { id: 'chatcmpl-1', object: 'chat.completion.chunk' as const, created: 0, model: 'interleaved/model' };
+        const call = (index: number, piece: Record<string, unknown>) => ({
+          ...base,
+          choices: [{ index: 0, delta: { tool_calls: [{ index, ...piece }] }, logprobs: null, finish_reason: null }],
+        });
+        yield { ...base, choices: [{ index: 0, delta: { role: 'assistant' as const }, logprobs: null, finish_reason: null }] };
+        yield call(0, { id: 'call_a', type: 'function', function: { name: 'get_weather', arguments: '' } });
+        yield call(1, { id: 'call_b', type: 'function', function: { name: 'get_time', arguments: '' } });
+        yield call(0, { function: { arguments: '{"city":' } });
+        yield call(1, { function: { arguments: '{"zone":' } });
+        yield call(0, { function: { arguments: '"Paris"}' } });
+        yield call(1, { function: { arguments: '"CET"}' } });
+        yield { ...base, choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: 'tool_calls' as const }] };
+      }
+      return { kind: 'stream', chunks: chunks() } as ChatResult;
+    },
+  };
+}
+
 /** A backend that answers nothing for `delayMs`, then fails: a failure before the first chunk. */
 export function slowFailingProvider(delayMs: number): Provider {
   return {

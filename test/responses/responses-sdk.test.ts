@@ -5,7 +5,7 @@ import { encode } from 'gpt-tokenizer/encoding/o200k_base';
 import { startServer, type RunningServer } from '../helpers/start-server.js';
 import { dataJson, postSse } from '../helpers/raw-sse.js';
 import { jsonSchemaAjv, specValidator } from '../helpers/openai-spec.js';
-import { assertEventGrammar, failingProvider, RecordingSandbox, slowFailingProvider, tieredProvider } from './helpers.js';
+import { assertEventGrammar, failingProvider, interleavedCallsProvider, RecordingSandbox, slowFailingProvider, tieredProvider } from './helpers.js';
 
 // The Responses API over the sandbox, through the official SDK: the object and the events exactly
 // per spec, the stream and the final object agreeing, tools, structured output, limits, reasoning.
@@ -16,7 +16,7 @@ let sandbox: RecordingSandbox;
 
 before(async () => {
   sandbox = new RecordingSandbox();
-  server = await startServer({}, { providers: [sandbox, failingProvider(), tieredProvider('priority')] });
+  server = await startServer({}, { providers: [sandbox, failingProvider(), tieredProvider('priority'), interleavedCallsProvider()] });
   client = server.client();
 });
 after(async () => {
@@ -328,6 +328,37 @@ describe('function calling', () => {
     assert.equal(final.output[0]!.type, 'function_call');
     assert.equal(final.tool_choice, 'required');
     assert.equal(lastCall().tool_choice, 'required');
+  });
+
+  test('calls whose arguments come interleaved are each written whole, their done events holding all of them', async () => {
+    const stream = client.responses.stream({ model: 'interleaved/model', input: 'x' });
+    const events: ResponseStreamEvent[] = [];
+    for await (const event of stream) events.push(event);
+    const final = await stream.finalResponse();
+    assertEventGrammar(events);
+    for (const event of events) assert.deepEqual(validateEvent(event), [], event.type);
+    const done = events.flatMap((event) => (event.type === 'response.output_item.done' && event.item.type === 'function_call' ? [event.item] : []));
+    assert.deepEqual(
+      done.map((item) => [item.call_id, item.name, item.arguments]),
+      [
+        ['call_a', 'get_weather', '{"city":"Paris"}'],
+        ['call_b', 'get_time', '{"zone":"CET"}'],
+      ],
+    );
+    const argumentsDone = events.flatMap((event) => (event.type === 'response.function_call_arguments.done' ? [event.arguments] : []));
+    assert.deepEqual(argumentsDone, ['{"city":"Paris"}', '{"zone":"CET"}']);
+    assert.deepEqual(
+      final.output.map((item) => item.type === 'function_call' && item.arguments),
+      ['{"city":"Paris"}', '{"zone":"CET"}'],
+    );
+    const collected = await client.responses.create({ model: 'interleaved/model', input: 'x' });
+    assert.deepEqual(
+      collected.output.map((item) => item.type === 'function_call' && [item.call_id, item.arguments]),
+      [
+        ['call_a', '{"city":"Paris"}'],
+        ['call_b', '{"zone":"CET"}'],
+      ],
+    );
   });
 
   test('tool_choice naming a function, and parallel_tool_calls, reach the backend in chat’s form', async () => {

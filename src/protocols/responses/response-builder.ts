@@ -55,6 +55,13 @@ export class ResponseBuilder {
   private started = false;
   private open: OpenItem | undefined;
   private readonly calls = new Map<number, { outputIndex: number; item: FunctionCallItem }>();
+  /**
+   * Deltas of later tool calls, held while the open call's arguments are not yet a whole JSON
+   * value: a backend may stream every call's head first and the arguments after, interleaved.
+   * Each item is still written whole before the next opens, as OpenAI orders them, and no done
+   * event goes out before its arguments are complete.
+   */
+  private held: ChatCompletionChunk.Choice.Delta.ToolCall[] = [];
   private finishReason: ChatCompletion.Choice['finish_reason'] | undefined;
   private usage: CompletionUsage | undefined;
   /** The tier the backend says served the call (OpenAI's chunks carry it). */
@@ -183,7 +190,14 @@ export class ResponseBuilder {
     this.emit({ type: 'response.content_part.done', ...base, part }, out);
   }
 
-  private toolCallDelta(call: ChatCompletionChunk.Choice.Delta.ToolCall, out: ServerEvent[]): void {
+  /** `force`: the held calls are being written out (something else starts, or the stream ends): none is held again. */
+  private toolCallDelta(call: ChatCompletionChunk.Choice.Delta.ToolCall, out: ServerEvent[], force = false): void {
+    const open = this.open;
+    const openCall = open?.kind === 'function_call' ? open : undefined;
+    if (!force && (this.held.length > 0 || (openCall && !this.calls.has(call.index) && !isWholeJson(openCall.item.arguments))) && call.index !== openCall?.toolIndex) {
+      this.held.push(call);
+      return;
+    }
     let known = this.calls.get(call.index);
     if (!known) {
       this.close('completed', out);
@@ -209,10 +223,22 @@ export class ResponseBuilder {
       known.item.arguments += fragment;
       this.emit({ type: 'response.function_call_arguments.delta', item_id: known.item.id, output_index: known.outputIndex, delta: fragment }, out);
     }
+    // The open call's arguments are whole: the calls held behind it go on.
+    if (!force && this.held.length > 0 && this.open?.kind === 'function_call' && isWholeJson(this.open.item.arguments)) {
+      const held = this.held;
+      this.held = [];
+      for (const next of held) this.toolCallDelta(next, out);
+    }
   }
 
   /** Closes the open item with its done events. */
   private close(status: ItemStatus, out: ServerEvent[]): void {
+    if (this.held.length > 0) {
+      // Held calls are written out first, each closing the one before.
+      const held = this.held;
+      this.held = [];
+      for (const call of held) this.toolCallDelta(call, out, true);
+    }
     const open = this.open;
     if (!open) return;
     this.open = undefined;
@@ -303,6 +329,8 @@ export class ResponseBuilder {
     const out: ServerEvent[] = [];
     this.start(undefined, out);
     const open = this.open;
+    // Calls held behind the open one never started: the failed response has none of them.
+    this.held = [];
     if (open) {
       open.item.status = 'incomplete';
       this.open = undefined;
@@ -347,4 +375,15 @@ export function completionChunks(completion: ChatCompletion): ChatCompletionChun
   }
   if (completion.usage) chunks.push({ ...base, choices: [], usage: completion.usage });
   return chunks;
+}
+
+/** Arguments that are a whole JSON value: nothing can be added to them and stay JSON. */
+function isWholeJson(text: string): boolean {
+  if (text === '') return false;
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
 }
