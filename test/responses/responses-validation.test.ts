@@ -78,6 +78,8 @@ const cases: Array<{ name: string; body: Record<string, unknown>; param: string 
   { name: 'an item kind not served', body: { ...valid, input: [{ type: 'web_search_call', id: 'ws_1' }] }, param: 'input[0].type', code: 'unsupported_parameter' },
   // OpenAI's answer to a reference to no stored item (never stored, `store: false`, deleted): a 404.
   { name: 'an item reference to no stored item', body: { ...valid, input: [{ type: 'item_reference', id: 'msg_1' }] }, param: 'input[0].id', code: 'not_found', status: 404 },
+  { name: 'an item reference without an id', body: { ...valid, input: [{ type: 'item_reference' }] }, param: 'input[0].id' },
+  { name: 'an item reference whose id is not a string', body: { ...valid, input: [{ type: 'item_reference', id: 5 }] }, param: 'input[0].id' },
   { name: 'a hosted tool', body: { ...valid, tools: [{ type: 'web_search' }] }, param: 'tools[0].type', code: 'unsupported_parameter' },
   { name: 'a function tool with a bad name', body: { ...valid, tools: [{ ...weather, name: 'get weather' }] }, param: 'tools[0].name' },
   { name: 'duplicate tool names', body: { ...valid, tools: [weather, weather] }, param: 'tools[1].name' },

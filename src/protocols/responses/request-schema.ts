@@ -65,6 +65,8 @@ const reasoningItem = z.looseObject({
   encrypted_content: nullable(z.string()),
 });
 
+const itemReference = z.looseObject({ type: z.literal('item_reference'), id: z.string() });
+
 /** Any other item kind: its `type` must be a string; translation names what is not served. */
 const otherItem = z.looseObject({ type: z.string() });
 
@@ -84,6 +86,8 @@ export function inputItemSchemaFor(item: unknown): z.ZodType {
       return functionCallOutputItem;
     case 'reasoning':
       return reasoningItem;
+    case 'item_reference':
+      return itemReference;
     default:
       return otherItem;
   }
