@@ -152,9 +152,39 @@ const MIGRATIONS: Record<string, Migration> = {
       await db.schema.createIndex('response_items_response').on('response_items').columns(['response_id']).execute();
     },
   },
+  '0006_response_item_holders': {
+    async up(db: Kysely<any>) {
+      // Every response that holds an item, not only the last saved: a chained response holds the
+      // items of the ones before it, and deleting it must leave them referable through those.
+      await db.schema
+        .createTable('response_item_holders')
+        .addColumn('workspace_id', 'text', (column) => column.notNull())
+        .addColumn('item_id', 'text', (column) => column.notNull())
+        .addColumn('response_id', 'text', (column) => column.notNull())
+        .addColumn('saved_at', 'bigint', (column) => column.notNull())
+        .addPrimaryKeyConstraint('response_item_holders_pk', ['workspace_id', 'item_id', 'response_id'])
+        .execute();
+      await db.schema.createIndex('response_item_holders_response').on('response_item_holders').columns(['response_id']).execute();
+      // The holders known so far: the last saved one of each item (migration 0005 kept no others).
+      await db
+        .insertInto('response_item_holders')
+        .columns(['workspace_id', 'item_id', 'response_id', 'saved_at'])
+        .expression(
+          db
+            .selectFrom('response_items')
+            .innerJoin('responses', 'responses.id', 'response_items.response_id')
+            .select(['response_items.workspace_id', 'response_items.item_id', 'response_items.response_id', 'responses.created_at']),
+        )
+        .execute();
+      await db.schema.dropTable('response_items').execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
+
+/** The migrations by name, in order: for tests that bring a database to an earlier version first. */
+export const migrationProvider = provider;
 
 /** Brings the schema up to date; throws with the failing migration's name. */
 export async function migrate(db: Kysely<any>): Promise<string[]> {

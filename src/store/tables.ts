@@ -10,7 +10,7 @@ export interface Database {
   settings: SettingTable;
   counters: CounterTable;
   responses: ResponseTable;
-  response_items: ResponseItemTable;
+  response_item_holders: ResponseItemHolderTable;
   personas: PersonaTable;
   response_routes: ResponseRouteTable;
 }
@@ -120,11 +120,13 @@ export interface ResponseTable {
   events: string;
 }
 
-/** Which stored response holds an item (by the item's id), for `item_reference` input items. */
-export interface ResponseItemTable {
+/** A stored response that holds an item (by the item's id), for `item_reference` input items: one row per holder. */
+export interface ResponseItemHolderTable {
   workspace_id: string;
   item_id: string;
   response_id: string;
+  /** When the response was saved (ms): the last saved holder answers a reference. */
+  saved_at: number;
 }
 
 /** A persona (src/gateway/personas): its definition as the admin API takes it, JSON. */

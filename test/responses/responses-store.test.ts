@@ -217,6 +217,15 @@ describe('workspaces', () => {
     assert.equal((await client.responses.create({ model: 'sandbox/echo', input: [reference(outputId)] })).object, 'response', 'still held by the later response');
   });
 
+  test('deleting a later response of a chain leaves the earlier one’s items referable', async () => {
+    const first = await client.responses.create({ model: 'sandbox/echo', input: 'first of a chain' });
+    const second = await client.responses.create({ model: 'sandbox/echo', input: 'second of a chain', previous_response_id: first.id });
+    await client.responses.delete(second.id);
+    const reference = { type: 'item_reference' as const, id: first.output[0]!.id! };
+    const again = await client.responses.create({ model: 'sandbox/echo', input: [reference, { role: 'user', content: 'again' }] });
+    assert.deepEqual((await client.responses.inputItems.list(again.id, { order: 'asc' })).data.map(text), ['first of a chain', 'again']);
+  });
+
   test('the memory store scopes by workspace, no-workspace included', async () => {
     const store = new MemoryResponsesStore();
     const record = { response: { id: 'resp_1', output: [] } as never, inputItems: [], events: [] };
@@ -266,6 +275,10 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       // Item references find the items of stored responses, input and output, in the same workspace only.
       const firstInput = items.data[0]!.id;
       const reference = (id: string) => ({ type: 'item_reference' as const, id });
+      // A later response of the chain deleted: the earlier one still holds its items.
+      const branch = await a.responses.create({ model: 'sandbox/echo', input: 'a branch', previous_response_id: first.id });
+      await a.responses.delete(branch.id);
+      assert.equal((await a.responses.create({ model: 'sandbox/echo', input: [reference(first.output[0]!.id!)], store: false })).object, 'response');
       const referenced = await a.responses.create({ model: 'sandbox/echo', input: [reference(firstInput), reference(first.output[0]!.id!), { role: 'user', content: 'third turn' }] });
       assert.deepEqual((await a.responses.inputItems.list(referenced.id, { order: 'asc' })).data.map(text), ['first turn', 'first turn', 'third turn']);
       await assert.rejects(b.responses.create({ model: 'sandbox/echo', input: [reference(firstInput)] }), (error: any) => error.status === 404 && error.param === 'input[0].id');

@@ -30,14 +30,15 @@ export class KyselyResponsesStore implements ResponsesStore {
       .values(row)
       .onConflict((conflict) => conflict.column('id').doUpdateSet({ response: row.response, input_items: row.input_items, events: row.events }))
       .execute();
-    // Which response holds each item, for `item_reference`: the last one saved that has it.
+    // Which responses hold each item, for `item_reference`: every one saved that has it.
     const items = [...new Set(itemsOf(record).flatMap((item) => (item.id ? [item.id] : [])))];
+    const savedAt = Date.now();
     for (let start = 0; start < items.length; start += ITEM_ROWS_PER_INSERT) {
-      const rows = items.slice(start, start + ITEM_ROWS_PER_INSERT).map((itemId) => ({ workspace_id: row.workspace_id, item_id: itemId, response_id: row.id }));
+      const rows = items.slice(start, start + ITEM_ROWS_PER_INSERT).map((itemId) => ({ workspace_id: row.workspace_id, item_id: itemId, response_id: row.id, saved_at: savedAt }));
       await this.db
-        .insertInto('response_items')
+        .insertInto('response_item_holders')
         .values(rows)
-        .onConflict((conflict) => conflict.columns(['workspace_id', 'item_id']).doUpdateSet({ response_id: row.id }))
+        .onConflict((conflict) => conflict.columns(['workspace_id', 'item_id', 'response_id']).doUpdateSet({ saved_at: savedAt }))
         .execute();
     }
   }
@@ -55,19 +56,23 @@ export class KyselyResponsesStore implements ResponsesStore {
 
   async delete(workspaceId: string | null, id: string): Promise<boolean> {
     const result = await this.db.deleteFrom('responses').where('id', '=', id).where('workspace_id', '=', column(workspaceId)).executeTakeFirst();
-    await this.db.deleteFrom('response_items').where('response_id', '=', id).where('workspace_id', '=', column(workspaceId)).execute();
+    await this.db.deleteFrom('response_item_holders').where('response_id', '=', id).where('workspace_id', '=', column(workspaceId)).execute();
     return Number(result.numDeletedRows) > 0;
   }
 
   async findItems(workspaceId: string | null, ids: readonly string[]): Promise<Map<string, ContextItem>> {
     const found = new Map<string, ContextItem>();
     if (ids.length === 0) return found;
-    const holders = await this.db
-      .selectFrom('response_items')
-      .select(['item_id', 'response_id'])
+    const rows = await this.db
+      .selectFrom('response_item_holders')
+      .select(['item_id', 'response_id', 'saved_at'])
       .where('workspace_id', '=', column(workspaceId))
       .where('item_id', 'in', [...new Set(ids)])
+      .orderBy('saved_at', 'desc')
+      .orderBy('response_id', 'desc')
       .execute();
+    // The last saved holder of each item, as an id reused by a client names its latest item.
+    const holders = [...new Map(rows.reverse().map((holder) => [holder.item_id, holder])).values()];
     for (const responseId of new Set(holders.map((holder) => holder.response_id))) {
       const record = await this.get(workspaceId, responseId);
       if (!record) continue;

@@ -63,8 +63,12 @@ export function pageOf(items: readonly ContextItem[], options: ListInputItemsOpt
  */
 export class MemoryResponsesStore implements ResponsesStore {
   private readonly records = new Map<string, { workspaceId: string | null; record: StoredResponse }>();
-  /** Workspace and item id → the last saved response holding that item. */
-  private readonly items = new Map<string, string>();
+  /**
+   * Workspace and item id → every stored response holding that item, oldest first: a chained
+   * response holds the items of the ones before it, and deleting one must leave the item
+   * referable through the others.
+   */
+  private readonly items = new Map<string, string[]>();
 
   constructor(private readonly maxResponses = 10_000) {}
 
@@ -72,20 +76,28 @@ export class MemoryResponsesStore implements ResponsesStore {
     // Copies in and out: a caller mutating what it holds never changes what is stored.
     this.remove(record.response.id);
     this.records.set(record.response.id, { workspaceId, record: structuredClone(record) });
-    for (const item of itemsOf(record)) if (item.id) this.items.set(itemKey(workspaceId, item.id), record.response.id);
+    for (const item of itemsOf(record)) {
+      if (!item.id) continue;
+      const key = itemKey(workspaceId, item.id);
+      const holders = this.items.get(key);
+      if (!holders) this.items.set(key, [record.response.id]);
+      else if (holders.at(-1) !== record.response.id) holders.push(record.response.id);
+    }
     while (this.records.size > this.maxResponses) {
       const oldest = this.records.keys().next().value as string;
       this.remove(oldest);
     }
   }
 
-  /** Drops a response and the index entries that point at it. */
+  /** Drops a response and its place among the holders of its items. */
   private remove(id: string): boolean {
     const found = this.records.get(id);
     if (!found) return false;
     for (const item of itemsOf(found.record)) {
       const key = itemKey(found.workspaceId, item.id ?? '');
-      if (this.items.get(key) === id) this.items.delete(key);
+      const holders = this.items.get(key)?.filter((holder) => holder !== id);
+      if (holders?.length) this.items.set(key, holders);
+      else this.items.delete(key);
     }
     return this.records.delete(id);
   }
@@ -108,7 +120,8 @@ export class MemoryResponsesStore implements ResponsesStore {
   async findItems(workspaceId: string | null, ids: readonly string[]): Promise<Map<string, ContextItem>> {
     const found = new Map<string, ContextItem>();
     for (const id of ids) {
-      const responseId = this.items.get(itemKey(workspaceId, id));
+      // The last saved holder, as an id reused by a client names its latest item.
+      const responseId = this.items.get(itemKey(workspaceId, id))?.at(-1);
       const record = responseId === undefined ? undefined : this.find(workspaceId, responseId);
       const item = record && itemsOf(record).find((candidate) => candidate.id === id);
       if (item) found.set(id, structuredClone(item));
