@@ -3,6 +3,9 @@ import path from 'node:path';
 import { TurnBatch } from '../util/turn-batch.js';
 import type { UsageRecord } from '../store/usage-store.js';
 
+/** The descriptor of a closed journal: no file or socket ever has it. */
+const CLOSED = -1;
+
 /** `usage-<pid>-<start>.ndjson` (being written) and `usage-<pid>-<start>.<n>.ndjson` (a batch taken). */
 const FILE = /^usage-(\d+)-(\d+)(?:\.(\d+))?\.ndjson$/;
 
@@ -71,15 +74,41 @@ export class UsageJournal {
     return this.lines.add(`${JSON.stringify(record)}\n`);
   }
 
-  /** Starts a new file for what comes next; returns the number of the one just closed. */
+  /**
+   * Starts a new file for what comes next; returns the number of the one just closed. The new file
+   * is open before the old descriptor is closed: a failed open (the directory removed, EMFILE)
+   * throws with the journal still writing to a file it owns. Were the old descriptor closed first,
+   * its number would be free for the next socket the server accepts, and the records of every
+   * later call would be written onto a client's connection.
+   */
   rotate(): number {
     // Lines queued before the batch was taken belong to its file.
     void this.lines.flush();
+    const taken = path.join(this.dir, `${this.name}.${this.sequence + 1}.ndjson`);
+    quietly(() => renameSync(this.current, taken));
+    let next: number;
+    try {
+      next = this.openCurrent();
+    } catch (error) {
+      // The lines stay in the file being written, under its own name again where it can have it.
+      quietly(() => renameSync(taken, this.current));
+      throw error;
+    }
     closeSync(this.fd);
+    this.fd = next;
     this.sequence += 1;
-    quietly(() => renameSync(this.current, path.join(this.dir, `${this.name}.${this.sequence}.ndjson`)));
-    this.fd = openSync(this.current, 'a');
     return this.sequence;
+  }
+
+  /** The file being written, opened anew; a data directory removed under the server is made again. */
+  private openCurrent(): number {
+    try {
+      return openSync(this.current, 'a');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      mkdirSync(this.dir, { recursive: true });
+      return openSync(this.current, 'a');
+    }
   }
 
   /** The batch of `sequence` (and every batch before it) is in the store. */
@@ -113,9 +142,14 @@ export class UsageJournal {
     for (const file of files) quietly(() => unlinkSync(file));
   }
 
+  /** Writes what is queued and closes the file; a second close does nothing. */
   close(): void {
+    if (this.fd === CLOSED) return;
     void this.lines.flush();
     closeSync(this.fd);
+    // Never a number the process may reuse: a line appended after close fails (EBADF) rather than
+    // landing in whatever file or socket gets that number next.
+    this.fd = CLOSED;
   }
 
   private files(): Array<{ path: string; pid: number; own: boolean; sequence: number | undefined }> {

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { UsageJournal } from '../../src/platform/usage-journal.js';
@@ -80,5 +80,47 @@ test('files left by an earlier process with the same pid (a container restart: p
     }
   } finally {
     await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a rotation that cannot open its new file leaves the journal on a descriptor it owns, never one the process hands out again', async () => {
+  const root = await mkdtemp(path.join(tmpdir(), 'switchyard-journal-'));
+  const dir = path.join(root, 'usage');
+  const journal = new UsageJournal(dir);
+  try {
+    await journal.append(record('aud_1'));
+    // The data directory replaced by a file: neither the rename nor the open can succeed.
+    rmSync(dir, { recursive: true, force: true });
+    writeFileSync(dir, '');
+    assert.throws(() => journal.rotate());
+    // The lowest free descriptor: the old one's number, had the failed rotation closed it.
+    const bystander = path.join(root, 'bystander');
+    const fd = openSync(bystander, 'w');
+    try {
+      await journal.append(record('aud_2'));
+      assert.equal(readFileSync(bystander, 'utf8'), '', 'no journal line lands in a file (or socket) that is not the journal’s');
+    } finally {
+      closeSync(fd);
+    }
+  } finally {
+    journal.close();
+    journal.close();
+    await rm(root, { recursive: true, force: true });
+  }
+});
+
+test('a data directory removed under the server is made again at the next rotation', async () => {
+  const root = await mkdtemp(path.join(tmpdir(), 'switchyard-journal-'));
+  const dir = path.join(root, 'usage');
+  const journal = new UsageJournal(dir);
+  try {
+    await journal.append(record('aud_1'));
+    rmSync(dir, { recursive: true, force: true });
+    assert.equal(journal.rotate(), 1);
+    await journal.append(record('aud_2'));
+    assert.deepEqual(Object.values(journalLines(dir)), [['aud_2']]);
+  } finally {
+    journal.close();
+    await rm(root, { recursive: true, force: true });
   }
 });
