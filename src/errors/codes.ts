@@ -9,6 +9,7 @@ export const ERROR_CODES = {
   missing_required_parameter: { status: 400, type: 'invalid_request_error' },
   unknown_parameter: { status: 400, type: 'invalid_request_error' },
   unsupported_parameter: { status: 400, type: 'invalid_request_error' },
+  invalid_parameter_combination: { status: 400, type: 'invalid_request_error' },
   previous_response_not_found: { status: 400, type: 'invalid_request_error' },
   invalid_image: { status: 400, type: 'invalid_request_error' },
   image_too_large: { status: 400, type: 'invalid_request_error' },

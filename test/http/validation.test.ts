@@ -84,6 +84,15 @@ const CASES: Case[] = [
   { name: 'a missing model', body: withoutKey('model'), param: 'model', code: 'missing_required_parameter' },
   { name: 'missing messages', body: withoutKey('messages'), param: 'messages', code: 'missing_required_parameter' },
   { name: 'empty messages', body: valid({ messages: [] }), param: 'messages' },
+  {
+    name: 'max_tokens and max_completion_tokens together, as OpenAI refuses them',
+    body: valid({ max_tokens: 5, max_completion_tokens: 5 }),
+    param: 'max_tokens',
+    code: 'invalid_parameter_combination',
+  },
+  { name: 'an assistant message with empty content parts', body: valid({ messages: [USER, { role: 'assistant', content: [] }, USER] }), param: 'messages[1].content' },
+  { name: 'a safety_identifier over 64 characters', body: valid({ safety_identifier: 'x'.repeat(65) }), param: 'safety_identifier' },
+  { name: 'a service_tier not in the spec', body: valid({ service_tier: 'turbo' }), param: 'service_tier' },
   { name: 'a user message without content', body: valid({ messages: [{ role: 'user' }] }), param: 'messages[0].content' },
   {
     name: 'an invalid function name',
@@ -213,6 +222,9 @@ describe('a bad request is a 400 naming the param', () => {
       // Any int64 seed, as OpenAI takes (a Python client may send 2**62).
       valid({ seed: 2 ** 62 }),
       valid({ seed: -(2 ** 62) }),
+      // Fast mode, which the spec's service tiers include; a null limit beside the other one.
+      valid({ service_tier: 'fast', safety_identifier: 'x'.repeat(64) }),
+      valid({ max_tokens: null, max_completion_tokens: 5 }),
     ]) {
       const { response, text } = await post(body);
       assert.equal(response.status, 200, `${JSON.stringify(body).slice(0, 200)} → ${text.slice(0, 300)}`);

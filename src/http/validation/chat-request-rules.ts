@@ -31,6 +31,10 @@ export function checkChatRequestRules(request: ChatRequest): void {
   if (request.stream_options != null && request.stream !== true) {
     throw new ValidationError("The 'stream_options' parameter is only allowed when 'stream' is enabled.", 'stream_options');
   }
+  if (request.max_tokens != null && request.max_completion_tokens != null) {
+    // OpenAI's own answer: the two are one limit under two names, never both.
+    throw new ValidationError("Setting 'max_tokens' and 'max_completion_tokens' at the same time is not supported.", 'max_tokens', 'invalid_parameter_combination');
+  }
   if (request.top_logprobs != null && request.top_logprobs > 0 && request.logprobs !== true) {
     throw new ValidationError("Invalid value for 'top_logprobs': 'logprobs' must be set to true when 'top_logprobs' is used.", 'top_logprobs');
   }

@@ -38,7 +38,7 @@ const userContent = z.union([
   z.string(),
   z.array(z.discriminatedUnion('type', [textPart, imagePart, audioPart, filePart])).min(1),
 ]);
-const assistantContent = z.union([z.string(), z.array(z.discriminatedUnion('type', [textPart, refusalPart]))]);
+const assistantContent = z.union([z.string(), z.array(z.discriminatedUnion('type', [textPart, refusalPart])).min(1)]);
 
 const name = z.string().min(1).optional();
 
@@ -164,10 +164,10 @@ export const chatRequestSchema = z.looseObject({
     ]),
   ),
   response_format: responseFormatSchema.optional(),
-  safety_identifier: nullable(z.string()),
+  safety_identifier: nullable(z.string().max(64)),
   // OpenAI takes any int64; beyond 2^53 a JSON number arrives rounded, still a whole number.
   seed: nullable(int64Seed),
-  service_tier: nullable(z.enum(['auto', 'default', 'flex', 'scale', 'priority'])),
+  service_tier: nullable(z.enum(['auto', 'default', 'flex', 'scale', 'priority', 'fast', 'ultrafast'])),
   stop: nullable(z.union([z.string(), z.array(z.string()).min(1).max(4)])),
   store: nullable(z.boolean()),
   stream: nullable(z.boolean()),

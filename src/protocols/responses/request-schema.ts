@@ -197,9 +197,9 @@ const requestShape = {
       .refine((value) => Object.keys(value).length <= 16, 'must have at most 16 keys'),
   ),
   user: nullable(z.string()),
-  safety_identifier: nullable(z.string()),
+  safety_identifier: nullable(z.string().max(64)),
   prompt_cache_key: nullable(z.string()),
-  service_tier: nullable(z.enum(['auto', 'default', 'flex', 'scale', 'priority'])),
+  service_tier: nullable(z.enum(['auto', 'default', 'flex', 'scale', 'priority', 'fast', 'ultrafast'])),
 };
 
 export const responsesRequestSchema = z.looseObject(requestShape);

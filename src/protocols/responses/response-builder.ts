@@ -280,8 +280,9 @@ export class ResponseBuilder {
    * when it gave one; else the one asked for, `auto` (a request, not a tier) being `default`.
    */
   private settleTier(): void {
-    const tier = this.servedTier ?? this.response.service_tier;
-    this.response.service_tier = tier === 'auto' || tier == null ? 'default' : tier;
+    const tier: string | null | undefined = this.servedTier ?? this.response.service_tier;
+    // Fast mode is served at `priority`, and OpenAI's response says so.
+    this.response.service_tier = (tier === 'auto' || tier == null ? 'default' : tier === 'fast' ? 'priority' : tier) as ResponseObject['service_tier'];
   }
 
   private visibleText(): string {

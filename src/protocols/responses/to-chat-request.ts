@@ -175,7 +175,8 @@ export function toChatRequest(
   if (request.user != null) chat.user = request.user;
   if (request.safety_identifier != null) chat.safety_identifier = request.safety_identifier;
   if (request.prompt_cache_key != null) chat.prompt_cache_key = request.prompt_cache_key;
-  if (request.service_tier != null) chat.service_tier = request.service_tier;
+  // The SDK's types predate fast mode (`fast`, `ultrafast`), which the spec's tiers include.
+  if (request.service_tier != null) chat.service_tier = request.service_tier as ChatRequest['service_tier'];
   // `metadata` and `store` stay with the response: on chat completions they would ask an OpenAI
   // upstream to store the chat call too, which the client did not ask for.
   if (request.stream === true) {
