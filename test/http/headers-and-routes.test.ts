@@ -187,6 +187,9 @@ describe('routes', () => {
       ['POST', '/v1/moderations'],
       ['POST', '/v1/responses/input_tokens'],
       ['POST', '/v1/responses/resp_1/cancel'],
+      // Listing stored chat completions: OpenAI's endpoint on the path chat is served at.
+      ['GET', '/v1/chat/completions'],
+      ['GET', '/v1/chat/completions/chatcmpl_1'],
     ] as const) {
       const response = await request(open, method, path, method === 'POST' ? { body: { model: 'x' } } : {});
       assert.equal(response.status, 404, `${method} ${path}`);
@@ -246,9 +249,13 @@ describe('routes', () => {
   });
 
   test('the wrong method on a served path is not a 200', async () => {
-    const response = await request(open, 'GET', '/v1/chat/completions');
+    const response = await request(open, 'GET', '/v1/embeddings');
     assert.equal(response.status, 404);
     assert.equal((await errorOf(response)).type, 'invalid_request_error');
+  });
+
+  test('the SDK’s chat.completions.list() is told the endpoint is not served', async () => {
+    await assert.rejects(open.client().chat.completions.list(), (error: unknown) => error instanceof NotFoundError && error.code === 'endpoint_not_served');
   });
 });
 
