@@ -2,7 +2,7 @@ import type { ChatCompletion } from 'openai/resources/chat/completions';
 import type { Completion, CompletionUsage } from 'openai/resources/completions';
 import { ClientAbortedError, SwitchyardError, UnsupportedFeatureError, UpstreamError, ValidationError, toSwitchyardError } from '../errors/errors.js';
 import { aggregateChunks } from '../chat/aggregate-chunks.js';
-import type { ChatRequest, CompletionRequest, EmbeddingsRequest, EmbeddingsResult, Provider, RelayChunk, TextCompletionChunk, UnreadChunk } from '../providers/provider.js';
+import { RAW_JSON, type ChatRequest, type CompletionRequest, type EmbeddingsRequest, type EmbeddingsResult, type Provider, type RelayChunk, type TextCompletionChunk, type UnreadChunk } from '../providers/provider.js';
 import { aggregateCompletionChunks } from '../completions/aggregate-completion-chunks.js';
 import type { ModelRegistry, ResolvedModel } from './model-registry.js';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -657,6 +657,13 @@ function checkOutputLimit(request: Pick<ChatRequest, 'max_completion_tokens' | '
   }
 }
 
+/** A copy of a chunk without its usage, written from the object: the upstream's text would still carry it. */
+function withoutUsage<T extends { usage?: unknown }>(chunk: T): T {
+  const { usage: _usage, ...rest } = chunk;
+  delete (rest as { [RAW_JSON]?: string })[RAW_JSON];
+  return rest as T;
+}
+
 /**
  * The one pass over a stream's chunks: it notes usage for accounting, drops the usage chunk the
  * client did not ask for, and reports the call's end however the stream ends.
@@ -674,10 +681,14 @@ async function* relay<T extends { choices?: readonly unknown[] | undefined; usag
     while (!next.done) {
       const chunk = next.value;
       if (chunk.usage) summary.usage = chunk.usage;
-      // The usage chunk (`choices: []`) goes on only when the client asked for usage.
-      if (!chunk.usage || includeUsage || (chunk.choices !== undefined && chunk.choices.length > 0)) {
+      // Usage goes on only when the client asked for it: the usage chunk (`choices: []`) is
+      // dropped, and an upstream's usage on a chunk with choices (its last) is cut from it.
+      if (!chunk.usage || includeUsage) {
         summary.streamedChunks = (summary.streamedChunks ?? 0) + 1;
         yield chunk;
+      } else if (chunk.choices !== undefined && chunk.choices.length > 0) {
+        summary.streamedChunks = (summary.streamedChunks ?? 0) + 1;
+        yield withoutUsage(chunk);
       }
       next = await iterator.next();
     }

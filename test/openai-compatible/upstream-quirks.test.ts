@@ -216,6 +216,24 @@ describe('finish reasons', () => {
     assert.deepEqual(chunks.at(-1)!.usage, usage);
   });
 
+  test('usage on the finish chunk (not a chunk of its own) reaches only a client that asked for it', async () => {
+    const usage = { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 };
+    const reply = rawStreamReply([chunk({ role: 'assistant', content: 'Hi' }), chunk({}, 'stop', { usage }), DONE]);
+    fake.script(reply);
+    const unasked = await collect();
+    assert.deepEqual(
+      unasked.map((piece) => piece.usage),
+      [undefined, undefined],
+      'no usage in a stream that did not ask for it',
+    );
+    assert.equal(unasked.at(-1)!.choices[0]!.finish_reason, 'stop');
+    fake.script(reply);
+    const stream = await server.client().chat.completions.create({ model: 'up/m', messages: USER, stream: true, stream_options: { include_usage: true } });
+    const asked: ChatCompletionChunk[] = [];
+    for await (const piece of stream) asked.push(piece);
+    assert.deepEqual(asked.at(-1)!.usage, usage);
+  });
+
   test('"" for "not yet" (Ollama\'s and SGLang\'s older builds) is null, as OpenAI says it', async () => {
     fake.script(rawStreamReply([chunk({ role: 'assistant', content: 'Hi' }, ''), chunk({ content: '!' }, ''), chunk({}, 'stop'), DONE]));
     const reasons = (await collect()).map((piece) => piece.choices[0]?.finish_reason);
