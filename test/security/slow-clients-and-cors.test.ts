@@ -202,16 +202,25 @@ describe('CORS', () => {
     try {
       const preflight = await fetch(`${server.baseURL}/chat/completions`, {
         method: 'OPTIONS',
-        headers: { origin: 'https://app.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' },
+        // What the SDK's `.stream()` helper sends from a browser: its helper header and its user agent too.
+        headers: {
+          origin: 'https://app.example',
+          'access-control-request-method': 'POST',
+          'access-control-request-headers': 'authorization,content-type,user-agent,x-stainless-helper-method,x-stainless-retry-count',
+        },
       });
       assert.equal(preflight.status, 204);
       assert.equal(preflight.headers.get('access-control-allow-origin'), 'https://app.example');
-      assert.match(preflight.headers.get('access-control-allow-headers')!, /authorization/);
+      const allowed = preflight.headers.get('access-control-allow-headers')!.split(/\s*,\s*/);
+      for (const header of ['authorization', 'content-type', 'user-agent', 'x-stainless-helper-method', 'x-stainless-retry-count']) assert.ok(allowed.includes(header), header);
+      assert.match(preflight.headers.get('vary')!, /access-control-request-headers/);
       assert.equal(preflight.headers.get('access-control-allow-credentials'), null, 'credentials never allowed');
       assert.match(preflight.headers.get('x-request-id') ?? '', /^req_/);
       const call = await fetch(`${server.baseURL}/models`, { headers: { origin: 'https://app.example' } });
       assert.equal(call.headers.get('access-control-allow-origin'), 'https://app.example');
-      assert.match(call.headers.get('access-control-expose-headers')!, /x-request-id/);
+      const exposed = call.headers.get('access-control-expose-headers')!.split(/\s*,\s*/);
+      // What the SDK reads: its retry timing, and whether to retry at all.
+      for (const header of ['x-request-id', 'retry-after', 'retry-after-ms', 'x-should-retry', 'x-ratelimit-remaining-requests']) assert.ok(exposed.includes(header), header);
       const stranger = await fetch(`${server.baseURL}/models`, { headers: { origin: 'https://evil.example' } });
       assert.equal(stranger.headers.get('access-control-allow-origin'), null);
       const admin = await fetch(`${server.origin}/admin/v1/keys`, { headers: { origin: 'https://app.example' } });
