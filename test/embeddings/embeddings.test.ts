@@ -323,6 +323,22 @@ describe('embeddings through an OpenAI-compatible upstream', () => {
     assert.deepEqual(response.data.map((item) => item.embedding), [upstreamVector(0, 5), upstreamVector(1, 5)]);
   });
 
+  test('an upstream that ignores encoding_format: the floats it sends reach the SDK as the base64 it asked for', async () => {
+    const floats = JSON.stringify({
+      object: 'list',
+      data: [0, 1].map((index) => ({ object: 'embedding', index, embedding: upstreamVector(index, 4) })),
+      model: MODEL,
+      usage: { prompt_tokens: 2, total_tokens: 2 },
+    });
+    upstream.once((response) => response.writeHead(200, { 'content-type': 'application/json' }).end(floats));
+    const response = await server.client().embeddings.create({ model: MODEL, input: ['a', 'b'] });
+    assert.deepEqual(response.data.map((item) => item.embedding), [upstreamVector(0, 4), upstreamVector(1, 4)]);
+    // Asked for floats, floats go on as they came.
+    upstream.once((response) => response.writeHead(200, { 'content-type': 'application/json' }).end(floats));
+    const text = await (await fetch(`${server.baseURL}/embeddings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: MODEL, input: ['a', 'b'], encoding_format: 'float' }) })).text();
+    assert.equal(text, floats);
+  });
+
   test('an upstream 400 is a 400 in OpenAI shape, as the upstream said it', async () => {
     upstream.once(errorReply(400, { message: 'This model does not support specifying dimensions.', type: 'invalid_request_error', param: 'dimensions', code: null }));
     await assert.rejects(server.client().embeddings.create({ model: MODEL, input: 'x', dimensions: 7 }), (error: unknown) => {

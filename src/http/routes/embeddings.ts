@@ -7,11 +7,7 @@ import { validateEmbeddingsRequest } from '../validation/embeddings-request.js';
 import { receivedAt } from '../request-timing.js';
 import { clientGone } from '../client-gone.js';
 import { headerValue } from '../header-value.js';
-
-/** Float32 little-endian bytes in base64: what OpenAI sends for `encoding_format: "base64"`. */
-function toBase64(vector: Float32Array): string {
-  return Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength).toString('base64');
-}
+import { float32Base64 } from '../../util/float32-base64.js';
 
 /**
  * What the platform's admission reads of an embeddings call: the model, and its inputs as one
@@ -45,7 +41,7 @@ export function registerEmbeddingsRoutes(app: FastifyInstance, gateway: Gateway,
           data: result.vectors.map((vector, index) => ({
             object: 'embedding',
             index,
-            embedding: base64 ? toBase64(vector) : Array.from(vector),
+            embedding: base64 ? float32Base64(vector) : Array.from(vector),
           })),
           model: result.model,
           usage: { prompt_tokens: result.promptTokens, total_tokens: result.promptTokens },

@@ -1,4 +1,5 @@
 import { CapabilityMemory } from './capability-memory.js';
+import { float32Base64 } from '../../util/float32-base64.js';
 import { Agent, request as undiciRequest, type Dispatcher } from 'undici';
 import type { ChatCompletion } from 'openai/resources/chat/completions';
 import type { Completion } from 'openai/resources/completions';
@@ -159,8 +160,16 @@ export class OpenAICompatibleProvider implements Provider {
   /** The client's body goes upstream as it came, model rewritten; the answer is relayed as it came. */
   async embed(request: EmbeddingsRequest, context: ChatCallContext): Promise<EmbeddingsResult> {
     const response = await this.send(this.embeddingsPath, { ...request.body, model: request.model }, false, context.signal);
-    const { value, text } = await this.json<{ usage?: { prompt_tokens?: number } }>(response, context.signal);
-    return { kind: 'relay', rawJson: text, promptTokens: value?.usage?.prompt_tokens ?? 0 };
+    const { value, text } = await this.json<{ usage?: { prompt_tokens?: number }; data?: Array<{ embedding?: unknown }> }>(response, context.signal);
+    const promptTokens = value?.usage?.prompt_tokens ?? 0;
+    // Asked for base64 (the SDKs' default) and answered with floats by an upstream that ignores
+    // `encoding_format` (some llama.cpp and TEI builds): the SDK would decode the array as base64
+    // and hand back an empty vector. The floats are sent as the base64 that was asked for.
+    if (request.body.encoding_format === 'base64' && Array.isArray(value?.data) && value.data.some((entry) => Array.isArray(entry?.embedding))) {
+      for (const entry of value.data) if (Array.isArray(entry?.embedding)) entry.embedding = float32Base64(entry.embedding as number[]);
+      return { kind: 'relay', rawJson: JSON.stringify(value), promptTokens };
+    }
+    return { kind: 'relay', rawJson: text, promptTokens };
   }
 
   /**
