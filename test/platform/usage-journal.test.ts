@@ -83,11 +83,22 @@ test('files left by an earlier process with the same pid (a container restart: p
   }
 });
 
-test('a rotation that cannot open its new file leaves the journal on a descriptor it owns, never one the process hands out again', async () => {
+/** A journal in a `usage` directory of a fresh temporary root, closed (twice: close is idempotent) and removed after. */
+async function withJournal(run: (journal: UsageJournal, dir: string, root: string) => Promise<void>): Promise<void> {
   const root = await mkdtemp(path.join(tmpdir(), 'switchyard-journal-'));
   const dir = path.join(root, 'usage');
   const journal = new UsageJournal(dir);
   try {
+    await run(journal, dir, root);
+  } finally {
+    journal.close();
+    journal.close();
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+test('a rotation that cannot open its new file leaves the journal on a descriptor it owns, never one the process hands out again', () =>
+  withJournal(async (journal, dir, root) => {
     await journal.append(record('aud_1'));
     // The data directory replaced by a file: neither the rename nor the open can succeed.
     rmSync(dir, { recursive: true, force: true });
@@ -102,25 +113,13 @@ test('a rotation that cannot open its new file leaves the journal on a descripto
     } finally {
       closeSync(fd);
     }
-  } finally {
-    journal.close();
-    journal.close();
-    await rm(root, { recursive: true, force: true });
-  }
-});
+  }));
 
-test('a data directory removed under the server is made again at the next rotation', async () => {
-  const root = await mkdtemp(path.join(tmpdir(), 'switchyard-journal-'));
-  const dir = path.join(root, 'usage');
-  const journal = new UsageJournal(dir);
-  try {
+test('a data directory removed under the server is made again at the next rotation', () =>
+  withJournal(async (journal, dir) => {
     await journal.append(record('aud_1'));
     rmSync(dir, { recursive: true, force: true });
     assert.equal(journal.rotate(), 1);
     await journal.append(record('aud_2'));
     assert.deepEqual(Object.values(journalLines(dir)), [['aud_2']]);
-  } finally {
-    journal.close();
-    await rm(root, { recursive: true, force: true });
-  }
-});
+  }));
