@@ -23,7 +23,7 @@ import { generateChoice, type GenerationEnd } from './generate-choice.js';
 import { samplingOptions } from './sampling.js';
 import { checkEngineCompletion, prepareTextCompletion, textCompletionChunks } from './text-completion.js';
 import { grammarSchema, toolCallSchema, toolPlan } from './tool-schema.js';
-import { checkTokenIds } from './token-ids.js';
+import { checkLogitBias, checkTokenIds } from './token-ids.js';
 import { withoutOldestTurn } from './truncate-conversation.js';
 import { rejectAudioAndLegacyFunctions, unsupportedBy } from '../unsupported-features.js';
 
@@ -167,6 +167,7 @@ export class LlamaProvider implements Provider {
   /** Everything decided before generation starts; its failures are ordinary HTTP errors. */
   private async prepare(request: ChatRequest, loaded: LoadedModel, contextSize: number) {
     checkUnsupported(request);
+    checkLogitBias(loaded.model, request.logit_bias);
     const { offered: toolsOffered, forced } = toolPlan(request);
     const format = request.response_format;
     // A grammar holds the reply to JSON from its first token: a thinking template is asked for

@@ -1,4 +1,4 @@
-import { checkTokenIds } from './token-ids.js';
+import { checkLogitBias, checkTokenIds } from './token-ids.js';
 import { randomInt } from 'node:crypto';
 import type { LlamaContextSequence, Token } from 'node-llama-cpp';
 import type { ChatCompletionTokenLogprob } from 'openai/resources/chat/completions';
@@ -40,6 +40,7 @@ export function checkEngineCompletion(request: CompletionRequest): void {
  */
 export function prepareTextCompletion(request: CompletionRequest, loaded: LoadedModel, contextSize: number): PreparedCompletion {
   const { model } = loaded;
+  checkLogitBias(model, request.logit_bias);
   const prompts = promptsOf(request);
   const infill = model.tokens.infill;
   const suffix = request.suffix ?? null;

@@ -1,0 +1,59 @@
+// The embedded engine's answers to request fields at their edges (values just past what the model
+// or its context can take, limits that cut a reply short), through the HTTP API with the official
+// SDK, against the generated tiny model.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type OpenAI from 'openai';
+import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
+import { ReferenceTokenizer, startLlamaServer, type LlamaTestServer } from '../helpers/llama-server.js';
+
+const MODEL = 'local/tiny';
+const ask = (content: string): ChatCompletionMessageParam[] => [{ role: 'user', content }];
+
+function isBadRequest(param: string, code: string, message?: RegExp) {
+  return (error: InstanceType<typeof OpenAI.APIError>) => {
+    assert.equal(error.status, 400, error.message);
+    assert.equal(error.type, 'invalid_request_error');
+    assert.equal(error.param, param);
+    assert.equal(error.code, code);
+    if (message) assert.match(error.message, message);
+    return true;
+  };
+}
+
+describe('llama engine: request fields at their edges', () => {
+  let running: LlamaTestServer;
+  let client: OpenAI;
+  let reference: ReferenceTokenizer;
+  let vocabulary: number;
+
+  before(async () => {
+    running = await startLlamaServer([{ id: 'tiny', contextSize: 1024, parallel: 2, contexts: 1 }]);
+    client = running.client;
+    reference = await ReferenceTokenizer.load(running.modelFile);
+    vocabulary = reference.model.fileInfo.metadata.tokenizer.ggml.tokens.length;
+  });
+
+  after(async () => {
+    await reference?.dispose();
+    await running?.close();
+  });
+
+  test("logit_bias keys outside the vocabulary are a 400 naming the key, before any work; the last id is fine", async () => {
+    // 2^32 + 500 wrapped onto token 500 in the engine's Uint32Array.
+    for (const key of [String(vocabulary), '99999', '4294967796', String(2 ** 64)]) {
+      for (const stream of [false, true]) {
+        await assert.rejects(
+          client.chat.completions.create({ model: MODEL, messages: ask('Hi'), max_tokens: 4, logit_bias: { '5': 1, [key]: 5 }, stream }),
+          isBadRequest('logit_bias', 'invalid_value', new RegExp(`Invalid key in 'logit_bias': ${key}\\b`)),
+        );
+      }
+      await assert.rejects(
+        client.completions.create({ model: MODEL, prompt: 'Hi', max_tokens: 4, logit_bias: { [key]: 5 } }),
+        isBadRequest('logit_bias', 'invalid_value', new RegExp(`Invalid key in 'logit_bias': ${key}\\b`)),
+      );
+    }
+    const last = await client.chat.completions.create({ model: MODEL, messages: ask('Hi'), max_tokens: 4, seed: 1, logit_bias: { [String(vocabulary - 1)]: 5 } });
+    assert.equal(last.choices.length, 1);
+  });
+});
