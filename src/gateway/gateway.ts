@@ -2,7 +2,18 @@ import type { ChatCompletion } from 'openai/resources/chat/completions';
 import type { Completion, CompletionUsage } from 'openai/resources/completions';
 import { ClientAbortedError, SwitchyardError, UnsupportedFeatureError, UpstreamError, ValidationError, toSwitchyardError } from '../errors/errors.js';
 import { aggregateChunks } from '../chat/aggregate-chunks.js';
-import { RAW_JSON, type ChatRequest, type CompletionRequest, type EmbeddingsRequest, type EmbeddingsResult, type Provider, type RelayChunk, type TextCompletionChunk, type UnreadChunk } from '../providers/provider.js';
+import {
+  OUTPUT_LIMIT_DEFAULTED,
+  RAW_JSON,
+  type ChatRequest,
+  type CompletionRequest,
+  type EmbeddingsRequest,
+  type EmbeddingsResult,
+  type Provider,
+  type RelayChunk,
+  type TextCompletionChunk,
+  type UnreadChunk,
+} from '../providers/provider.js';
 import { aggregateCompletionChunks } from '../completions/aggregate-completion-chunks.js';
 import type { ModelRegistry, ResolvedModel } from './model-registry.js';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -320,7 +331,7 @@ export class Gateway {
       const deadline = stream ? firstChunkDeadline : wholeReplyDeadline;
       const outcome = await this.attempt(plan, summary, options.signal, deadline, async (target, signal) => {
         const resolved = target.resolved;
-        const sent = images ? images.requestFor(target) : request;
+        const sent = withDeclaredOutputLimit(images ? images.requestFor(target) : request, resolved);
         const result = await resolved.provider.chat({ ...sent, model: resolved.model }, { signal, requestId: options.requestId, relayOnly });
         if (result.kind === 'relay-stream' && !relayOnly) throw new Error(`Provider '${resolved.provider.id}' answered with unread events that were not asked for.`);
         if (!stream) {
@@ -662,6 +673,18 @@ function withoutUsage<T extends { usage?: unknown }>(chunk: T): T {
   const { usage: _usage, ...rest } = chunk;
   delete (rest as { [RAW_JSON]?: string })[RAW_JSON];
   return rest as T;
+}
+
+/**
+ * A request that sets no output limit gets the target's declared `maxOutputTokens`, as
+ * `max_completion_tokens` (OpenAI's current name; its reasoning models refuse `max_tokens`), marked
+ * as not the client's: the declared limit caps every reply, whatever the backend would default to,
+ * as the platform's token reservation assumes. Per target: an alias's fallbacks may declare others.
+ */
+function withDeclaredOutputLimit(request: ChatRequest, resolved: ResolvedModel): ChatRequest {
+  const limit = resolved.info?.maxOutputTokens;
+  if (limit === undefined || request.max_completion_tokens != null || request.max_tokens != null) return request;
+  return { ...request, max_completion_tokens: limit, [OUTPUT_LIMIT_DEFAULTED]: true };
 }
 
 /**

@@ -16,8 +16,17 @@ import type { Completion, CompletionCreateParamsBase } from 'openai/resources/co
  */
 export const TRUNCATE_AUTO: unique symbol = Symbol('switchyard.truncateAuto');
 
+/**
+ * Set on a chat request whose `max_completion_tokens` the gateway filled in from the model's
+ * declared `maxOutputTokens`, the client having set no limit: a backend can tell the model's cap
+ * from the client's own ask (the local engine refuses an asked reply that cannot fit its context,
+ * but cuts a defaulted one at the context's end). A symbol, so no upstream is ever sent it.
+ */
+export const OUTPUT_LIMIT_DEFAULTED: unique symbol = Symbol('switchyard.outputLimitDefaulted');
+
 export interface ChatRequest extends ChatCompletionCreateParamsBase {
   [TRUNCATE_AUTO]?: true;
+  [OUTPUT_LIMIT_DEFAULTED]?: true;
   stream?: boolean | null;
   /** Extension: return the model's reasoning on `message.reasoning` / `reasoning_content`. */
   reasoning?: boolean | { enabled?: boolean; effort?: string; max_tokens?: number; exclude?: boolean } | null;

@@ -18,6 +18,7 @@ export interface TestModelEntry {
   id: string;
   file?: string;
   contextSize?: number;
+  maxOutputTokens?: number;
   threads?: number;
   parallel?: number;
   contexts?: number;

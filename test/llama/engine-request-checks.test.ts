@@ -5,9 +5,12 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type OpenAI from 'openai';
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
-import { ReferenceTokenizer, startLlamaServer, type LlamaTestServer } from '../helpers/llama-server.js';
+import { collect, NO_END_OF_GENERATION, ReferenceTokenizer, startLlamaServer, type LlamaTestServer } from '../helpers/llama-server.js';
 
 const MODEL = 'local/tiny';
+/** The same model file, declared with an output limit. */
+const CAPPED = 'local/capped';
+const CAP = 30;
 const ask = (content: string): ChatCompletionMessageParam[] => [{ role: 'user', content }];
 
 function isBadRequest(param: string, code: string, message?: RegExp) {
@@ -28,7 +31,10 @@ describe('llama engine: request fields at their edges', () => {
   let vocabulary: number;
 
   before(async () => {
-    running = await startLlamaServer([{ id: 'tiny', contextSize: 1024, parallel: 2, contexts: 1 }]);
+    running = await startLlamaServer([
+      { id: 'tiny', contextSize: 1024, parallel: 2, contexts: 1 },
+      { id: 'capped', contextSize: 1024, parallel: 1, maxOutputTokens: CAP },
+    ]);
     client = running.client;
     reference = await ReferenceTokenizer.load(running.modelFile);
     vocabulary = reference.model.fileInfo.metadata.tokenizer.ggml.tokens.length;
@@ -55,5 +61,17 @@ describe('llama engine: request fields at their edges', () => {
     }
     const last = await client.chat.completions.create({ model: MODEL, messages: ask('Hi'), max_tokens: 4, seed: 1, logit_bias: { [String(vocabulary - 1)]: 5 } });
     assert.equal(last.choices.length, 1);
+  });
+
+  test("a model's declared maxOutputTokens caps a reply that sets no limit (finish length); a smaller asked limit wins", async () => {
+    const request = { model: CAPPED, messages: ask('Tell me a long story'), seed: 3, logit_bias: NO_END_OF_GENERATION };
+    const reply = await client.chat.completions.create(request);
+    assert.equal(reply.choices[0]!.finish_reason, 'length');
+    assert.equal(reply.usage!.completion_tokens, CAP);
+    const chunks = (await collect(await client.chat.completions.create({ ...request, stream: true, stream_options: { include_usage: true } }))).map((item) => item.chunk);
+    assert.equal(chunks.at(-1)!.usage!.completion_tokens, CAP);
+    assert.equal(chunks.flatMap((chunk) => chunk.choices).find((choice) => choice.finish_reason)?.finish_reason, 'length');
+    const asked = await client.chat.completions.create({ ...request, max_tokens: 7 });
+    assert.equal(asked.usage!.completion_tokens, 7);
   });
 });

@@ -3,7 +3,7 @@ import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
 import { UpstreamError, ValidationError } from '../../errors/errors.js';
 import { defaultIdGenerator, type IdGenerator } from '../../util/ids.js';
 import { errorFromTransport } from '../openai-compatible/upstream-errors.js';
-import type { ChatCallContext, ChatRequest, ChatResult, ModelInfo, Provider } from '../provider.js';
+import { OUTPUT_LIMIT_DEFAULTED, type ChatCallContext, type ChatRequest, type ChatResult, type ModelInfo, type Provider } from '../provider.js';
 import type { AnthropicProviderConfig } from './anthropic-config.js';
 import { errorFromAnthropicResponse, refusedOutputLimit } from './anthropic-errors.js';
 import { buildRequest, type BuiltRequest } from './build-request.js';
@@ -91,7 +91,7 @@ export class AnthropicProvider implements Provider {
       // model, and the request is sent once more within it.
       // The client's own max_tokens above it is the client's 400, worded and named as OpenAI's own.
       const limit = response.statusCode === 400 ? refusedOutputLimit(text) : undefined;
-      const param = request.max_completion_tokens != null ? 'max_completion_tokens' : request.max_tokens != null ? 'max_tokens' : undefined;
+      const param = request[OUTPUT_LIMIT_DEFAULTED] ? undefined : request.max_completion_tokens != null ? 'max_completion_tokens' : request.max_tokens != null ? 'max_tokens' : undefined;
       if (limit !== undefined && param !== undefined) {
         const asked = built.body.max_tokens;
         throw new ValidationError(`${param} is too large: ${asked}. This model supports at most ${limit} completion tokens, whereas you provided ${asked}.`, param);

@@ -1,6 +1,6 @@
 import { UnsupportedFeatureError, ValidationError } from '../../errors/errors.js';
 import { allowedTools } from '../../chat/allowed-tools.js';
-import type { ChatRequest } from '../provider.js';
+import { OUTPUT_LIMIT_DEFAULTED, type ChatRequest } from '../provider.js';
 import { rejectAudioAndLegacyFunctions, unsupportedBy } from '../unsupported-features.js';
 import { convertMessages } from './convert-messages.js';
 import { MIN_THINKING_BUDGET, thinkingBudget } from './thinking-budget.js';
@@ -37,7 +37,9 @@ export function buildRequest(request: ChatRequest, defaults: RequestDefaults): B
 
   // Anthropic requires max_tokens; thinking counts against it, so a defaulted limit makes room for it.
   const budget = thinkingBudget(request);
-  const asked = request.max_completion_tokens ?? request.max_tokens ?? undefined;
+  // A limit the gateway filled in from the declared one is not the client's: the defaults here
+  // (a learned limit first) decide it.
+  const asked = request[OUTPUT_LIMIT_DEFAULTED] ? undefined : (request.max_completion_tokens ?? request.max_tokens ?? undefined);
   let maxTokens = asked ?? defaults.maxOutputTokens ?? defaults.defaultMaxTokens;
   if (budget !== undefined && asked === undefined && defaults.maxOutputTokens === undefined) maxTokens += budget;
   body.max_tokens = maxTokens;
@@ -45,7 +47,7 @@ export function buildRequest(request: ChatRequest, defaults: RequestDefaults): B
     // budget_tokens must be at least 1024 and below max_tokens.
     const fitted = Math.min(budget, maxTokens - 1);
     if (fitted < MIN_THINKING_BUDGET) {
-      const param = request.max_completion_tokens != null ? 'max_completion_tokens' : 'max_tokens';
+      const param = request.max_completion_tokens != null && !request[OUTPUT_LIMIT_DEFAULTED] ? 'max_completion_tokens' : 'max_tokens';
       throw new ValidationError(
         `With reasoning enabled, Anthropic needs '${param}' above ${MIN_THINKING_BUDGET} (its smallest thinking budget); got ${maxTokens}.`,
         param,

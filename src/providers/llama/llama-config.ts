@@ -73,6 +73,8 @@ export const LlamaModelSchema = z
     preload: z.boolean().default(false),
     /** Unload after this long without requests; unset: stay resident. */
     idleUnloadSeconds: z.number().int().positive().optional(),
+    /** Largest `max_tokens` / `max_completion_tokens` a request may ask for (more is a 400), and the
+     * limit of a request that sets none; unset, such a reply may run to the end of the context. */
     maxOutputTokens: z.number().int().positive().optional(),
     /** Layers offloaded to a GPU, when there is one. */
     gpuLayers: z.union([z.literal('auto'), z.number().int().min(0)]).default('auto'),
