@@ -4,14 +4,29 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type OpenAI from 'openai';
-import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
-import { collect, NO_END_OF_GENERATION, ReferenceTokenizer, startLlamaServer, type LlamaTestServer } from '../helpers/llama-server.js';
+import type { ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
+import { collect, NO_END_OF_GENERATION, ReferenceTokenizer, startLlamaServer, toolCallsOf, type LlamaTestServer } from '../helpers/llama-server.js';
 
 const MODEL = 'local/tiny';
 /** The same model file, declared with an output limit. */
 const CAPPED = 'local/capped';
 const CAP = 30;
 const ask = (content: string): ChatCompletionMessageParam[] => [{ role: 'user', content }];
+
+const WEATHER: ChatCompletionTool = {
+  type: 'function',
+  function: {
+    name: 'get_weather',
+    parameters: { type: 'object', properties: { city: { type: 'string', maxLength: 10 } }, required: ['city'], additionalProperties: false },
+  },
+};
+const ALARM: ChatCompletionTool = {
+  type: 'function',
+  function: {
+    name: 'set_alarm',
+    parameters: { type: 'object', properties: { hour: { type: 'integer' } }, required: ['hour'], additionalProperties: false },
+  },
+};
 
 function isBadRequest(param: string, code: string, message?: RegExp) {
   return (error: InstanceType<typeof OpenAI.APIError>) => {
@@ -73,5 +88,45 @@ describe('llama engine: request fields at their edges', () => {
     assert.equal(chunks.flatMap((chunk) => chunk.choices).find((choice) => choice.finish_reason)?.finish_reason, 'length');
     const asked = await client.chat.completions.create({ ...request, max_tokens: 7 });
     assert.equal(asked.usage!.completion_tokens, 7);
+  });
+
+  test('a forced tool call cut by the token limit names its tool, keeps the arguments written so far, finish length', async () => {
+    const named = { type: 'function', function: { name: 'get_weather' } } as const;
+    for (const [tools, toolChoice] of [[[WEATHER], 'required'], [[WEATHER], named], [[WEATHER, ALARM], named]] as const) {
+      for (const limit of [1, 3, 12, 20]) {
+        const request = { model: MODEL, messages: ask('Weather?'), tools: [...tools], tool_choice: toolChoice, max_completion_tokens: limit, seed: 2 };
+        const context = `${tools.length} tool(s), ${typeof toolChoice === 'string' ? toolChoice : 'named'}, limit ${limit}`;
+        const reply: OpenAI.ChatCompletion = await client.chat.completions.create(request);
+        const choice = reply.choices[0]!;
+        assert.equal(choice.finish_reason, 'length', context);
+        const calls = choice.message.tool_calls ?? [];
+        assert.equal(calls.length, 1, context);
+        const call = calls[0]!;
+        assert.ok(call.type === 'function');
+        assert.equal(call.function.name, 'get_weather', context);
+        assert.match(call.id, /^call_/);
+        // What there is of the arguments is the start of a JSON object, never anything else.
+        assert.ok(call.function.arguments === '' || call.function.arguments.startsWith('{'), `${context}: ${call.function.arguments}`);
+        const streamed = toolCallsOf((await collect(await client.chat.completions.create({ ...request, stream: true }))).map((item) => item.chunk));
+        assert.deepEqual(streamed.map(({ name, arguments: args }) => ({ name, arguments: args })), [{ name: 'get_weather', arguments: call.function.arguments }], context);
+      }
+    }
+  });
+
+  test('required among several tools, cut before the name is decided: no call rather than one without a name', async () => {
+    const calls = new Map<number, number>();
+    for (const limit of [1, 3, 6, 12, 20]) {
+      const reply: OpenAI.ChatCompletion = await client.chat.completions.create({ model: MODEL, messages: ask('Do it.'), tools: [WEATHER, ALARM], tool_choice: 'required', max_completion_tokens: limit, seed: 4 });
+      const choice = reply.choices[0]!;
+      assert.equal(choice.finish_reason, 'length', `limit ${limit}`);
+      for (const call of choice.message.tool_calls ?? []) {
+        assert.ok(call.type === 'function' && ['get_weather', 'set_alarm'].includes(call.function.name), `limit ${limit}: ${JSON.stringify(call)}`);
+      }
+      calls.set(limit, choice.message.tool_calls?.length ?? 0);
+    }
+    // A token writes `{`, one more `"`...: the name is not begun after one; once it is, the first
+    // letter decides between the two tools.
+    assert.equal(calls.get(1), 0);
+    assert.equal(calls.get(20), 1);
   });
 });

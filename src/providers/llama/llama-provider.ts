@@ -208,6 +208,8 @@ export class LlamaProvider implements Provider {
       promptTokens,
       grammar,
       forced: forced.length > 0,
+      /** The tools a forced call names one of. */
+      forcedNames: forced.map((tool) => tool.function.name),
       // A grammar fixes the output's shape; reasoning markup would break it.
       startsInReasoning: grammar ? false : rendered.startsInReasoning,
       parseToolCalls: toolsOffered.length > 0 && forced.length === 0,
@@ -291,8 +293,8 @@ export class LlamaProvider implements Provider {
           if (!end) await choice.return(undefined as never);
         }
         if (prepared.forced) {
-          const call = parseForcedCall(forcedText);
-          yield* this.toolCallChunks(chunk, index, toolCalls++, call.name, call.arguments);
+          const call = parseForcedCall(forcedText, prepared.forcedNames);
+          if (call) yield* this.toolCallChunks(chunk, index, toolCalls++, call.name, call.arguments);
         }
         if (!end) throw new Error('generation ended without a result');
         usage.completion += end.completionTokens;
@@ -347,16 +349,25 @@ async function acquired(local: LocalModel): Promise<LoadedModel> {
   }
 }
 
-/** The JSON a forced tool call produced: `{"name", "arguments"}`; cut short by the token limit, kept as text. */
-function parseForcedCall(text: string): { name: string; arguments: string } {
+/**
+ * The call a forced tool call's JSON (`{"name", "arguments"}`) makes. Cut short by the token limit,
+ * it is kept as OpenAI keeps a call cut by `length`: the arguments as far as they were written.
+ * Its name is always one of the tools: the grammar allows nothing else, so one tool (or a cut
+ * name that only one tool starts with) is that tool; a cut that leaves the name undecided between
+ * several makes no call at all (the reply is empty, finish_reason `length`), never a call without
+ * a name.
+ */
+function parseForcedCall(text: string, names: readonly string[]): { name: string; arguments: string } | undefined {
   try {
     const parsed = JSON.parse(text) as { name: string; arguments: unknown };
     return { name: parsed.name, arguments: JSON.stringify(parsed.arguments) };
   } catch {
-    const name = /"name"\s*:\s*"([^"]*)"/.exec(text)?.[1] ?? '';
-    const at = text.indexOf('"arguments"');
-    const rest = at === -1 ? '' : text.slice(text.indexOf(':', at) + 1).trimStart();
-    return { name, arguments: rest };
+    const written = /"name"\s*:\s*"([^"]*)/.exec(text)?.[1] ?? '';
+    const candidates = names.filter((name) => name.startsWith(written));
+    if (candidates.length !== 1) return undefined;
+    const key = text.indexOf('"arguments"');
+    const colon = key === -1 ? -1 : text.indexOf(':', key);
+    return { name: candidates[0]!, arguments: colon === -1 ? '' : text.slice(colon + 1).trimStart() };
   }
 }
 
