@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type OpenAI from 'openai';
 import type { ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
-import { collect, NO_END_OF_GENERATION, ReferenceTokenizer, startLlamaServer, toolCallsOf, type LlamaTestServer } from '../helpers/llama-server.js';
+import { collect, contentOf, NO_END_OF_GENERATION, ReferenceTokenizer, startLlamaServer, toolCallsOf, type LlamaTestServer } from '../helpers/llama-server.js';
 
 const MODEL = 'local/tiny';
 /** The same model file, declared with an output limit. */
@@ -128,5 +128,54 @@ describe('llama engine: request fields at their edges', () => {
     // letter decides between the two tools.
     assert.equal(calls.get(1), 0);
     assert.equal(calls.get(20), 1);
+  });
+
+  test('logprobs cover the returned content only: no token after a stop sequence, streamed or not', async () => {
+    let stopped = 0;
+    for (let seed = 1; seed <= 16; seed++) {
+      for (const stop of ['pl ', 'e', ' t', 'an']) {
+        const request = { model: MODEL, messages: ask('Say a few words'), max_tokens: 30, seed, stop, logprobs: true, top_logprobs: 1 } as const;
+        const reply = await client.chat.completions.create(request);
+        const choice = reply.choices[0]!;
+        if (choice.finish_reason !== 'stop' || reply.usage!.completion_tokens === 0) continue;
+        stopped++;
+        const context = `seed ${seed}, stop ${JSON.stringify(stop)}`;
+        const content = choice.message.content ?? '';
+        const entries = choice.logprobs?.content ?? [];
+        // The tokens' bytes, decoded as they come (a byte token alone is U+FFFD in `token`, its
+        // byte in `bytes`): every token begins inside the content...
+        const decoder = new TextDecoder();
+        let spelled = '';
+        for (const entry of entries) {
+          assert.ok(spelled.length < content.length, `${context}: ${JSON.stringify(entry.token)} starts past the content ${JSON.stringify(content)}`);
+          spelled += decoder.decode(Uint8Array.from(entry.bytes!), { stream: true });
+        }
+        spelled += decoder.decode();
+        // ...and together they spell at least the content (the last one may run into the stop sequence).
+        assert.ok(spelled.startsWith(content), `${context}: ${JSON.stringify(spelled)} does not begin with ${JSON.stringify(content)}`);
+        const chunks = (await collect(await client.chat.completions.create({ ...request, stream: true }))).map((item) => item.chunk);
+        assert.equal(contentOf(chunks), choice.message.content, context);
+        assert.deepEqual(chunks.flatMap((chunk) => chunk.choices.flatMap((c) => c.logprobs?.content ?? [])), entries, context);
+        const empty = chunks.flatMap((chunk) => chunk.choices).filter((c) => c.logprobs && !c.delta.content);
+        assert.deepEqual(empty, [], `${context}: a logprob on a delta without content`);
+      }
+    }
+    assert.ok(stopped >= 20, `only ${stopped} replies met their stop sequence`);
+  });
+
+  test('logprobs cover the returned content only in legacy completions too', async () => {
+    let stopped = 0;
+    for (let seed = 1; seed <= 12; seed++) {
+      const prompt = 'Say a few words';
+      const reply = await client.completions.create({ model: MODEL, prompt, max_tokens: 30, seed, stop: ['e', ' t'], logprobs: 1 });
+      const choice = reply.choices[0]!;
+      if (choice.finish_reason !== 'stop' || choice.text === '') continue;
+      stopped++;
+      // Offsets count from the prompt's start, as OpenAI's do.
+      const offsets = choice.logprobs!.text_offset!.map((offset) => offset - prompt.length);
+      assert.equal(offsets[0], 0);
+      for (const offset of offsets) assert.ok(offset < choice.text.length, `seed ${seed}: a token at ${offset} past ${JSON.stringify(choice.text)}`);
+    }
+    assert.ok(stopped >= 6, `only ${stopped} replies met their stop sequence`);
   });
 });

@@ -111,6 +111,28 @@ export async function* generateChoice(options: GenerateOptions): AsyncGenerator<
   const parser = options.raw ? rawText : new ReplyParser({ startInReasoning: options.startsInReasoning, parseToolCalls: options.parseToolCalls, maxToolCalls: options.maxToolCalls });
   const generated = options.generated;
   const pendingLogprobs: ChatCompletionTokenLogprob[] = [];
+  // Where each pending token's text starts in the text given to the stop detector, and how much of
+  // that text it has let out: a stop sequence ends the content where it starts, and the logprobs
+  // end with it. A token that begins before that point is kept, also one that runs on into the
+  // stop sequence (its first characters are content: without it they would have no token, and the
+  // text the tokens spell would not reach the content's end); a token that begins at the stop
+  // sequence or after it gave the content nothing, and is dropped.
+  const pendingStarts: number[] = [];
+  let stopInput = 0;
+  let stopOutput = 0;
+  const stopPush = (text: string): string => {
+    stopInput += text.length;
+    const out = stop.push(text);
+    stopOutput += out.length;
+    return out;
+  };
+  const dropPastStop = () => {
+    const past = pendingStarts.findIndex((start) => start >= stopOutput);
+    if (past !== -1) {
+      pendingStarts.splice(past);
+      pendingLogprobs.splice(past);
+    }
+  };
   const utf8 = new TextDecoder('utf-8');
   let reasoningTokens = 0;
   let jsonText = '';
@@ -122,6 +144,7 @@ export async function* generateChoice(options: GenerateOptions): AsyncGenerator<
   function* deliver(events: ReplyEvent[]): Generator<GenerationEvent> {
     for (const event of events) {
       if (event.type === 'content' && pendingLogprobs.length > 0) {
+        pendingStarts.length = 0;
         yield { ...event, logprobs: pendingLogprobs.splice(0) };
       } else {
         yield event;
@@ -159,6 +182,7 @@ export async function* generateChoice(options: GenerateOptions): AsyncGenerator<
         const probability = distribution ? distribution.get(token) : 'confidence' in output ? (output.confidence as number) : undefined;
         const alternatives = distribution ? likeliest(distribution, options.topLogprobs!) : [];
         pendingLogprobs.push(tokenLogprob(model, token, probability, alternatives, generated.slice(-4)));
+        pendingStarts.push(stopInput);
       }
       const before = generated.slice(-4);
       generated.push(token);
@@ -186,13 +210,16 @@ export async function* generateChoice(options: GenerateOptions): AsyncGenerator<
           jsonText += text;
           // Whitespace waits until something follows it: trailing whitespace is dropped.
           const visible = jsonText.trimEnd();
-          events = parser.push(stop.push(visible.slice(jsonEmitted)));
+          events = parser.push(stopPush(visible.slice(jsonEmitted)));
           jsonEmitted = visible.length;
           if (/[}\]]$/.test(visible) && isCompleteJson(visible)) finished = true;
         } else {
-          events = parser.push(stop.push(text));
+          events = parser.push(stopPush(text));
         }
-        if (stop.stopped) finished = true;
+        if (stop.stopped) {
+          dropPastStop();
+          finished = true;
+        }
       }
       if (!finished && lengthReached) {
         finishReason = 'length';
@@ -213,7 +240,11 @@ export async function* generateChoice(options: GenerateOptions): AsyncGenerator<
   }
   if (signal.aborted) throw new ClientAbortedError();
   const rest = utf8.decode();
-  if (rest && !options.json) yield* deliver(parser.push(stop.push(rest)));
+  if (rest && !options.json) {
+    const text = stopPush(rest);
+    if (stop.stopped) dropPastStop();
+    yield* deliver(parser.push(text));
+  }
   yield* deliver(parser.push(stop.flush()));
   yield* deliver(parser.end());
   if (pendingLogprobs.length > 0) yield { type: 'content', text: '', logprobs: pendingLogprobs.splice(0) };
