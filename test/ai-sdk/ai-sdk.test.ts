@@ -206,7 +206,7 @@ describe('Vercel AI SDK on the embedded engine (generated tiny model)', () => {
     const controller = new AbortController();
     // The end-of-generation tokens banned: the reply cannot end on its own before the abort.
     const long = streamText({
-      model: openai.chat('local/tiny'), prompt: 'Go on', maxOutputTokens: 2000, abortSignal: controller.signal, onError: () => {},
+      model: openai.chat('local/tiny'), prompt: 'Go on', maxOutputTokens: 900, abortSignal: controller.signal, onError: () => {},
       providerOptions: { openai: { logitBias: { ...NO_END_OF_GENERATION } } },
     });
     let deltas = 0;

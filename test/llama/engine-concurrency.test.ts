@@ -8,8 +8,6 @@ import type { ChatCompletionChunk, ChatCompletionMessageParam } from 'openai/res
 import { collect, NO_END_OF_GENERATION as NO_END, startLlamaServer, type LlamaTestServer } from '../helpers/llama-server.js';
 
 const ask = (content: string): ChatCompletionMessageParam[] => [{ role: 'user', content }];
-/** Far more than fits: the reply runs until the sequence's context is full (about a second here). */
-const LONG = 5000;
 /** Seeds of the long streams: different ones where several run at once. */
 const LONG_SEEDS = [1, 6, 9] as const;
 
@@ -38,10 +36,14 @@ describe('llama engine: abort, queue and concurrency over HTTP', () => {
     await running?.close();
   });
 
-  /** Starts a long stream and resolves once its first content chunk arrived. */
+  /**
+   * Starts a long stream and resolves once its first content chunk arrived. It asks for no
+   * max_tokens (one beyond the context is a 400): it runs until the sequence's context is full,
+   * about a second here.
+   */
   async function startLong(model: string, options: { signal?: AbortSignal; seed?: number } = {}) {
     const stream = await client.chat.completions.create(
-      { model, messages: ask('Go on and on'), max_tokens: LONG, seed: options.seed ?? LONG_SEEDS[0], logit_bias: NO_END, stream: true, stream_options: { include_usage: true } },
+      { model, messages: ask('Go on and on'), seed: options.seed ?? LONG_SEEDS[0], logit_bias: NO_END, stream: true, stream_options: { include_usage: true } },
       options.signal ? { signal: options.signal } : {},
     );
     const iterator = stream[Symbol.asyncIterator]();

@@ -178,4 +178,36 @@ describe('llama engine: request fields at their edges', () => {
     }
     assert.ok(stopped >= 6, `only ${stopped} replies met their stop sequence`);
   });
+
+  test('prompt plus an asked max_tokens beyond the context is a 400 context_length_exceeded; unasked, the reply runs to the end', async () => {
+    const messages = ask(`x${' the'.repeat(1020 - reference.promptTokens(ask('x')))}`);
+    assert.equal(reference.promptTokens(messages), 1020);
+    for (const [field, stream] of [['max_tokens', false], ['max_completion_tokens', true]] as const) {
+      await assert.rejects(
+        client.chat.completions.create({ model: MODEL, messages, [field]: 100, stream }),
+        isBadRequest('messages', 'context_length_exceeded', /maximum context length is 1024 tokens\. However, you requested 1120 tokens \(1020 in the messages, 100 in the completion\)/),
+      );
+    }
+    // Exactly the context is allowed.
+    const fits = await client.chat.completions.create({ model: MODEL, messages, max_tokens: 4, seed: 1, logit_bias: NO_END_OF_GENERATION });
+    assert.equal(fits.usage!.completion_tokens, 4);
+    const unasked = await client.chat.completions.create({ model: MODEL, messages, seed: 1, logit_bias: NO_END_OF_GENERATION });
+    assert.equal(unasked.choices[0]!.finish_reason, 'length');
+    assert.equal(unasked.usage!.completion_tokens, 4);
+    // A declared output limit is no ask of the client's: it is cut to the context's end, not refused.
+    const capped = await client.chat.completions.create({ model: CAPPED, messages, seed: 1, logit_bias: NO_END_OF_GENERATION });
+    assert.equal(capped.usage!.completion_tokens, 4);
+    assert.equal(capped.choices[0]!.finish_reason, 'length');
+  });
+
+  test('legacy completions: a prompt plus an asked max_tokens beyond the context is a 400 too', async () => {
+    const prompt = `x${' the'.repeat(1010)}`;
+    const tokens = reference.model.tokenize(prompt).length + 1;
+    await assert.rejects(
+      client.completions.create({ model: MODEL, prompt, max_tokens: 1024 - tokens + 1 }),
+      isBadRequest('prompt', 'context_length_exceeded', new RegExp(`you requested 1025 tokens \\(${tokens} in the prompt, ${1025 - tokens} in the completion\\)`)),
+    );
+    const fits = await client.completions.create({ model: MODEL, prompt, max_tokens: 1024 - tokens, seed: 1 });
+    assert.equal(fits.choices.length, 1);
+  });
 });

@@ -16,9 +16,9 @@ import type {
   Provider,
   RelayChunk,
 } from '../provider.js';
-import { TRUNCATE_AUTO } from '../provider.js';
+import { OUTPUT_LIMIT_DEFAULTED, TRUNCATE_AUTO } from '../provider.js';
 import type { LlamaProviderConfig } from './llama-config.js';
-import { contextLengthError, LocalModel, type LoadedModel } from './local-model.js';
+import { completionTooLongError, contextLengthError, LocalModel, type LoadedModel } from './local-model.js';
 import { generateChoice, type GenerationEnd } from './generate-choice.js';
 import { samplingOptions } from './sampling.js';
 import { checkEngineCompletion, prepareTextCompletion, textCompletionChunks } from './text-completion.js';
@@ -192,6 +192,12 @@ export class LlamaProvider implements Provider {
       }
     }
     if (promptTokens.length >= contextSize) throw contextLengthError(promptTokens.length, contextSize);
+    const limit = request.max_completion_tokens ?? request.max_tokens ?? contextSize - promptTokens.length;
+    // A completion the client asked for that cannot fit is OpenAI's 400. Not a limit the gateway
+    // filled in (the model's declared one), nor under truncation `auto`, which keeps room for at most
+    // half the context: those are cut at the context's end, finish_reason `length`.
+    const asked = request[OUTPUT_LIMIT_DEFAULTED] !== true && !request[TRUNCATE_AUTO] && (request.max_completion_tokens ?? request.max_tokens) != null;
+    if (asked && promptTokens.length + limit > contextSize) throw completionTooLongError(promptTokens.length, limit, contextSize);
 
     let grammar: Awaited<ReturnType<LoadedModel['grammarFor']>> | undefined;
     if (forced.length > 0) {
@@ -203,7 +209,6 @@ export class LlamaProvider implements Provider {
     } else if (format?.type === 'json_object') {
       grammar = await loaded.grammarFor('json_object', undefined, 'response_format');
     }
-    const limit = request.max_completion_tokens ?? request.max_tokens ?? contextSize - promptTokens.length;
     return {
       promptTokens,
       grammar,

@@ -208,3 +208,15 @@ export function contextLengthError(promptTokens: number, contextSize: number, pa
     { param },
   );
 }
+
+/**
+ * A prompt that fits, but not with the completion the client asked for: OpenAI's 400, in its words.
+ * Only an asked limit is refused; without one the reply runs to the context's end (`length`).
+ */
+export function completionTooLongError(promptTokens: number, completionTokens: number, contextSize: number, param: 'messages' | 'prompt' = 'messages'): SwitchyardError {
+  return new SwitchyardError(
+    'context_length_exceeded',
+    `This model's maximum context length is ${contextSize} tokens. However, you requested ${promptTokens + completionTokens} tokens (${promptTokens} in the ${param}, ${completionTokens} in the completion). Please reduce the length of the ${param} or completion.`,
+    { param },
+  );
+}

@@ -7,7 +7,7 @@ import { DEFAULT_COMPLETION_MAX_TOKENS, promptsOf, stopsOf } from '../../complet
 import { ClientAbortedError, UnsupportedFeatureError } from '../../errors/errors.js';
 import type { CompletionRequest, TextCompletionChunk } from '../provider.js';
 import { generateChoice, type GenerationEnd } from './generate-choice.js';
-import { contextLengthError, type LoadedModel } from './local-model.js';
+import { completionTooLongError, contextLengthError, type LoadedModel } from './local-model.js';
 import { samplingOptions } from './sampling.js';
 
 /** One prompt, ready for the engine: its tokens, its text (for `echo` and `text_offset`), its budget. */
@@ -68,6 +68,8 @@ export function prepareTextCompletion(request: CompletionRequest, loaded: Loaded
     if (tokens.length === 0) tokens.push(model.tokens.eos ?? (0 as Token));
     if (tokens.length >= contextSize) throw contextLengthError(tokens.length, contextSize, 'prompt');
     const limit = request.max_tokens ?? DEFAULT_COMPLETION_MAX_TOKENS;
+    // An asked max_tokens that cannot fit is OpenAI's 400; the default of 16 is cut at the context's end.
+    if (request.max_tokens != null && tokens.length + limit > contextSize) throw completionTooLongError(tokens.length, limit, contextSize, 'prompt');
     return { tokens, text, maxTokens: Math.min(limit, contextSize - tokens.length) };
   });
   return { prompts: prepared, seed: request.seed ?? randomInt(2 ** 31) };
