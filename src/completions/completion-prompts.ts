@@ -15,8 +15,3 @@ export function promptsOf(request: Pick<CompletionRequest, 'prompt'>): Array<str
   if (typeof prompt[0] === 'number') return [prompt as number[]];
   return prompt as Array<string | number[]>;
 }
-
-/** The stop sequences as a list. */
-export function stopsOf(request: Pick<CompletionRequest, 'stop'>): string[] {
-  return request.stop == null ? [] : typeof request.stop === 'string' ? [request.stop] : request.stop;
-}

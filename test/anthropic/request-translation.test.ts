@@ -71,6 +71,11 @@ describe('anthropic request: basics', () => {
     assert.deepEqual(body.metadata, { user_id: 'user-42' });
     harness.fake.reset();
     assert.deepEqual((await sent({ stop: 'STOP' })).stop_sequences, ['STOP']);
+    // An empty string is no stop sequence: left out, not refused.
+    harness.fake.reset();
+    assert.deepEqual((await sent({ stop: ['', 'END'] })).stop_sequences, ['END']);
+    harness.fake.reset();
+    assert.equal((await sent({ stop: '' })).stop_sequences, undefined);
   });
 });
 

@@ -77,6 +77,10 @@ describe('legacy completions on the sandbox', () => {
     const completion = await server.client().completions.create({ model: 'echo', prompt: 'alpha beta gamma', stop: [' gamma', 'zzz'] });
     assert.equal(completion.choices[0]!.text, ' alpha beta');
     assert.equal(completion.choices[0]!.finish_reason, 'stop');
+    // An empty stop string is no stop sequence.
+    const empty = await server.client().completions.create({ model: 'echo', prompt: 'alpha beta gamma', stop: ['', ' gamma'] });
+    assert.equal(empty.choices[0]!.text, ' alpha beta');
+    assert.equal((await server.client().completions.create({ model: 'echo', prompt: 'alpha beta gamma', stop: '' })).choices[0]!.text, ' alpha beta gamma');
   });
 
   test('n choices per prompt, numbered prompt × n + choice; usage sums them', async () => {

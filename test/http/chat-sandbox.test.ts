@@ -522,6 +522,16 @@ describe('sampling parameters', () => {
     assert.equal(earliest.usage!.completion_tokens, tokens('alpha '));
   });
 
+  test('an empty stop string stops nothing; beside a real one, the real one still cuts', async () => {
+    const messages = [user('alpha beta gamma')];
+    for (const stop of ['', [''], ['', '']]) {
+      const reply = await create({ messages, stop });
+      assert.equal(reply.choices[0]!.message.content, 'alpha beta gamma', JSON.stringify(stop));
+      assert.equal(reply.choices[0]!.finish_reason, 'stop');
+    }
+    assert.equal((await create({ messages, stop: ['', 'gamma'] })).choices[0]!.message.content, 'alpha beta ');
+  });
+
   test('stop sequences never appear in lorem output, streamed or not', async () => {
     const stop = [' dolor', 'ut ', 'a'];
     for (const seed of [1, 2, 3, 4, 5, 6]) {

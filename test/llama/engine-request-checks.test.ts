@@ -210,4 +210,22 @@ describe('llama engine: request fields at their edges', () => {
     const fits = await client.completions.create({ model: MODEL, prompt, max_tokens: 1024 - tokens, seed: 1 });
     assert.equal(fits.choices.length, 1);
   });
+
+  test('an empty stop string stops nothing: the reply is the one without it', async () => {
+    const request = { model: MODEL, messages: ask('Write a line'), max_tokens: 12, seed: 6, logit_bias: NO_END_OF_GENERATION };
+    const free = await client.chat.completions.create(request);
+    assert.equal(free.usage!.completion_tokens, 12);
+    for (const stop of ['', [''], ['', '']]) {
+      const reply = await client.chat.completions.create({ ...request, stop });
+      assert.equal(reply.choices[0]!.message.content, free.choices[0]!.message.content, JSON.stringify(stop));
+      assert.equal(reply.choices[0]!.finish_reason, 'length');
+    }
+    // Beside a real stop sequence, the real one still works.
+    const cut = free.choices[0]!.message.content!.slice(3, 5);
+    const both = await client.chat.completions.create({ ...request, stop: ['', cut] });
+    assert.equal(both.choices[0]!.message.content, free.choices[0]!.message.content!.slice(0, free.choices[0]!.message.content!.indexOf(cut)));
+    const legacy = { model: MODEL, prompt: 'Write a line', max_tokens: 12, seed: 6, logit_bias: NO_END_OF_GENERATION };
+    const legacyFree = await client.completions.create(legacy);
+    assert.equal((await client.completions.create({ ...legacy, stop: [''] })).choices[0]!.text, legacyFree.choices[0]!.text);
+  });
 });

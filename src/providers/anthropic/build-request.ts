@@ -1,6 +1,7 @@
 import { UnsupportedFeatureError, ValidationError } from '../../errors/errors.js';
 import { allowedTools } from '../../chat/allowed-tools.js';
 import { OUTPUT_LIMIT_DEFAULTED, type ChatRequest } from '../provider.js';
+import { stopSequences } from '../../chat/stop-sequences.js';
 import { rejectAudioAndLegacyFunctions, unsupportedBy } from '../unsupported-features.js';
 import { convertMessages } from './convert-messages.js';
 import { MIN_THINKING_BUDGET, thinkingBudget } from './thinking-budget.js';
@@ -57,14 +58,16 @@ export function buildRequest(request: ChatRequest, defaults: RequestDefaults): B
   }
 
   if (request.stop != null) {
-    const stops = typeof request.stop === 'string' ? [request.stop] : [...request.stop];
+    const given = typeof request.stop === 'string' ? [request.stop] : [...request.stop];
     // Anthropic refuses a stop sequence of whitespace only ("stop_sequences: each stop sequence must
-    // contain non-whitespace"), so a common `stop: ["\n"]` cannot be expressed.
-    const blank = stops.findIndex((stop) => stop.trim() === '');
+    // contain non-whitespace"), so a common `stop: ["\n"]` cannot be expressed. An empty one is no
+    // stop sequence at all, and is left out (stop-sequences.ts).
+    const blank = given.findIndex((stop) => stop !== '' && stop.trim() === '');
     if (blank !== -1) {
       const param = typeof request.stop === 'string' ? 'stop' : `stop[${blank}]`;
-      throw new UnsupportedFeatureError('Anthropic does not accept a stop sequence that is empty or only whitespace.', param);
+      throw new UnsupportedFeatureError('Anthropic does not accept a stop sequence of whitespace only.', param);
     }
+    const stops = stopSequences(given);
     if (stops.length > 0) body.stop_sequences = stops;
   }
   // Anthropic's range is 0 to 1; scaling OpenAI's 0 to 2 would change what the client asked for.

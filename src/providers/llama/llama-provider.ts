@@ -21,6 +21,7 @@ import type { LlamaProviderConfig } from './llama-config.js';
 import { completionTooLongError, contextLengthError, LocalModel, type LoadedModel } from './local-model.js';
 import { generateChoice, type GenerationEnd } from './generate-choice.js';
 import { samplingOptions } from './sampling.js';
+import { stopSequences } from '../../chat/stop-sequences.js';
 import { checkEngineCompletion, prepareTextCompletion, textCompletionChunks } from './text-completion.js';
 import { grammarSchema, toolCallSchema, toolPlan } from './tool-schema.js';
 import { checkLogitBias, checkTokenIds } from './token-ids.js';
@@ -258,7 +259,7 @@ export class LlamaProvider implements Provider {
           evaluate,
           generated,
           maxTokens: prepared.maxTokens,
-          stops: request.stop == null ? [] : typeof request.stop === 'string' ? [request.stop] : request.stop,
+          stops: stopSequences(request.stop),
           topLogprobs: request.logprobs === true ? (request.top_logprobs ?? 0) : undefined,
           startsInReasoning: prepared.startsInReasoning,
           parseToolCalls: prepared.parseToolCalls,

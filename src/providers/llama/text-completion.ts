@@ -3,7 +3,8 @@ import { randomInt } from 'node:crypto';
 import type { LlamaContextSequence, Token } from 'node-llama-cpp';
 import type { ChatCompletionTokenLogprob } from 'openai/resources/chat/completions';
 import type { CompletionChoice, CompletionUsage } from 'openai/resources/completions';
-import { DEFAULT_COMPLETION_MAX_TOKENS, promptsOf, stopsOf } from '../../completions/completion-prompts.js';
+import { DEFAULT_COMPLETION_MAX_TOKENS, promptsOf } from '../../completions/completion-prompts.js';
+import { stopSequences } from '../../chat/stop-sequences.js';
 import { ClientAbortedError, UnsupportedFeatureError } from '../../errors/errors.js';
 import type { CompletionRequest, TextCompletionChunk } from '../provider.js';
 import { generateChoice, type GenerationEnd } from './generate-choice.js';
@@ -134,7 +135,7 @@ export async function* textCompletionChunks(
     return out;
   };
   const n = request.n ?? 1;
-  const stops = stopsOf(request);
+  const stops = stopSequences(request.stop);
   const topLogprobs = request.logprobs ?? undefined;
   let promptTokens = 0;
   let completionTokens = 0;

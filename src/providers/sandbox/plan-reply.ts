@@ -2,6 +2,7 @@ import { generateSync } from 'json-schema-faker';
 import type { ChatCompletionFunctionTool } from 'openai/resources/chat/completions';
 import type { ChatRequest } from '../provider.js';
 import { allowedTools } from '../../chat/allowed-tools.js';
+import { stopSequences } from '../../chat/stop-sequences.js';
 import { ValidationError } from '../../errors/errors.js';
 import { splitIntoTokens, splitIntoTokensOnce } from '../../chat/token-count.js';
 import { createRandom } from './prng.js';
@@ -128,7 +129,7 @@ export function planChoice(
   const random = createRandom(choiceSeed);
   const input = summarizeInput(request.messages);
   const limit = request.max_completion_tokens ?? request.max_tokens ?? defaultLimit;
-  const stops = request.stop == null ? [] : typeof request.stop === 'string' ? [request.stop] : request.stop;
+  const stops = stopSequences(request.stop);
   let budget = limit;
 
   const reasoning = wantsReasoning(request)

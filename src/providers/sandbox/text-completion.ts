@@ -1,7 +1,8 @@
 import { decode } from 'gpt-tokenizer';
 import type { CompletionChoice, CompletionUsage } from 'openai/resources/completions';
 import { countTokens, splitIntoTokensOnce } from '../../chat/token-count.js';
-import { DEFAULT_COMPLETION_MAX_TOKENS, promptsOf, stopsOf } from '../../completions/completion-prompts.js';
+import { DEFAULT_COMPLETION_MAX_TOKENS, promptsOf } from '../../completions/completion-prompts.js';
+import { stopSequences } from '../../chat/stop-sequences.js';
 import { UnsupportedFeatureError, ValidationError } from '../../errors/errors.js';
 import type { CompletionRequest, TextCompletionChunk } from '../provider.js';
 import type { SandboxModel } from './plan-reply.js';
@@ -68,7 +69,7 @@ export function planTextCompletion(model: SandboxModel, request: CompletionReque
   const prompts = promptsOf(request);
   const n = request.n ?? 1;
   const limit = request.max_tokens ?? DEFAULT_COMPLETION_MAX_TOKENS;
-  const stops = stopsOf(request);
+  const stops = stopSequences(request.stop);
   const choices: PlannedText[] = [];
   // The n choices of an echoed prompt write the same text: split once.
   const split = splitIntoTokensOnce();
