@@ -12,7 +12,8 @@ export const ModelDeclarationSchema = z.union([
     /** The model's name at the backend (what is sent upstream). */
     id: z.string().min(1),
     /** Largest `max_tokens` / `max_completion_tokens` a request may ask for; more is a 400. A request
-     * that sets neither is given it (as `max_completion_tokens`), so it caps every reply. */
+     * that sets neither is capped at it where Switchyard drives the backend (engine, sandbox,
+     * Anthropic); an OpenAI-compatible upstream gets the body as the client sent it. */
     maxOutputTokens: z.number().int().positive().optional(),
     /** Context window in tokens, where known. */
     contextLength: z.number().int().positive().optional(),

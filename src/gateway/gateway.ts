@@ -677,13 +677,14 @@ function withoutUsage<T extends { usage?: unknown }>(chunk: T): T {
 
 /**
  * A request that sets no output limit gets the target's declared `maxOutputTokens`, as
- * `max_completion_tokens` (OpenAI's current name; its reasoning models refuse `max_tokens`), marked
- * as not the client's: the declared limit caps every reply, whatever the backend would default to,
- * as the platform's token reservation assumes. Per target: an alias's fallbacks may declare others.
+ * `max_completion_tokens`, marked as not the client's: the declared limit caps every reply the
+ * engine, the sandbox or a translated backend makes, as the platform's token reservation assumes.
+ * Per target: an alias's fallbacks may declare others. A backend that is sent the client's body as
+ * it came (an OpenAI-compatible upstream) is left to its own default.
  */
 function withDeclaredOutputLimit(request: ChatRequest, resolved: ResolvedModel): ChatRequest {
   const limit = resolved.info?.maxOutputTokens;
-  if (limit === undefined || request.max_completion_tokens != null || request.max_tokens != null) return request;
+  if (limit === undefined || resolved.provider.forwardsClientBody === true || request.max_completion_tokens != null || request.max_tokens != null) return request;
   return { ...request, max_completion_tokens: limit, [OUTPUT_LIMIT_DEFAULTED]: true };
 }
 

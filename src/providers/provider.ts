@@ -149,6 +149,13 @@ export interface Provider {
    * allowed, or refuses the request).
    */
   readonly remoteImages?: 'url' | 'bytes';
+  /**
+   * The client's body goes to the backend as it came (model rewritten): the gateway adds no output
+   * limit the client did not set. An upstream of another vendor may not know the field it would
+   * add (Azure's older API versions refuse `max_completion_tokens`), and the client would get a
+   * 400 for a field it never sent.
+   */
+  readonly forwardsClientBody?: boolean;
   chat(request: ChatRequest, context: ChatCallContext): Promise<ChatResult>;
   /**
    * Legacy text completion (`POST /v1/completions`), for backends that can continue raw text:

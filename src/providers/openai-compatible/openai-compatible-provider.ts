@@ -42,6 +42,7 @@ const MAX_ERROR_BODY = 64 * 1024;
 export class OpenAICompatibleProvider implements Provider {
   readonly kind = 'openai-compatible';
   readonly acceptsUndeclaredModels = true;
+  readonly forwardsClientBody = true;
   readonly remoteImages: 'url' | 'bytes';
   /** The upstream serves `/responses` itself, and Responses calls may be passed through to it. */
   readonly nativeResponses: boolean;
