@@ -1,7 +1,8 @@
 import type { LlamaContextSequence, LlamaModel, SequenceEvaluateOptions, Token } from 'node-llama-cpp';
 import type { ChatCompletionTokenLogprob } from 'openai/resources/chat/completions';
-import { ClientAbortedError } from '../../errors/errors.js';
+import { ClientAbortedError, SwitchyardError } from '../../errors/errors.js';
 import { ReplyParser, type ReplyEvent } from './reply-parser.js';
+import { EngineGenerationError, takeSamplingFailure } from './sampling-guard.js';
 import { StopDetector } from './stop-detector.js';
 import { reuseCachedPrefix } from './sequence-pool.js';
 import { StepGate } from './step-gate.js';
@@ -166,11 +167,27 @@ export async function* generateChoice(options: GenerateOptions): AsyncGenerator<
   // events into chunks and writes them. Otherwise the events are delivered first and the next token
   // is asked for with the siblings' (step-gate.ts). It is asked for only when generation goes on, so
   // the last chunk never waits for a token nobody wants.
-  let pending: ReturnType<typeof iterator.next> | undefined = gate.start(iterator);
+  // A token asked for ahead may fail while this generator waits on its consumer (a yield): marked
+  // handled at once, or Node would end the process over it before the loop comes to read it.
+  const ahead = (next: ReturnType<typeof iterator.next>) => {
+    next.catch(() => undefined);
+    return next;
+  };
+  let pending: ReturnType<typeof iterator.next> | undefined = ahead(gate.start(iterator));
   try {
     for (;;) {
       // Set on every turn that goes on: the loop ends (break) on each path that leaves it unset.
-      const result = await pending!;
+      let result: Awaited<ReturnType<typeof iterator.next>>;
+      try {
+        result = await pending!;
+      } catch (error) {
+        pending = undefined;
+        if (signal.aborted) throw new ClientAbortedError();
+        if (error instanceof SwitchyardError) throw error;
+        // node-llama-cpp's own error says only "Failed to sample next token"; llama.cpp's says why.
+        const cause = takeSamplingFailure(sequence.context) ?? error;
+        throw new EngineGenerationError(cause instanceof Error ? cause.message : String(cause), generated.length, cause);
+      }
       pending = undefined;
       if (result.done) break;
       if (signal.aborted) throw new ClientAbortedError();
@@ -193,7 +210,7 @@ export async function* generateChoice(options: GenerateOptions): AsyncGenerator<
       // chain of promises; run now, the decoding, parsing and the consumer's chunk work would land
       // between its links and hold the engine idle (~30 µs a token on the tiny model, 5%).
       if (!lengthReached && !textCanFinish && gate.idle) {
-        pending = gate.next(order, iterator);
+        pending = ahead(gate.next(order, iterator));
         await nextTurn();
       }
       // Text is decoded from the tokens' bytes by a streaming UTF-8 decoder: a character spelled
@@ -225,12 +242,12 @@ export async function* generateChoice(options: GenerateOptions): AsyncGenerator<
         finishReason = 'length';
         finished = true;
       }
-      if (!finished && !pending && gate.idle) pending = gate.next(order, iterator);
+      if (!finished && !pending && gate.idle) pending = ahead(gate.next(order, iterator));
       yield* deliver(events);
       if (finished) break;
       if (!pending) {
         if (signal.aborted) throw new ClientAbortedError();
-        pending = gate.after(order, iterator);
+        pending = ahead(gate.after(order, iterator));
       }
     }
   } finally {

@@ -22,6 +22,7 @@ import { completionTooLongError, contextLengthError, LocalModel, type LoadedMode
 import { generateChoice, type GenerationEnd } from './generate-choice.js';
 import { samplingOptions } from './sampling.js';
 import { stopSequences } from '../../chat/stop-sequences.js';
+import { EngineGenerationError } from './sampling-guard.js';
 import { checkEngineCompletion, prepareTextCompletion, textCompletionChunks } from './text-completion.js';
 import { grammarSchema, toolCallSchema, toolPlan } from './tool-schema.js';
 import { checkLogitBias, checkTokenIds } from './token-ids.js';
@@ -311,7 +312,7 @@ export class LlamaProvider implements Provider {
       }
     } catch (error) {
       if (signal.aborted) throw new ClientAbortedError();
-      throw error;
+      throw blameRequest(error, request, prepared);
     } finally {
       release();
     }
@@ -375,6 +376,22 @@ function parseForcedCall(text: string, names: readonly string[]): { name: string
     const colon = key === -1 ? -1 : text.indexOf(':', key);
     return { name: candidates[0]!, arguments: colon === -1 ? '' : text.slice(colon + 1).trimStart() };
   }
+}
+
+/**
+ * A generation that ran into a dead end of its grammar because the client's `logit_bias` bans
+ * every token the grammar allows there (the `{` a JSON object must open with, say): the request's
+ * fault, a 400 naming `logit_bias`, not a server error.
+ */
+function blameRequest(error: unknown, request: ChatRequest, prepared: { grammar: unknown; forced: boolean }): unknown {
+  if (!(error instanceof EngineGenerationError) || !error.grammarDeadEnd || !prepared.grammar) return error;
+  const bans = Object.values(request.logit_bias ?? {}).some((bias) => bias <= -100);
+  if (!bans) return error;
+  const what = prepared.forced ? 'the forced tool call' : `response_format ${request.response_format?.type}`;
+  return new ValidationError(
+    `Invalid 'logit_bias': after ${error.generatedTokens} generated token${error.generatedTokens === 1 ? '' : 's'}, it bans every token that ${what} allows next, so no reply can be written. Ban fewer tokens.`,
+    'logit_bias',
+  );
 }
 
 /** A shortened embedding (`dimensions`) scaled back to unit length, as OpenAI's are. */

@@ -5,6 +5,7 @@ import { getEngine, loadModelFile } from './engine.js';
 import type { LlamaModelConfig, LlamaProviderConfig } from './llama-config.js';
 import { defaultContexts, defaultThreads, sequencesPerContext } from './llama-config.js';
 import { PromptRenderer } from './render-prompt.js';
+import { guardSampling } from './sampling-guard.js';
 import { SequencePool } from './sequence-pool.js';
 import { resolveModelFile } from './model-files.js';
 
@@ -123,6 +124,7 @@ export class LocalModel {
             },
           }),
         );
+        guardSampling(contexts[index]!);
       }
       pool = new SequencePool(contexts, this.config.queueLimit);
       try {
