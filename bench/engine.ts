@@ -152,7 +152,7 @@ async function directRun(context: LlamaContext, sequences: LlamaContextSequence[
       sequences.slice(0, streams).map(async (sequence, stream) => {
         let count = 0;
         // Switchyard's own sampling options for the request (sampling.ts), built as the provider builds them.
-        const options = await samplingOptions(sampled, context.model, seedOf(stream), () => [], []);
+        const options = await samplingOptions(sampled, context.model, seedOf(stream), () => []);
         for await (const token of sequence.evaluate(prompt.slice(kept[stream]), options)) {
           void token;
           if (count++ === 0) firstTokenMs = Math.min(firstTokenMs, performance.now() - started);

@@ -178,9 +178,11 @@ describe('llama engine: json_schema, json_object and tool calls over HTTP', () =
     // documents the same for JSON mode: with finish_reason "length" the JSON may be incomplete.
     // So: "stop" must parse to an object; "length" must have used every token and be the beginning
     // of valid JSON (checked by a small JSON-prefix parser); and some replies must finish (measured
-    // on this model: 4 of these 12 seeds close their object within 160 tokens, 14 of 20 within 400).
+    // on this model: 5 of these 20 seeds close their object within 160 tokens, 7 within 400; fewer
+    // than when all high bytes were banned, 4 of the first 12 within 160, since strings now also
+    // hold characters spelled over several byte tokens, utf8-guard.ts).
     let complete = 0;
-    const seeds = 12;
+    const seeds = 20;
     for (let seed = 0; seed < seeds; seed++) {
       const reply = await client.chat.completions.create({
         model: MODEL,

@@ -88,10 +88,12 @@ export function likeliest(probabilities: ReadonlyMap<Token, number>, count: numb
 /**
  * A token's UTF-8 bytes, as OpenAI's `bytes` field has them: joined over the tokens, they rebuild
  * the text. A byte-fallback token (`<0xC3>`, one byte of a character spelled over several tokens)
- * decodes alone to U+FFFD, so its byte is read from its piece instead.
+ * decodes alone to U+FFFD, and after the bytes before it (the `previous` tokens given to
+ * `detokenize`) to '' when its character is still not whole (the middle byte of 日), so its byte is
+ * read from its piece instead.
  */
 function tokenBytes(model: LlamaModel, token: Token, text: string): number[] {
-  if (text.includes('\uFFFD') && model.getTokenAttributes(token).byte) {
+  if ((text === '' || text.includes('\uFFFD')) && model.getTokenAttributes(token).byte) {
     const pieces = (model.fileInfo.metadata as { tokenizer?: { ggml?: { tokens?: readonly string[] } } }).tokenizer?.ggml?.tokens;
     const byte = /^<0x([0-9A-Fa-f]{2})>$/.exec(pieces?.[token] ?? '')?.[1];
     if (byte !== undefined) return [Number.parseInt(byte, 16)];

@@ -251,7 +251,7 @@ export class LlamaProvider implements Provider {
         const grammarState: LlamaGrammarEvaluationState | undefined = prepared.grammar
           ? new LlamaGrammarEvaluationState({ model: loaded.model, grammar: prepared.grammar })
           : undefined;
-        const evaluate = await samplingOptions(request, loaded.model, prepared.seed + index, () => generated, grammarState ? loaded.highByteTokens : []);
+        const evaluate = await samplingOptions(request, loaded.model, prepared.seed + index, () => generated, grammarState ? loaded.highByteTokens : undefined);
         if (grammarState) evaluate.grammarEvaluationState = grammarState;
         const choice = generateChoice({
           sequence,

@@ -18,9 +18,10 @@ export interface LoadedModel {
   /** Lends the contexts' sequences, and keeps each context's in step (step-gate.ts). */
   pool: SequencePool;
   renderer: PromptRenderer;
-  /** Byte-fallback tokens 0x80–0xFF: banned under a grammar, where a random or weak model could
-   * otherwise pick bytes that never form valid UTF-8 and break the JSON. */
-  highByteTokens: Token[];
+  /** Byte-fallback tokens 0x80–0xFF by byte value: under a grammar, held to valid UTF-8 token by
+   * token (utf8-guard.ts), where a random or weak model could otherwise pick bytes that never form
+   * valid UTF-8 and break the JSON. */
+  highByteTokens: ReadonlyMap<number, Token>;
   grammarFor(key: string, schema: unknown, param: string): Promise<LlamaGrammar>;
   /** A unit-length embedding of one input; inputs are embedded one at a time. */
   /** `param` names the input in errors (`input`, `input[2]`). */
@@ -138,9 +139,10 @@ export class LocalModel {
       await model.dispose();
       throw error;
     }
-    const highByteTokens: Token[] = [];
+    const highByteTokens = new Map<number, Token>();
     metadata.tokenizer?.ggml?.tokens?.forEach((piece, id) => {
-      if (/^<0x[89A-F][0-9A-F]>$/i.test(piece)) highByteTokens.push(id as Token);
+      const byte = /^<0x([89A-F][0-9A-F])>$/i.exec(piece)?.[1];
+      if (byte !== undefined) highByteTokens.set(Number.parseInt(byte, 16), id as Token);
     });
     const grammars = new Map<string, Promise<LlamaGrammar>>();
     let embeddingContext: Promise<LlamaEmbeddingContext> | undefined;

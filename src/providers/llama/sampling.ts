@@ -1,17 +1,19 @@
 import type { LlamaModel, SequenceEvaluateOptions, Token, TokenBias } from 'node-llama-cpp';
 import type { ChatRequest } from '../provider.js';
+import { utf8TokenBias } from './utf8-guard.js';
 
 /**
  * OpenAI's sampling fields as llama.cpp's: temperature (OpenAI's default of 1), top_p, the top_k
  * and min_p extensions, seed, presence/frequency penalties over the tokens generated so far, and
- * logit_bias by token id (-100 bans a token).
+ * logit_bias by token id (-100 bans a token). `guardedBytes` (byte value → byte-fallback token, for
+ * 0x80–0xFF) are held to valid UTF-8 token by token (utf8-guard.ts): under a grammar.
  */
 export async function samplingOptions(
   request: Pick<ChatRequest, 'temperature' | 'top_p' | 'top_k' | 'min_p' | 'presence_penalty' | 'frequency_penalty' | 'logit_bias'>,
   model: LlamaModel,
   seed: number,
   generated: () => Token[],
-  bannedTokens: readonly Token[],
+  guardedBytes?: ReadonlyMap<number, Token>,
 ): Promise<SequenceEvaluateOptions> {
   // The engine's own defaults (top-k 40, top-p 0.95) are not OpenAI's: every value is set here.
   const options: SequenceEvaluateOptions = {
@@ -27,16 +29,21 @@ export async function samplingOptions(
     options.repeatPenalty = { punishTokens: generated, penalty: 1, presencePenalty: presence, frequencyPenalty: frequency, maxPunishTokens: 256 };
   }
   const bias = Object.entries(request.logit_bias ?? {});
-  if (bias.length > 0 || bannedTokens.length > 0) {
-    const { TokenBias } = await import('node-llama-cpp');
-    const tokenBias = new TokenBias(model.tokenizer);
-    for (const token of bannedTokens) tokenBias.set(token, 'never');
+  const clientBias = (tokenBias: TokenBias) => {
     for (const [key, value] of bias) {
       const token = Number(key) as Token;
       const logit = value <= -100 ? -Infinity : value;
       if (model.isEogToken(token)) setEndOfGenerationBias(tokenBias, token, logit);
       else tokenBias.set(token, { logit });
     }
+  };
+  if (guardedBytes && guardedBytes.size > 0) {
+    const { TokenBias } = await import('node-llama-cpp');
+    options.tokenBias = utf8TokenBias(model, TokenBias, guardedBytes, clientBias, generated);
+  } else if (bias.length > 0) {
+    const { TokenBias } = await import('node-llama-cpp');
+    const tokenBias = new TokenBias(model.tokenizer);
+    clientBias(tokenBias);
     options.tokenBias = tokenBias;
   }
   return options;

@@ -151,7 +151,7 @@ export async function* textCompletionChunks(
           continue;
         }
         const generated: Token[] = [];
-        const evaluate = await samplingOptions(request, loaded.model, prepared.seed + index, () => generated, []);
+        const evaluate = await samplingOptions(request, loaded.model, prepared.seed + index, () => generated);
         const choice = generateChoice({
           sequence,
           model: loaded.model,
