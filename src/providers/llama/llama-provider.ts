@@ -24,7 +24,8 @@ import { samplingOptions } from './sampling.js';
 import { stopSequences } from '../../chat/stop-sequences.js';
 import { EngineGenerationError } from './sampling-guard.js';
 import { checkEngineCompletion, prepareTextCompletion, textCompletionChunks } from './text-completion.js';
-import { grammarSchema, toolCallSchema, toolPlan } from './tool-schema.js';
+import { engineSchema } from './engine-schema.js';
+import { toolCallSchema, toolPlan } from './tool-schema.js';
 import { checkLogitBias, checkTokenIds } from './token-ids.js';
 import { withoutOldestTurn } from './truncate-conversation.js';
 import { rejectAudioAndLegacyFunctions, unsupportedBy } from '../unsupported-features.js';
@@ -203,10 +204,15 @@ export class LlamaProvider implements Provider {
 
     let grammar: Awaited<ReturnType<LoadedModel['grammarFor']>> | undefined;
     if (forced.length > 0) {
-      const schema = grammarSchema(toolCallSchema(forced));
+      // Each tool's parameters checked where the client wrote them, then joined into one schema.
+      const tools = forced.map((tool) => {
+        const at = `tools[${request.tools!.indexOf(tool)}].function.parameters`;
+        return { ...tool, function: { ...tool.function, parameters: engineSchema(argumentsSchema(tool.function.parameters), at) as Record<string, unknown> } };
+      });
+      const schema = toolCallSchema(tools);
       grammar = await loaded.grammarFor(JSON.stringify(schema), schema, 'tools');
     } else if (format?.type === 'json_schema') {
-      const schema = grammarSchema(format.json_schema.schema ?? { type: 'object' });
+      const schema = engineSchema(format.json_schema.schema ?? { type: 'object' }, 'response_format.json_schema.schema');
       grammar = await loaded.grammarFor(JSON.stringify(schema), schema, 'response_format.json_schema.schema');
     } else if (format?.type === 'json_object') {
       grammar = await loaded.grammarFor('json_object', undefined, 'response_format');
@@ -376,6 +382,17 @@ function parseForcedCall(text: string, names: readonly string[]): { name: string
     const colon = key === -1 ? -1 : text.indexOf(':', key);
     return { name: candidates[0]!, arguments: colon === -1 ? '' : text.slice(colon + 1).trimStart() };
   }
+}
+
+/**
+ * A function's parameters as the schema of its arguments, which are always an object: parameters
+ * left out, or a schema that names no type and no other shape (`{}`, `{"properties": …}`), are an
+ * object schema, or the grammar would have the arguments be `null`.
+ */
+function argumentsSchema(parameters: Record<string, unknown> | undefined): unknown {
+  if (parameters === undefined) return { type: 'object', properties: {} };
+  const shaped = ['type', '$ref', 'anyOf', 'oneOf', 'allOf', 'enum', 'const'].some((key) => key in parameters);
+  return shaped ? parameters : { ...parameters, type: 'object' };
 }
 
 /**

@@ -5,6 +5,7 @@ import { getEngine, loadModelFile } from './engine.js';
 import type { LlamaModelConfig, LlamaProviderConfig } from './llama-config.js';
 import { defaultContexts, defaultThreads, sequencesPerContext } from './llama-config.js';
 import { PromptRenderer } from './render-prompt.js';
+import { GRAMMAR_INTEGER_LIMIT } from './engine-schema.js';
 import { guardSampling } from './sampling-guard.js';
 import { SequencePool } from './sequence-pool.js';
 import { resolveModelFile } from './model-files.js';
@@ -194,10 +195,12 @@ export class LocalModel {
 /**
  * node-llama-cpp's JSON-schema grammar lets numbers take any exponent: an `integer` may come out as
  * `5e-3` (not an integer) and any number as `8e72306` (Infinity to every JSON parser), neither of
- * which validates against the schema. Integers get no exponent; other numbers at most two digits of one.
+ * which validates against the schema. Integers get no exponent; other numbers at most two digits of
+ * one. Integer parts have at most 15 digits (GRAMMAR_INTEGER_LIMIT): every one a safe integer, so
+ * the bounds zod writes for `.int()` (±Number.MAX_SAFE_INTEGER) always hold.
  */
 async function withFiniteNumbers(llama: Llama, grammar: LlamaGrammar): Promise<LlamaGrammar> {
-  const digits = '"-"? ("0" | [1-9] [0-9]{0,15})';
+  const digits = `"-"? ("0" | [1-9] [0-9]{0,${String(GRAMMAR_INTEGER_LIMIT).length - 1}})`;
   const text = grammar.grammar
     .replace(/^integer-number-rule ::= .*$/m, `integer-number-rule ::= ${digits}`)
     .replace(/^fractional-number-rule ::= .*$/m, `fractional-number-rule ::= ${digits} ("." [0-9]{1,16})? ([eE] [-+]? [0-9]{1,2})?`);

@@ -52,21 +52,3 @@ export function toolCallSchema(tools: readonly ChatCompletionFunctionTool[]): un
   }));
   return variants.length === 1 ? variants[0] : { oneOf: variants };
 }
-
-/**
- * A JSON schema in the form the engine's grammar builder reads right: it turns `anyOf` into a
- * grammar that only allows `null`, so `anyOf` becomes the equivalent-for-generation `oneOf`.
- */
-export function grammarSchema(schema: unknown): unknown {
-  if (Array.isArray(schema)) return schema.map(grammarSchema);
-  if (schema === null || typeof schema !== 'object') return schema;
-  return Object.fromEntries(
-    Object.entries(schema).map(([key, value]) => {
-      // Under these keys the names are the schema's own (a property may be called `anyOf`).
-      if ((key === 'properties' || key === '$defs' || key === 'definitions') && value && typeof value === 'object') {
-        return [key, Object.fromEntries(Object.entries(value).map(([name, sub]) => [name, grammarSchema(sub)]))];
-      }
-      return [key === 'anyOf' ? 'oneOf' : key, grammarSchema(value)];
-    }),
-  );
-}
