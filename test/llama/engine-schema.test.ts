@@ -18,7 +18,11 @@ const object = (properties: Record<string, unknown>, extra: Record<string, unkno
   ...extra,
 });
 
-/** What the engine cannot enforce, with the error it must give: [schema, code, param under the schema]. */
+/**
+ * What the engine cannot enforce, with the error a strict schema gets: [schema, code, param under
+ * the schema]. The value constraints among them (`DROPPED_WHEN_NOT_STRICT`) are dropped from a
+ * schema that is not strict, as OpenAI promises no more than its best effort there.
+ */
 const REFUSED: Array<[string, unknown, 'unsupported_parameter' | 'invalid_value', string]> = [
   ['minimum on a number', object({ n: { type: 'number', minimum: 0 } }), 'unsupported_parameter', '.properties.n.minimum'],
   ['maximum on a number', object({ n: { type: 'number', maximum: 3 } }), 'unsupported_parameter', '.properties.n.maximum'],
@@ -43,8 +47,15 @@ const REFUSED: Array<[string, unknown, 'unsupported_parameter' | 'invalid_value'
   ['a false schema', object({ a: false }), 'unsupported_parameter', '.properties.a'],
 ];
 
-test('engineSchema refuses what the grammar would drop, naming the keyword', () => {
+const DROPPED_WHEN_NOT_STRICT = new Set([
+  'minimum on a number', 'maximum on a number', 'exclusiveMaximum', 'multipleOf', 'an integer with one bound', 'pattern',
+  'a format it does not know', 'if/then', 'not', 'uniqueItems', 'patternProperties',
+]);
+
+test('engineSchema refuses what the grammar would drop, naming the keyword; not strict, it drops the value constraints only', () => {
   for (const [what, schema, code, under] of REFUSED) {
+    if (DROPPED_WHEN_NOT_STRICT.has(what)) assert.doesNotThrow(() => engineSchema(schema, AT, false), what);
+    else assert.throws(() => engineSchema(schema, AT, false), (error: { param?: string }) => error.param === AT + under, `${what}, not strict`);
     assert.throws(
       () => engineSchema(schema, AT),
       (error: { code?: string; param?: string; status?: number }) => {
@@ -112,7 +123,7 @@ describe('llama engine: schema keywords over HTTP, response_format and tool para
   test('every refused schema is a 400 with its param, as response_format and as a forced tool\'s parameters', async () => {
     for (const [what, schema, code, under] of REFUSED) {
       const format = await client.chat.completions
-        .create({ model: MODEL, messages: [{ role: 'user', content: 'x' }], max_tokens: 20, response_format: { type: 'json_schema', json_schema: { name: 'x', schema: schema as Record<string, unknown> } } })
+        .create({ model: MODEL, messages: [{ role: 'user', content: 'x' }], max_tokens: 20, response_format: { type: 'json_schema', json_schema: { name: 'x', strict: true, schema: schema as Record<string, unknown> } } })
         .catch((caught: unknown) => caught);
       assert.equal((format as { status?: number }).status, 400, `${what}: ${String(format)}`);
       assert.equal((format as { code?: string }).code, code, what);
@@ -122,7 +133,7 @@ describe('llama engine: schema keywords over HTTP, response_format and tool para
           model: MODEL,
           messages: [{ role: 'user', content: 'x' }],
           max_tokens: 20,
-          tools: [{ type: 'function', function: { name: 'ok', parameters: object({}) } }, { type: 'function', function: { name: 't', parameters: schema as Record<string, unknown> } }],
+          tools: [{ type: 'function', function: { name: 'ok', parameters: object({}) } }, { type: 'function', function: { name: 't', strict: true, parameters: schema as Record<string, unknown> } }],
           tool_choice: { type: 'function', function: { name: 't' } },
         })
         .catch((caught: unknown) => caught);
@@ -130,6 +141,27 @@ describe('llama engine: schema keywords over HTTP, response_format and tool para
     }
     const reply = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'x' }], max_tokens: 3 });
     assert.equal(reply.choices[0]!.finish_reason, 'length');
+  });
+
+  test('not strict, a value constraint the grammar cannot hold is dropped: the reply still has the schema’s shape', async () => {
+    const schema = object({ n: { type: 'integer', minimum: 0 }, s: { type: 'string', pattern: '^a+$', format: 'email', maxLength: 4 } });
+    const shape = object({ n: { type: 'integer' }, s: { type: 'string', maxLength: 4 } });
+    for (let seed = 1; seed <= 4; seed++) {
+      const reply = await client.chat.completions.create({
+        model: MODEL,
+        messages: [{ role: 'user', content: 'x' }],
+        seed,
+        max_tokens: 60,
+        response_format: { type: 'json_schema', json_schema: { name: 'x', schema } },
+      });
+      const choice = reply.choices[0]!;
+      if (choice.finish_reason === 'stop') assertValid(shape, JSON.parse(choice.message.content!), `seed ${seed}: `);
+    }
+    // Strict, the same schema is refused: its reply could not be held to it.
+    await assert.rejects(
+      client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'x' }], max_tokens: 20, response_format: { type: 'json_schema', json_schema: { name: 'x', strict: true, schema } } }),
+      (error: { status?: number; param?: string }) => error.status === 400 && error.param === `${AT}.properties.n.minimum`,
+    );
   });
 
   test('definitions and #/definitions refs (what zodResponseFormat emits) are enforced, recursion included', async () => {

@@ -24,9 +24,14 @@ import { UnsupportedFeatureError, ValidationError } from '../../errors/errors.js
  *   `required` naming a property that is not declared, bounds that contradict each other).
  * Annotations (title, description, examples, default, $schema, $id, $comment…) and unknown
  * keywords are left alone: they constrain nothing.
+ *
+ * Only a `strict` schema (`strict: true` on the format or the tool) is held to that: without it
+ * OpenAI promises no more than its best effort, so the value constraints the grammar cannot hold
+ * (`pattern`, number bounds, formats…) are dropped rather than refused, and the grammar still keeps
+ * the reply to the schema's shape. What it cannot shape at all is refused either way.
  */
-export function engineSchema(schema: unknown, param: string): unknown {
-  return rewrite(schema, param, new Set());
+export function engineSchema(schema: unknown, param: string, strict = true): unknown {
+  return rewrite(schema, param, new Set(), strict);
 }
 
 const TYPES = new Set(['string', 'number', 'integer', 'boolean', 'null', 'object', 'array']);
@@ -63,7 +68,7 @@ function isPlain(value: unknown): value is Schema {
 }
 
 /** `defs`: the `$defs` names in scope, as the builder resolves them (each `$defs` adds to its parent's). */
-function rewrite(schema: unknown, param: string, defs: ReadonlySet<string>): unknown {
+function rewrite(schema: unknown, param: string, defs: ReadonlySet<string>, strict: boolean): unknown {
   if (schema === true) return {};
   if (schema === false) unsupported(param, 'a `false` schema allows no value at all');
   if (!isPlain(schema)) invalid(param, 'a schema must be an object or a boolean');
@@ -82,7 +87,7 @@ function rewrite(schema: unknown, param: string, defs: ReadonlySet<string>): unk
     if (!isPlain(node.$defs)) invalid(`${param}.$defs`, 'must be an object of schemas');
     scope = new Set([...defs, ...Object.keys(node.$defs)]);
     const inScope = scope;
-    node.$defs = Object.fromEntries(Object.entries(node.$defs).map(([name, sub]) => [name, rewrite(sub, `${param}.$defs.${name}`, inScope)]));
+    node.$defs = Object.fromEntries(Object.entries(node.$defs).map(([name, sub]) => [name, rewrite(sub, `${param}.$defs.${name}`, inScope, strict)]));
   }
 
   if ('allOf' in node) node = mergeAllOf(node, param);
@@ -108,7 +113,7 @@ function rewrite(schema: unknown, param: string, defs: ReadonlySet<string>): unk
     if (!Array.isArray(branches) || branches.length === 0) invalid(`${param}.${union}`, 'must be a non-empty array of schemas');
     const beside = Object.keys(node).find((key) => key !== union && key !== '$defs');
     if (beside !== undefined) unsupported(`${param}.${beside}`, `keywords beside \`${union}\``);
-    return { ...(node.$defs ? { $defs: node.$defs } : {}), oneOf: branches.map((branch, index) => rewrite(branch, `${param}.${union}[${index}]`, scope)) };
+    return { ...(node.$defs ? { $defs: node.$defs } : {}), oneOf: branches.map((branch, index) => rewrite(branch, `${param}.${union}[${index}]`, scope, strict)) };
   }
 
   if ('const' in node) {
@@ -134,7 +139,7 @@ function rewrite(schema: unknown, param: string, defs: ReadonlySet<string>): unk
       const { $defs, ...rest } = node;
       return {
         ...($defs ? { $defs } : {}),
-        oneOf: types.map((one) => rewrite({ ...rest, type: one }, param, scope)),
+        oneOf: types.map((one) => rewrite({ ...rest, type: one }, param, scope, strict)),
       };
     }
     node.type = types[0];
@@ -148,20 +153,23 @@ function rewrite(schema: unknown, param: string, defs: ReadonlySet<string>): unk
     // The grammar writes no property that is not declared, unless additionalProperties allows it.
     if (key === 'unevaluatedProperties' && node.unevaluatedProperties === false && (node.additionalProperties ?? false) === false) continue;
     if (applies === 'any' || applies === type || (applies === 'number' && type === 'integer')) {
-      if (type === 'integer' && NUMERIC_BOUNDS.includes(key)) return integerEnum(node, param);
-      unsupported(`${param}.${key}`, `\`${key}\` is not enforced by the engine's grammar`);
+      if (type === 'integer' && NUMERIC_BOUNDS.includes(key)) return integerEnum(node, param, strict);
+      // Not strict: OpenAI's best effort, as without `strict: true`; the grammar keeps the shape.
+      if (!strict) delete node[key];
+      else unsupported(`${param}.${key}`, `\`${key}\` is not enforced by the engine's grammar`);
     }
   }
 
   if (type === 'string') {
     if (node.format !== undefined && !FORMATS.has(String(node.format))) {
-      unsupported(`${param}.format`, `the format "${String(node.format)}" (only ${[...FORMATS].join(', ')} are enforced)`);
+      if (!strict) delete node.format;
+      else unsupported(`${param}.format`, `the format "${String(node.format)}" (only ${[...FORMATS].join(', ')} are enforced)`);
     }
     checkBounds(node, 'minLength', 'maxLength', param);
   } else if (type === 'object') {
     const properties = node.properties ?? {};
     if (!isPlain(properties)) invalid(`${param}.properties`, 'must be an object of schemas');
-    node.properties = Object.fromEntries(Object.entries(properties).map(([name, sub]) => [name, rewrite(sub, `${param}.properties.${name}`, scope)]));
+    node.properties = Object.fromEntries(Object.entries(properties).map(([name, sub]) => [name, rewrite(sub, `${param}.properties.${name}`, scope, strict)]));
     if (node.required !== undefined) {
       if (!Array.isArray(node.required)) invalid(`${param}.required`, 'must be an array of property names');
       // The grammar writes the declared properties (every one of them) and no others.
@@ -169,7 +177,7 @@ function rewrite(schema: unknown, param: string, defs: ReadonlySet<string>): unk
       if (missing !== -1) invalid(`${param}.required[${missing}]`, `"${String(node.required[missing])}" is not declared in \`properties\``);
     }
     if (isPlain(node.additionalProperties) || node.additionalProperties === true) {
-      node.additionalProperties = node.additionalProperties === true ? true : rewrite(node.additionalProperties, `${param}.additionalProperties`, scope);
+      node.additionalProperties = node.additionalProperties === true ? true : rewrite(node.additionalProperties, `${param}.additionalProperties`, scope, strict);
     }
     const count = Object.keys(properties).length;
     if (typeof node.maxProperties === 'number' && node.maxProperties < count) {
@@ -180,7 +188,7 @@ function rewrite(schema: unknown, param: string, defs: ReadonlySet<string>): unk
     let prefix: unknown[] | undefined;
     if (node.prefixItems !== undefined) {
       if (!Array.isArray(node.prefixItems)) invalid(`${param}.prefixItems`, 'must be an array of schemas');
-      prefix = node.prefixItems.map((item, index) => rewrite(item, `${param}.prefixItems[${index}]`, scope));
+      prefix = node.prefixItems.map((item, index) => rewrite(item, `${param}.prefixItems[${index}]`, scope, strict));
       node.prefixItems = prefix;
     }
     if (node.items === true) delete node.items;
@@ -188,7 +196,7 @@ function rewrite(schema: unknown, param: string, defs: ReadonlySet<string>): unk
       delete node.items;
       const most = prefix?.length ?? 0;
       node.maxItems = typeof node.maxItems === 'number' ? Math.min(node.maxItems, most) : most;
-    } else if (node.items !== undefined) node.items = rewrite(node.items, `${param}.items`, scope);
+    } else if (node.items !== undefined) node.items = rewrite(node.items, `${param}.items`, scope, strict);
     if (prefix && typeof node.maxItems === 'number' && node.maxItems < prefix.length) {
       unsupported(`${param}.maxItems`, `fewer items than the ${prefix.length} of prefixItems`);
     }
@@ -210,7 +218,7 @@ function checkBounds(node: Schema, min: string, max: string, param: string): voi
 }
 
 /** An integer with both bounds, as the enum of its values: what the grammar can hold it to. */
-function integerEnum(node: Schema, param: string): Schema {
+function integerEnum(node: Schema, param: string, strict: boolean): Schema {
   const number = (key: string) => {
     const value = node[key];
     if (value === undefined) return undefined;
@@ -230,6 +238,10 @@ function integerEnum(node: Schema, param: string): Schema {
     return rest;
   }
   if (!Number.isFinite(from) || !Number.isFinite(to) || to - from >= MAX_ENUMERATED_INTEGERS) {
+    if (!strict) {
+      const { minimum: _a, maximum: _b, exclusiveMinimum: _c, exclusiveMaximum: _d, multipleOf: _e, ...rest } = node;
+      return rest;
+    }
     const key = NUMERIC_BOUNDS.find((name) => name in node)!;
     unsupported(`${param}.${key}`, `integer bounds are enforced only when both are given and span at most ${MAX_ENUMERATED_INTEGERS} values`);
   }

@@ -207,12 +207,12 @@ export class LlamaProvider implements Provider {
       // Each tool's parameters checked where the client wrote them, then joined into one schema.
       const tools = forced.map((tool) => {
         const at = `tools[${request.tools!.indexOf(tool)}].function.parameters`;
-        return { ...tool, function: { ...tool.function, parameters: engineSchema(argumentsSchema(tool.function.parameters), at) as Record<string, unknown> } };
+        return { ...tool, function: { ...tool.function, parameters: engineSchema(argumentsSchema(tool.function.parameters), at, tool.function.strict === true) as Record<string, unknown> } };
       });
       const schema = toolCallSchema(tools);
       grammar = await loaded.grammarFor(JSON.stringify(schema), schema, 'tools');
     } else if (format?.type === 'json_schema') {
-      const schema = engineSchema(format.json_schema.schema ?? { type: 'object' }, 'response_format.json_schema.schema');
+      const schema = engineSchema(format.json_schema.schema ?? { type: 'object' }, 'response_format.json_schema.schema', format.json_schema.strict === true);
       grammar = await loaded.grammarFor(JSON.stringify(schema), schema, 'response_format.json_schema.schema');
     } else if (format?.type === 'json_object') {
       grammar = await loaded.grammarFor('json_object', undefined, 'response_format');
