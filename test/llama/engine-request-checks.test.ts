@@ -113,6 +113,30 @@ describe('llama engine: request fields at their edges', () => {
     }
   });
 
+  test('a forced tool call streams as it is generated: named at once, its arguments piece by piece', async () => {
+    const flags = Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`f${i}`, { type: 'boolean' }]));
+    const SWITCHES: ChatCompletionTool = {
+      type: 'function',
+      function: { name: 'set_switches', parameters: { type: 'object', properties: flags, required: Object.keys(flags), additionalProperties: false } },
+    };
+    const request = { model: MODEL, messages: ask('Set them.'), tools: [SWITCHES], tool_choice: 'required' as const, seed: 3, max_completion_tokens: 300 };
+    const chunks = await collect(await client.chat.completions.create({ ...request, stream: true }));
+    const started = chunks.find((item) => item.chunk.choices[0]?.delta.tool_calls?.[0]?.function?.name)!;
+    const finished = chunks.find((item) => item.chunk.choices[0]?.finish_reason)!;
+    assert.equal(finished.chunk.choices[0]!.finish_reason, 'tool_calls');
+    const firstChunk = chunks[0]!.at;
+    // Held until the end, the call would arrive with the finish; streamed, it starts after a few
+    // of the reply's ~60 tokens.
+    assert.ok(finished.at - started.at > 0.5 * (finished.at - firstChunk), `started ${(started.at - firstChunk).toFixed(1)} ms in, finished at ${(finished.at - firstChunk).toFixed(1)} ms`);
+    const [call] = toolCallsOf(chunks.map((item) => item.chunk));
+    assert.deepEqual(Object.keys(JSON.parse(call!.arguments)), Object.keys(flags));
+    // The same call, collected.
+    const reply = await client.chat.completions.create(request);
+    const collected = reply.choices[0]!.message.tool_calls![0]!;
+    assert.ok(collected.type === 'function');
+    assert.equal(collected.function.arguments, call!.arguments);
+  });
+
   test('required among several tools, cut before the name is decided: no call rather than one without a name', async () => {
     const calls = new Map<number, number>();
     for (const limit of [1, 3, 6, 12, 20]) {

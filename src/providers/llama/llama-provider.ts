@@ -23,6 +23,7 @@ import { generateChoice, type GenerationEnd } from './generate-choice.js';
 import { samplingOptions } from './sampling.js';
 import { stopSequences } from '../../chat/stop-sequences.js';
 import { EngineGenerationError } from './sampling-guard.js';
+import { ForcedCallStream } from './forced-call-stream.js';
 import { checkEngineCompletion, prepareTextCompletion, textCompletionChunks } from './text-completion.js';
 import { engineSchema } from './engine-schema.js';
 import { toolCallSchema, toolPlan } from './tool-schema.js';
@@ -275,7 +276,9 @@ export class LlamaProvider implements Provider {
           step: loaded.pool.stepOf(sequence),
           signal,
         });
-        let forcedText = '';
+        // A forced call streams as it is generated: its start once the name is written, then its arguments.
+        const forcedCall = prepared.forced ? new ForcedCallStream(prepared.forcedNames) : undefined;
+        const callId = forcedCall ? this.ids('call_') : '';
         let toolCalls = 0;
         let end: GenerationEnd | undefined;
         try {
@@ -292,8 +295,11 @@ export class LlamaProvider implements Provider {
               const delta = { reasoning: event.text, reasoning_content: event.text } as ChatCompletionChunk.Choice.Delta;
               yield chunk({ index, delta, logprobs: null, finish_reason: null });
             } else if (event.type === 'content') {
-              if (prepared.forced) forcedText += event.text;
-              else {
+              if (forcedCall) {
+                const piece = forcedCall.push(event.text);
+                if (piece.name !== undefined) yield this.toolCallStart(chunk, index, toolCalls++, callId, piece.name);
+                if (piece.arguments) yield* this.toolCallArguments(chunk, index, toolCalls - 1, piece.arguments);
+              } else {
                 const logprobs = event.logprobs ? { content: event.logprobs, refusal: null } : null;
                 yield chunk({ index, delta: { content: event.text }, logprobs, finish_reason: null });
               }
@@ -305,10 +311,9 @@ export class LlamaProvider implements Provider {
           // A consumer that stopped early must still stop the engine's loop and free its state.
           if (!end) await choice.return(undefined as never);
         }
-        if (prepared.forced) {
-          const call = parseForcedCall(forcedText, prepared.forcedNames);
-          if (call) yield* this.toolCallChunks(chunk, index, toolCalls++, call.name, call.arguments);
-        }
+        const rest = forcedCall?.end();
+        if (rest?.name !== undefined) yield this.toolCallStart(chunk, index, toolCalls++, callId, rest.name);
+        if (rest?.arguments) yield* this.toolCallArguments(chunk, index, toolCalls - 1, rest.arguments);
         if (!end) throw new Error('generation ended without a result');
         usage.completion += end.completionTokens;
         usage.reasoning += end.reasoningTokens;
@@ -340,7 +345,22 @@ export class LlamaProvider implements Provider {
     name: string,
     args: string,
   ): Generator<ChatCompletionChunk> {
-    yield chunk({ index, delta: { tool_calls: [{ index: callIndex, id: this.ids('call_'), type: 'function', function: { name, arguments: '' } }] }, logprobs: null, finish_reason: null });
+    yield this.toolCallStart(chunk, index, callIndex, this.ids('call_'), name);
+    yield* this.toolCallArguments(chunk, index, callIndex, args);
+  }
+
+  /** A tool call's first delta: its id, type, name and empty arguments. */
+  private toolCallStart(chunk: (choice: ChatCompletionChunk.Choice) => ChatCompletionChunk, index: number, callIndex: number, id: string, name: string): ChatCompletionChunk {
+    return chunk({ index, delta: { tool_calls: [{ index: callIndex, id, type: 'function', function: { name, arguments: '' } }] }, logprobs: null, finish_reason: null });
+  }
+
+  /** A tool call's argument text, in fragments of at most ARGUMENT_FRAGMENT characters. */
+  private *toolCallArguments(
+    chunk: (choice: ChatCompletionChunk.Choice) => ChatCompletionChunk,
+    index: number,
+    callIndex: number,
+    args: string,
+  ): Generator<ChatCompletionChunk> {
     const characters = [...args];
     for (let i = 0; i < characters.length; i += ARGUMENT_FRAGMENT) {
       yield chunk({ index, delta: { tool_calls: [{ index: callIndex, function: { arguments: characters.slice(i, i + ARGUMENT_FRAGMENT).join('') } }] }, logprobs: null, finish_reason: null });
@@ -359,28 +379,6 @@ async function acquired(local: LocalModel): Promise<LoadedModel> {
   } catch (error) {
     local.release();
     throw error;
-  }
-}
-
-/**
- * The call a forced tool call's JSON (`{"name", "arguments"}`) makes. Cut short by the token limit,
- * it is kept as OpenAI keeps a call cut by `length`: the arguments as far as they were written.
- * Its name is always one of the tools: the grammar allows nothing else, so one tool (or a cut
- * name that only one tool starts with) is that tool; a cut that leaves the name undecided between
- * several makes no call at all (the reply is empty, finish_reason `length`), never a call without
- * a name.
- */
-function parseForcedCall(text: string, names: readonly string[]): { name: string; arguments: string } | undefined {
-  try {
-    const parsed = JSON.parse(text) as { name: string; arguments: unknown };
-    return { name: parsed.name, arguments: JSON.stringify(parsed.arguments) };
-  } catch {
-    const written = /"name"\s*:\s*"([^"]*)/.exec(text)?.[1] ?? '';
-    const candidates = names.filter((name) => name.startsWith(written));
-    if (candidates.length !== 1) return undefined;
-    const key = text.indexOf('"arguments"');
-    const colon = key === -1 ? -1 : text.indexOf(':', key);
-    return { name: candidates[0]!, arguments: colon === -1 ? '' : text.slice(colon + 1).trimStart() };
   }
 }
 
