@@ -78,8 +78,11 @@ export class Platform {
   /** Background failures go here; the server's logger once the server exists. */
   log: Pick<FastifyBaseLogger, 'error' | 'warn'> = { error: () => {}, warn: () => {} };
   private readonly tickets = new Map<string, Ticket>();
-  /** Chat calls between admission and their end; shutdown waits for them before the last flush. */
-  private readonly inFlight = new Set<string>();
+  /**
+   * Chat calls between admission and their end, with the request as admitted (what a call cut
+   * before its usage came is estimated from); shutdown waits for them before the last flush.
+   */
+  private readonly inFlight = new Map<string, ChatRequest>();
   private readonly matchers = new WeakMap<readonly string[], (name: string) => boolean>();
   private readonly warnedTiers = new Set<string>();
   private adminDigests: string[] = [];
@@ -244,7 +247,7 @@ export class Platform {
    */
   async admit(request: FastifyRequest, reply: FastifyReply, body: ChatRequest, auditId: string): Promise<() => void> {
     const caller = request.caller;
-    this.inFlight.add(auditId);
+    this.inFlight.set(auditId, body);
     const release = this.releaseOf(auditId);
     if (!isPlatformCaller(caller)) return release;
     try {
@@ -335,13 +338,20 @@ export class Platform {
   onCallEnd(summary: CallSummary): Promise<void> | undefined {
     const auditId = summary.auditId;
     const usage = summary.usage;
-    const tokens = (usage?.prompt_tokens ?? 0) + (usage?.completion_tokens ?? 0);
+    const admitted = auditId === undefined ? undefined : this.inFlight.get(auditId);
+    const ticket = auditId === undefined ? undefined : this.tickets.get(auditId);
+    // One count for the limits and the record: a call cut before its usage came (the client left,
+    // the backend broke off) is charged and recorded with what was served, never 0 in one and
+    // the estimate in the other.
+    const served = usage
+      ? { prompt: usage.prompt_tokens ?? 0, completion: usage.completion_tokens ?? 0 }
+      : servedWithoutUsage(summary, ticket, admitted);
+    const tokens = served.prompt + served.completion;
     if (auditId) {
       this.inFlight.delete(auditId);
-      const ticket = this.tickets.get(auditId);
       if (ticket) {
         this.tickets.delete(auditId);
-        this.settle(auditId, ticket, (usage ? tokens : tokensWithoutUsage(summary, ticket)) + ticket.extraTokens);
+        this.settle(auditId, ticket, tokens + ticket.extraTokens);
       } else if (usage && auditId.endsWith(RECOVERY_AUDIT_SUFFIX)) {
         // A persona's recovery: no admission of its own, its tokens go with the call it recovers
         // (which ends after it), so the limits and the budget see what its usage record says.
@@ -364,11 +374,11 @@ export class Platform {
       route: summary.route,
       provider_id: summary.providerId,
       stream: summary.stream ? 1 : 0,
-      prompt_tokens: usage?.prompt_tokens ?? 0,
-      completion_tokens: usage?.completion_tokens ?? 0,
+      prompt_tokens: served.prompt,
+      completion_tokens: served.completion,
       reasoning_tokens: usage?.completion_tokens_details?.reasoning_tokens ?? 0,
       cached_tokens: cached,
-      cost_usd: sandboxed ? 0 : this.cost(summary.target ?? summary.route, usage?.prompt_tokens ?? 0, cached, usage?.completion_tokens ?? 0),
+      cost_usd: sandboxed ? 0 : this.cost(summary.target ?? summary.route, served.prompt, cached, served.completion),
       latency_ms: Math.round(summary.durationMs * 1000) / 1000,
       ttft_ms: summary.timeToFirstChunkMs === undefined ? null : Math.round(summary.timeToFirstChunkMs * 1000) / 1000,
       status: summary.status,
@@ -431,13 +441,17 @@ export class Platform {
 }
 
 /**
- * What a call whose usage never came (a stream cut by the client or the backend) is charged: once
- * the backend answered, its prompt and a token per chunk relayed (OpenAI-style streams send a
- * token per chunk), a lower bound of what the backend billed; before that, nothing.
+ * What a call whose usage never came (a stream cut by the client or the backend) was served, and
+ * is charged and recorded with: once the backend answered, its prompt as estimated before the
+ * call and a completion token per chunk relayed (OpenAI-style streams send a token per chunk), a
+ * lower bound of what the backend billed; before that, nothing. OpenAI, too, bills what was
+ * generated for a client that disconnects.
  */
-function tokensWithoutUsage(summary: CallSummary, ticket: Ticket): number {
-  if (summary.timeToFirstChunkMs === undefined) return 0;
-  return ticket.promptEstimate + (summary.streamedChunks ?? 0);
+function servedWithoutUsage(summary: CallSummary, ticket: Ticket | undefined, admitted: ChatRequest | undefined): { prompt: number; completion: number } {
+  if (summary.timeToFirstChunkMs === undefined) return { prompt: 0, completion: 0 };
+  // The admission's own estimate when it made one (what the limits reserved), else the same estimate now.
+  const prompt = ticket && ticket.estimate > 0 ? ticket.promptEstimate : admitted ? estimatePromptTokens(admitted.messages) : 0;
+  return { prompt, completion: summary.streamedChunks ?? 0 };
 }
 
 function setRateLimitHeaders(reply: FastifyReply, states: Pick<Admission, 'requests' | 'tokens'>): void {
