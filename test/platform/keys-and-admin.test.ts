@@ -289,3 +289,34 @@ test('the request log pages as OpenAI lists do: after the last id, has_more, fir
   assert.equal(unknown.status, 400);
   assert.equal(unknown.body.error.param, 'after');
 });
+
+for (const dialect of ['SQLite', 'PostgreSQL'] as const) {
+  const postgres = dialect === 'PostgreSQL' ? await postgresAdminUrl() : undefined;
+  const skip = dialect === 'PostgreSQL' && !postgres ? 'PostgreSQL is not reachable on 127.0.0.1:5432' : false;
+  test(`admin times in queries are whole milliseconds, and a 400 naming the parameter out of range, not a 500 (${dialect})`, { skip }, async () => {
+    const shared = dialect === 'PostgreSQL' ? await freshPostgres() : undefined;
+    if (shared) cleanups.push(shared.drop);
+    const server = await start({}, shared ? { databaseUrl: shared.url } : {});
+    const { response } = await server.client('any').chat.completions.create(hello).withResponse();
+    const auditId = response.headers.get('x-switchyard-audit-id')!;
+    assert.ok(await eventually(async () => (await server.admin('GET', `/requests/${auditId}`)).status === 200));
+    const createdMs = Math.round((await server.admin('GET', `/requests/${auditId}`)).body.created_at * 1000);
+    // A fraction of a millisecond is rounded away: the record's own time still finds it.
+    const inside = `${Math.floor(createdMs / 1000)}.${String(createdMs % 1000).padStart(3, '0')}0004`;
+    for (const query of [`since=${inside}`, `until=${(createdMs + 1) / 1000 + 0.0004}`, 'since=1.0005', 'until=1796355127.0001&since=1000.5']) {
+      const found = await server.admin('GET', `/requests?${query}`);
+      assert.equal(found.status, 200, `${query}: ${JSON.stringify(found.body)}`);
+      if (!query.startsWith('until=1796')) assert.ok(found.body.data.some((row: { audit_id: string }) => row.audit_id === auditId), query);
+    }
+    for (const [query, param] of [['since=1e17', 'since'], ['until=1e17', 'until'], ['since=-1', 'since'], ['until=253402300800', 'until'], ['since=Infinity', 'since']] as const) {
+      for (const route of ['/requests', '/usage/series']) {
+        const refused = await server.admin('GET', `${route}?${query}`);
+        assert.equal(refused.status, 400, `${route}?${query}: ${JSON.stringify(refused.body)}`);
+        assert.equal(refused.body.error.param, param, `${route}?${query}`);
+      }
+    }
+    const now = Date.now() / 1000;
+    const series = await server.admin('GET', `/usage/series?since=${now - 600.0005}&until=${now + 0.0005}`);
+    assert.equal(series.status, 200, JSON.stringify(series.body));
+  });
+}

@@ -5,6 +5,7 @@ import type { Gateway } from '../../gateway/gateway.js';
 import type { ModelRegistry } from '../../gateway/model-registry.js';
 import type { Platform } from '../../platform/platform.js';
 import { registerChatRoutes } from './chat-completions.js';
+import { parse, UnixSecondsQuery } from './admin.js';
 
 export interface AdminConsoleOptions {
   platform: Platform;
@@ -16,14 +17,6 @@ export interface AdminConsoleOptions {
 /** Requests looked at for a target's recent error rate. */
 const RECENT_WINDOW_MS = 15 * 60_000;
 const RECENT_LIMIT = 1000;
-
-function parse<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
-  const result = schema.safeParse(value ?? {});
-  if (result.success) return result.data;
-  const issue = result.error.issues[0]!;
-  const param = issue.path.map(String).join('.') || null;
-  throw new ValidationError(`Invalid ${param ?? 'request'}: ${issue.message}`, param);
-}
 
 /**
  * What the admin UI needs beyond the platform's admin API: usage as time series, tiers, every
@@ -38,19 +31,19 @@ export function registerAdminConsoleRoutes(app: FastifyInstance, options: AdminC
     const query = parse(
       z.object({
         bucket: z.enum(['minute', 'day']).default('minute'),
-        since: z.coerce.number().optional(),
-        until: z.coerce.number().optional(),
+        since: UnixSecondsQuery,
+        until: UnixSecondsQuery,
         workspace_id: z.string().optional(),
         key_id: z.string().optional(),
         model: z.string().optional(),
       }),
       request.query,
     );
-    const until = query.until !== undefined ? query.until * 1000 : Date.now();
+    const until = query.until ?? Date.now();
     // By default the last 60 minutes or 30 days, the current (partial) bucket included.
     const size = query.bucket === 'minute' ? 60_000 : 86_400_000;
     const current = Math.floor((until - 1) / size) * size;
-    const since = query.since !== undefined ? query.since * 1000 : current - (query.bucket === 'minute' ? 59 : 29) * size;
+    const since = query.since ?? current - (query.bucket === 'minute' ? 59 : 29) * size;
     const maxBuckets = query.bucket === 'minute' ? 24 * 60 : 366;
     if (until <= since) throw new ValidationError('`until` must be after `since`.', 'until');
     if ((until - since) / size > maxBuckets) {

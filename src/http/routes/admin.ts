@@ -8,6 +8,7 @@ import type { UsageGroup, UsageRecord } from '../../store/usage-store.js';
 import { missingKeyError, presentedKey } from '../auth.js';
 import { explainIssue, jsonObjectBody } from '../validation/format-issue.js';
 import { CSRF_HEADER, type UiSessions } from '../ui/ui-session.js';
+import { LATEST_UNIX_SECONDS } from '../../util/unix-time.js';
 
 const seconds = (ms: number | null) => (ms === null ? null : Math.floor(ms / 1000));
 
@@ -136,6 +137,17 @@ const GroupBy = z
     }
     return groups as UsageGroup[];
   });
+/**
+ * A time in a query, Unix seconds (fractions allowed), as the whole milliseconds the store's bigint
+ * columns hold: the same on SQLite and PostgreSQL (which refused `1000.5` and values past its
+ * range with a 500). Beyond 0 … 9999-12-31T23:59:59Z it is a 400 naming the parameter.
+ */
+export const UnixSecondsQuery = z.coerce
+  .number()
+  .min(0)
+  .max(LATEST_UNIX_SECONDS)
+  .transform((seconds) => Math.round(seconds * 1000))
+  .optional();
 const Day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be YYYY-MM-DD').optional();
 
 export function toKeyLimits(limits: z.output<typeof LimitsBody> | null | undefined): KeyLimits | null {
@@ -294,8 +306,8 @@ export function registerAdminRoutes(app: FastifyInstance, platform: Platform, ga
         key_id: z.string().optional(),
         model: z.string().optional(),
         status: z.enum(['completed', 'failed', 'aborted', 'rejected']).optional(),
-        since: z.coerce.number().optional(),
-        until: z.coerce.number().optional(),
+        since: UnixSecondsQuery,
+        until: UnixSecondsQuery,
         limit: z.coerce.number().int().min(1).max(1000).optional(),
         after: z.string().min(1).optional(),
       }),
@@ -314,8 +326,8 @@ export function registerAdminRoutes(app: FastifyInstance, platform: Platform, ga
       keyId: query.key_id,
       model: query.model,
       status: query.status,
-      since: query.since === undefined ? undefined : query.since * 1000,
-      until: query.until === undefined ? undefined : query.until * 1000,
+      since: query.since,
+      until: query.until,
       limit: limit + 1,
       after,
     });
