@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { PersonaCatalog } from '../gateway/personas/persona-catalog.js';
 import type { Persona } from '../gateway/personas/persona.js';
 import { PersonaStore } from '../store/persona-store.js';
+import { isoTime, LATEST_TIME_MS, LATEST_TIME_TEXT } from '../util/unix-time.js';
 
 export const PLATFORM_HELP = `  switchyard keys create [--name NAME] [--workspace ID] [--test] [--models a,b] [--expires-in DAYS]
                          [--rpm N] [--tpm N] [--concurrency N]
@@ -44,7 +45,7 @@ const TIME_COLUMNS = new Set(['created_at', 'expires_at', 'last_used_at', 'revok
 
 function cell(column: string, value: unknown): string {
   if (value === null || value === undefined) return '-';
-  if (TIME_COLUMNS.has(column) && typeof value === 'number') return new Date(value * 1000).toISOString();
+  if (TIME_COLUMNS.has(column) && typeof value === 'number') return isoTime(value * 1000);
   return String(value);
 }
 
@@ -110,11 +111,15 @@ export async function platformCommand(argv: string[], print: (text: string) => v
     databaseUrl: config.store.databaseUrl ?? (process.env.DATABASE_URL || undefined),
     defaultTier: config.defaultTier,
   });
-  const out = (json: unknown, text: string) => print(values.json ? `${JSON.stringify(json, null, 2)}\n` : text);
+  // The text is made only when it is printed: `--json` never depends on formatting it.
+  const out = (json: unknown, text: () => string) => print(values.json ? `${JSON.stringify(json, null, 2)}\n` : text());
   try {
     if (command === 'keys') {
       if (action === 'create') {
         const days = wholeNumber(values['expires-in'], '--expires-in');
+        // Refused before anything is written: an expiry past the bound cannot be shown or stored safely.
+        const maxDays = Math.floor((LATEST_TIME_MS - Date.now()) / 86_400_000);
+        if (days !== undefined && days > maxDays) throw new UsageError(`--expires-in: at most ${maxDays} days (expiries end at ${LATEST_TIME_TEXT}): ${days}`);
         const created = await store.createKey({
           name: values.name,
           workspaceId: values.workspace,
@@ -127,12 +132,12 @@ export async function platformCommand(argv: string[], print: (text: string) => v
           }),
           expiresAt: days ? Date.now() + days * 86_400_000 : null,
         });
-        out({ ...keyJson(created.key), value: created.secret }, `${created.secret}\n\nKey ${created.key.id} in workspace ${created.key.workspaceId}. Keep the secret now: it is not shown again.\n`);
+        out({ ...keyJson(created.key), value: created.secret }, () => `${created.secret}\n\nKey ${created.key.id} in workspace ${created.key.workspaceId}. Keep the secret now: it is not shown again.\n`);
         return 0;
       }
       if (action === 'list') {
         const keys = (await store.listKeys({ workspaceId: values.workspace })).map(keyJson);
-        out({ object: 'list', data: keys }, table(keys, ['id', 'name', 'workspace_id', 'redacted_value', 'status', 'created_at', 'expires_at', 'last_used_at']));
+        out({ object: 'list', data: keys }, () => table(keys, ['id', 'name', 'workspace_id', 'redacted_value', 'status', 'created_at', 'expires_at', 'last_used_at']));
         return 0;
       }
       if (action === 'rotate' && rest[0]) {
@@ -140,20 +145,20 @@ export async function platformCommand(argv: string[], print: (text: string) => v
         const rotated = await store.rotateKey(rest[0], grace);
         out(
           { ...keyJson(rotated.key), value: rotated.secret, previous: keyJson(rotated.previous) },
-          `${rotated.secret}\n\nKey ${rotated.key.id} replaces ${rest[0]}, whose secret works until ${new Date(rotated.previous.expiresAt!).toISOString()}.\n`,
+          () => `${rotated.secret}\n\nKey ${rotated.key.id} replaces ${rest[0]}, whose secret works until ${new Date(rotated.previous.expiresAt!).toISOString()}.\n`,
         );
         return 0;
       }
       if (action === 'revoke' && rest[0]) {
         const key = await store.revokeKey(rest[0]);
-        out(keyJson(key), `Revoked ${key.id}: refused by every node within a second.\n`);
+        out(keyJson(key), () => `Revoked ${key.id}: refused by every node within a second.\n`);
         return 0;
       }
     }
     if (command === 'workspaces') {
       if (action === 'list' || action === undefined) {
         const workspaces = (await store.listWorkspaces()).map(workspaceJson);
-        out({ object: 'list', data: workspaces }, table(workspaces, ['id', 'name', 'tier', 'sandboxed', 'created_at']));
+        out({ object: 'list', data: workspaces }, () => table(workspaces, ['id', 'name', 'tier', 'sandboxed', 'created_at']));
         return 0;
       }
       const checkTier = (tier: string | undefined) => {
@@ -162,13 +167,13 @@ export async function platformCommand(argv: string[], print: (text: string) => v
       if (action === 'create' && rest[0]) {
         checkTier(values.tier);
         const workspace = await store.createWorkspace({ name: rest[0], tier: values.tier, sandboxed: values.sandboxed });
-        out(workspaceJson(workspace), `Workspace ${workspace.id} (${workspace.name}, tier ${workspace.tier}${workspace.sandboxed ? ', sandboxed' : ''}).\n`);
+        out(workspaceJson(workspace), () => `Workspace ${workspace.id} (${workspace.name}, tier ${workspace.tier}${workspace.sandboxed ? ', sandboxed' : ''}).\n`);
         return 0;
       }
       if (action === 'set-tier' && rest[0] && rest[1]) {
         checkTier(rest[1]);
         const workspace = await store.updateWorkspace(rest[0], { tier: rest[1] });
-        out(workspaceJson(workspace), `Workspace ${workspace.id} is now on tier ${workspace.tier}.\n`);
+        out(workspaceJson(workspace), () => `Workspace ${workspace.id} is now on tier ${workspace.tier}.\n`);
         return 0;
       }
     }
@@ -177,18 +182,18 @@ export async function platformCommand(argv: string[], print: (text: string) => v
       const personaRow = (persona: Persona) => ({ id: persona.id, model: `persona://${persona.id}`, name: persona.name, base_model: persona.base_model, recovery: persona.recovery.policy });
       if (action === 'list' || action === undefined) {
         const personas = await catalog.list();
-        out({ object: 'list', data: personas }, table(personas.map(personaRow), ['model', 'name', 'base_model', 'recovery']));
+        out({ object: 'list', data: personas }, () => table(personas.map(personaRow), ['model', 'name', 'base_model', 'recovery']));
         return 0;
       }
       if (action === 'show' && rest[0]) {
         const persona = await catalog.get(rest[0]);
         if (!persona) throw new UsageError(`No persona with id '${rest[0]}'.`);
-        out(persona, `${YAML.stringify(persona)}`);
+        out(persona, () => `${YAML.stringify(persona)}`);
         return 0;
       }
       if (action === 'delete' && rest[0]) {
         if (!(await catalog.delete(rest[0]))) throw new UsageError(`No persona with id '${rest[0]}'.`);
-        out({ id: rest[0], deleted: true }, `Deleted ${rest[0]}.\n`);
+        out({ id: rest[0], deleted: true }, () => `Deleted ${rest[0]}.\n`);
         return 0;
       }
       if (action === 'create' && values.file) {
@@ -201,7 +206,7 @@ export async function platformCommand(argv: string[], print: (text: string) => v
           const issue = error.issues[0]!;
           throw new UsageError(`${values.file}: ${issue.path.join('.') || '(body)'}: ${issue.message}`);
         }
-        out(persona, `Persona ${persona.id}: call it as persona://${persona.id}.\n`);
+        out(persona, () => `Persona ${persona.id}: call it as persona://${persona.id}.\n`);
         return 0;
       }
     }
@@ -211,17 +216,18 @@ export async function platformCommand(argv: string[], print: (text: string) => v
       if (bad) throw new UsageError(`--by: unknown grouping '${bad}' (workspace, key, model, day)`);
       const rows = await store.usage.summary(by as UsageGroup[], { from: values.from, to: values.to, workspaceId: values.workspace, keyId: values.key });
       const columns = [...by.map((group) => ({ workspace: 'workspace_id', key: 'key_id', model: 'model', day: 'day' })[group]!), 'requests', 'errors', 'prompt_tokens', 'completion_tokens', 'cost_usd'];
-      out({ object: 'list', data: rows }, table(rows.map((row) => ({ ...row, cost_usd: row.cost_usd.toFixed(6) })), columns));
+      out({ object: 'list', data: rows }, () => table(rows.map((row) => ({ ...row, cost_usd: row.cost_usd.toFixed(6) })), columns));
       return 0;
     }
     if (command === 'requests') {
       const records = (await store.usage.requests({ workspaceId: values.workspace, keyId: values.key, limit: wholeNumber(values.limit, '--limit') ?? 20 })).map(usageRecordJson);
       out(
         { object: 'list', data: records },
-        table(
-          records.map((record) => ({ ...record, created_at: new Date(record.created_at * 1000).toISOString(), tokens: record.usage.total_tokens })),
-          ['created_at', 'audit_id', 'key_id', 'model', 'route', 'status', 'tokens', 'latency_ms', 'error_code'],
-        ),
+        () =>
+          table(
+            records.map((record) => ({ ...record, created_at: isoTime(record.created_at * 1000), tokens: record.usage.total_tokens })),
+            ['created_at', 'audit_id', 'key_id', 'model', 'route', 'status', 'tokens', 'latency_ms', 'error_code'],
+          ),
       );
       return 0;
     }

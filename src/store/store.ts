@@ -1,5 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
-import { SwitchyardError } from '../errors/errors.js';
+import { SwitchyardError, ValidationError } from '../errors/errors.js';
+import { LATEST_TIME_MS, LATEST_TIME_TEXT } from '../util/unix-time.js';
 import { randomId } from '../util/ids.js';
 import { newSecret, SecretHasher, visiblePrefix } from './key-secrets.js';
 import { migrate } from './migrations.js';
@@ -280,6 +281,10 @@ export class Store {
   // ── keys ─────────────────────────────────────────────────────────────────
 
   async createKey(input: CreateKeyInput): Promise<CreatedKey> {
+    // What the admin API and the CLI check first, held here too: no caller stores an expiry no date can show.
+    if (input.expiresAt != null && !(input.expiresAt <= LATEST_TIME_MS)) {
+      throw new ValidationError(`Invalid value for 'expires_at': a key expires at ${LATEST_TIME_TEXT} at the latest.`, 'expires_at');
+    }
     const workspace = input.workspaceId ? await this.getWorkspace(input.workspaceId) : await this.defaultWorkspace(input.test === true);
     if (!workspace) throw notFound('workspace', input.workspaceId!, 'workspace_id');
     const test = input.test ?? workspace.sandboxed;

@@ -320,3 +320,22 @@ for (const dialect of ['SQLite', 'PostgreSQL'] as const) {
     assert.equal(series.status, 200, JSON.stringify(series.body));
   });
 }
+
+test('an expiry past 9999-12-31T23:59:59Z is a 400 naming its field, and nothing is stored', async () => {
+  const server = await start();
+  for (const [body, param] of [
+    [{ expires_in_seconds: 9007199254740991 }, 'expires_in_seconds'],
+    [{ expires_in_seconds: 253402300799 }, 'expires_in_seconds'],
+    [{ expires_at: 253402300800 }, 'expires_at'],
+    [{ expires_at: 9007199254740991 }, 'expires_at'],
+  ] as const) {
+    const refused = await server.admin('POST', '/keys', body);
+    assert.equal(refused.status, 400, JSON.stringify(body));
+    assert.equal(refused.body.error.param, param);
+    assert.match(refused.body.error.message, /9999-12-31T23:59:59Z/);
+  }
+  assert.equal((await server.admin('GET', '/keys')).body.data.length, 0);
+  const latest = await server.admin('POST', '/keys', { expires_at: 253402300799 });
+  assert.equal(latest.status, 200);
+  assert.equal(latest.body.expires_at, 253402300799);
+});

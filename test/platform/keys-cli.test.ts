@@ -6,6 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { Store } from '../../src/store/store.js';
 
 const run = promisify(execFile);
 const CLI = path.resolve('bin/switchyard.mjs');
@@ -72,6 +73,36 @@ test('a reader that stops early (`switchyard keys list | head -0`) ends the outp
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
     assert.equal(stderr, '');
     assert.equal(code, 0);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('keys create refuses an expiry past 9999-12-31; keys list (text and --json) survives a stored expiry no date can show', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'switchyard-keys-cli-'));
+  try {
+    const dataDir = path.join(dir, 'data');
+    const config = path.join(dir, 'config.yaml');
+    await writeFile(config, `store: { dataDir: ${JSON.stringify(dataDir)} }\n`);
+    const env = { ...process.env, SWITCHYARD_CONFIG: '', DATABASE_URL: '', SWITCHYARD_SECRET: 'switchyard-test-secret-0123456789' };
+    const cli = (...args: string[]) => run(process.execPath, [CLI, ...args, '--config', config], { env });
+    await assert.rejects(cli('keys', 'create', '--expires-in', '104249991374'), (error: { code: number; stderr: string }) => {
+      assert.equal(error.code, 2);
+      assert.match(error.stderr, /--expires-in: at most \d+ days \(expiries end at 9999-12-31T23:59:59Z\)/);
+      return true;
+    });
+    const created = JSON.parse((await cli('keys', 'create', '--name', 'far', '--json')).stdout) as { id: string };
+    // A row written before expiries were bounded (the admin API took 2^53 - 1 seconds).
+    const store = await Store.open({ dataDir, env });
+    try {
+      await store.db.updateTable('api_keys').set({ expires_at: 9007199254740991 * 1000 }).where('id', '=', created.id).execute();
+    } finally {
+      await store.close();
+    }
+    const listed = JSON.parse((await cli('keys', 'list', '--json')).stdout) as { data: Array<{ id: string; expires_at: number }> };
+    assert.deepEqual(listed.data.map((key) => [key.id, key.expires_at]), [[created.id, 9007199254740991]]);
+    const text = (await cli('keys', 'list')).stdout;
+    assert.match(text, new RegExp(`${created.id}.*9007199254740991000`));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

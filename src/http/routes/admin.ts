@@ -8,7 +8,7 @@ import type { UsageGroup, UsageRecord } from '../../store/usage-store.js';
 import { missingKeyError, presentedKey } from '../auth.js';
 import { explainIssue, jsonObjectBody } from '../validation/format-issue.js';
 import { CSRF_HEADER, type UiSessions } from '../ui/ui-session.js';
-import { LATEST_UNIX_SECONDS } from '../../util/unix-time.js';
+import { LATEST_TIME_MS, LATEST_TIME_TEXT, LATEST_UNIX_SECONDS } from '../../util/unix-time.js';
 
 const seconds = (ms: number | null) => (ms === null ? null : Math.floor(ms / 1000));
 
@@ -240,6 +240,14 @@ export function registerAdminRoutes(app: FastifyInstance, platform: Platform, ga
     // A key dead on arrival is a mistake (milliseconds for seconds, a past date), never what was meant.
     if (body.expires_at && expiresAt! <= Date.now()) {
       throw new ValidationError(`Invalid value for 'expires_at': ${body.expires_at} is in the past (Unix seconds expected).`, 'expires_at');
+    }
+    // An expiry no date can show (it broke every listing of the store) is refused, never stored.
+    if (expiresAt !== null && expiresAt > LATEST_TIME_MS) {
+      const field = body.expires_at ? 'expires_at' : 'expires_in_seconds';
+      throw new ValidationError(
+        `Invalid value for '${field}': ${body[field]} puts the expiry after ${LATEST_TIME_TEXT} (Unix ${LATEST_UNIX_SECONDS}), the latest a key can have.`,
+        field,
+      );
     }
     const created = await store.createKey({
       name: body.name,
