@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfigFile, parseConfig } from '../config/load-config.js';
 import type { Config } from '../config/schema.js';
+import { MAX_ROTATION_GRACE_SECONDS } from '../config/platform-schema.js';
 import { keyJson, toKeyLimits, usageRecordJson, workspaceJson } from '../http/routes/admin.js';
 import { Store } from '../store/store.js';
 import type { UsageGroup } from '../store/usage-store.js';
@@ -17,7 +18,8 @@ export const PLATFORM_HELP = `  switchyard keys create [--name NAME] [--workspac
       Create an API key (sk_live_…; --test: sk_test_…, served by the sandbox). The secret is shown once.
   switchyard keys list [--workspace ID]
   switchyard keys rotate KEY_ID [--grace SECONDS]
-      A new secret; the old one keeps working for the grace period (default keys.rotationGraceSeconds).
+      A new secret; the old one keeps working for the grace period (default keys.rotationGraceSeconds,
+      at most 2592000 s, 30 days).
   switchyard keys revoke KEY_ID
   switchyard workspaces list | create NAME [--tier TIER] [--sandboxed] | set-tier ID TIER
   switchyard usage [--by key,model,day,workspace] [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--workspace ID]
@@ -142,10 +144,12 @@ export async function platformCommand(argv: string[], print: (text: string) => v
       }
       if (action === 'rotate' && rest[0]) {
         const grace = wholeNumber(values.grace, '--grace', 0) ?? config.keys.rotationGraceSeconds;
+        // Refused before the store commits anything: after that, the new secret must be printed.
+        if (grace > MAX_ROTATION_GRACE_SECONDS) throw new UsageError(`--grace: at most ${MAX_ROTATION_GRACE_SECONDS} seconds (30 days): ${grace}`);
         const rotated = await store.rotateKey(rest[0], grace);
         out(
           { ...keyJson(rotated.key), value: rotated.secret, previous: keyJson(rotated.previous) },
-          () => `${rotated.secret}\n\nKey ${rotated.key.id} replaces ${rest[0]}, whose secret works until ${new Date(rotated.previous.expiresAt!).toISOString()}.\n`,
+          () => `${rotated.secret}\n\nKey ${rotated.key.id} replaces ${rest[0]}, whose secret works until ${isoTime(rotated.previous.expiresAt!)}.\n`,
         );
         return 0;
       }

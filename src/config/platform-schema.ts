@@ -36,9 +36,15 @@ export const LimitsConfigSchema = z.strictObject({
   concurrencyRetryAfterMs: z.number().int().positive().default(500),
 });
 
+/**
+ * The longest a rotated key's old secret may keep working: 30 days. A grace is the time to deploy
+ * the new secret; one longer defeats the rotation (and one of 2^53 s is no date at all).
+ */
+export const MAX_ROTATION_GRACE_SECONDS = 30 * 86_400;
+
 export const KeysConfigSchema = z.strictObject({
-  /** How long a rotated key's old secret keeps working (0: not at all). Default 24 h. */
-  rotationGraceSeconds: z.number().int().min(0).default(86_400),
+  /** How long a rotated key's old secret keeps working (0: not at all, at most 30 days). Default 24 h. */
+  rotationGraceSeconds: z.number().int().min(0).max(MAX_ROTATION_GRACE_SECONDS).default(86_400),
   /** How often each node checks the store for revoked or changed keys. */
   changePollMs: z.number().int().positive().max(1_000).default(500),
 });

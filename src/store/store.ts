@@ -1,6 +1,7 @@
 import type { Kysely, Transaction } from 'kysely';
 import { SwitchyardError, ValidationError } from '../errors/errors.js';
 import { LATEST_TIME_MS, LATEST_TIME_TEXT } from '../util/unix-time.js';
+import { MAX_ROTATION_GRACE_SECONDS } from '../config/platform-schema.js';
 import { randomId } from '../util/ids.js';
 import { newSecret, SecretHasher, visiblePrefix } from './key-secrets.js';
 import { migrate } from './migrations.js';
@@ -338,6 +339,13 @@ export class Store {
    * the old one in `rotated_from`; the old secret keeps working until `now + graceSeconds`.
    */
   async rotateKey(id: string, graceSeconds: number): Promise<CreatedKey & { previous: KeyRecord }> {
+    // Checked before anything is written: a rotation that commits must be able to hand back its secret.
+    if (!Number.isInteger(graceSeconds) || graceSeconds < 0 || graceSeconds > MAX_ROTATION_GRACE_SECONDS) {
+      throw new ValidationError(
+        `Invalid value for 'grace_seconds': ${graceSeconds}. A grace is a whole number of seconds from 0 to ${MAX_ROTATION_GRACE_SECONDS} (30 days).`,
+        'grace_seconds',
+      );
+    }
     return this.db.transaction().execute(async (transaction) => {
       const old = await transaction.selectFrom('api_keys').selectAll().where('id', '=', id).executeTakeFirst();
       if (!old) throw notFound('API key', id);

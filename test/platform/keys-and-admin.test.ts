@@ -339,3 +339,27 @@ test('an expiry past 9999-12-31T23:59:59Z is a 400 naming its field, and nothing
   assert.equal(latest.status, 200);
   assert.equal(latest.body.expires_at, 253402300799);
 });
+
+test('a rotation grace past 30 days, or out of range, is a 400 naming grace_seconds, and the key is not rotated', async () => {
+  const server = await start();
+  const { body: key } = await server.admin('POST', '/keys', { name: 'graceful' });
+  const tooLong = await server.admin('POST', `/keys/${key.id}/rotate`, { grace_seconds: 9007199254740 });
+  assert.deepEqual([tooLong.status, tooLong.body.error.param], [400, 'grace_seconds']);
+  assert.match(tooLong.body.error.message, /less than or equal to 2592000/);
+  // `1e400` is valid JSON that reads as Infinity: a number out of range, not "a number instead of a number".
+  const huge = await fetch(`${server.origin}/admin/v1/keys/${key.id}/rotate`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+    body: '{"grace_seconds": 1e400}',
+  });
+  const hugeError = ((await huge.json()) as { error: { message: string; param: string; code: string } }).error;
+  assert.equal(huge.status, 400);
+  assert.deepEqual([hugeError.param, hugeError.code], ['grace_seconds', 'invalid_value']);
+  assert.match(hugeError.message, /out of range/);
+  assert.equal((await server.admin('GET', `/keys/${key.id}`)).body.rotated_to, null, 'nothing was rotated');
+  // The store holds the bound for any caller, before it writes.
+  await assert.rejects(server.platform.store.rotateKey(key.id, 2592001), (error: { param?: string }) => error.param === 'grace_seconds');
+  assert.equal((await server.platform.store.getKey(key.id))!.rotatedTo, null);
+  const longest = await server.admin('POST', `/keys/${key.id}/rotate`, { grace_seconds: 2592000 });
+  assert.equal(longest.status, 200);
+});

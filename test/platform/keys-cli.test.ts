@@ -11,7 +11,7 @@ import { Store } from '../../src/store/store.js';
 const run = promisify(execFile);
 const CLI = path.resolve('bin/switchyard.mjs');
 
-test('keys create takes limits of at least 1 (0 is refused, not read as no limit); rotate takes a grace of 0', async () => {
+test('keys create takes limits of at least 1 (0 is refused, not read as no limit); rotate takes a grace from 0 to 30 days', async () => {
   const dir = await mkdtemp(path.join(tmpdir(), 'switchyard-keys-cli-'));
   try {
     const config = path.join(dir, 'config.yaml');
@@ -32,7 +32,18 @@ test('keys create takes limits of at least 1 (0 is refused, not read as no limit
     const listed = JSON.parse((await cli('keys', 'list', '--json')).stdout) as { data: unknown[] };
     assert.equal(listed.data.length, 1, 'no key was made by the refused commands');
 
-    const rotated = JSON.parse((await cli('keys', 'rotate', created.id, '--grace', '0', '--json')).stdout) as { previous: { expires_at: number | string } };
+    // A grace past 30 days is refused before the store rotates anything (its secret would be lost).
+    await assert.rejects(cli('keys', 'rotate', created.id, '--grace', '9007199254740'), (error: { code: number; stderr: string }) => {
+      assert.equal(error.code, 2);
+      assert.match(error.stderr, /--grace: at most 2592000 seconds/);
+      return true;
+    });
+    const unrotated = JSON.parse((await cli('keys', 'list', '--json')).stdout) as { data: Array<{ rotated_to: string | null }> };
+    assert.deepEqual(unrotated.data.map((key) => key.rotated_to), [null]);
+    const text = (await cli('keys', 'rotate', created.id, '--grace', '2592000')).stdout;
+    assert.match(text, /^sk_live_\w+\n\nKey key_\w+ replaces key_\w+, whose secret works until \d{4}-/);
+    const successor = /Key (key_\w+) replaces/.exec(text)![1]!;
+    const rotated = JSON.parse((await cli('keys', 'rotate', successor, '--grace', '0', '--json')).stdout) as { previous: { expires_at: number | string } };
     assert.ok(rotated.previous.expires_at, 'the old secret expires at once');
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -8,6 +8,7 @@ import type { UsageGroup, UsageRecord } from '../../store/usage-store.js';
 import { missingKeyError, presentedKey } from '../auth.js';
 import { explainIssue, jsonObjectBody } from '../validation/format-issue.js';
 import { CSRF_HEADER, type UiSessions } from '../ui/ui-session.js';
+import { MAX_ROTATION_GRACE_SECONDS } from '../../config/platform-schema.js';
 import { LATEST_TIME_MS, LATEST_TIME_TEXT, LATEST_UNIX_SECONDS } from '../../util/unix-time.js';
 
 const seconds = (ms: number | null) => (ms === null ? null : Math.floor(ms / 1000));
@@ -269,7 +270,7 @@ export function registerAdminRoutes(app: FastifyInstance, platform: Platform, ga
   });
   app.post('/keys/:id/rotate', { config: { bodyOptional: true } }, async (request) => {
     const { id } = parse(Id, request.params);
-    const body = parse(z.strictObject({ grace_seconds: z.number().int().min(0).optional() }), request.body);
+    const body = parse(z.strictObject({ grace_seconds: z.number().int().min(0).max(MAX_ROTATION_GRACE_SECONDS).optional() }), request.body);
     const rotated = await store.rotateKey(id, body.grace_seconds ?? platform.config.keys.rotationGraceSeconds);
     await platform.authenticator.refresh();
     return { ...keyJson(rotated.key), value: rotated.secret, previous: keyJson(rotated.previous) };

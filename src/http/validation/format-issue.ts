@@ -119,6 +119,10 @@ export function explainIssue(issue: Issue, base: Path, body: unknown): Validatio
       return explainUnion(issue, at, body);
     case 'invalid_type':
       if (value === undefined) return new ValidationError(`Missing required parameter: '${param}'.`, param, 'missing_required_parameter');
+      // JSON reads a number too large for a double (`1e400`) as Infinity: it is a number, just out of range.
+      if (typeof value === 'number' && !Number.isFinite(value)) {
+        return new ValidationError(`Invalid value for '${param}': the number is out of range (too large to represent).`, param);
+      }
       return new ValidationError(
         `Invalid type for '${param}': expected ${ARTICLES[issue.expected] ?? issue.expected}, but got ${describeType(value)} instead.`,
         param,
