@@ -21,6 +21,7 @@ export const PLATFORM_HELP = `  switchyard keys create [--name NAME] [--workspac
       A new secret; the old one keeps working for the grace period (default keys.rotationGraceSeconds,
       at most 2592000 s, 30 days).
   switchyard keys revoke KEY_ID
+      Refused at once; the keys it was rotated from, if still in their grace, are revoked with it.
   switchyard workspaces list | create NAME [--tier TIER] [--sandboxed] | set-tier ID TIER
   switchyard usage [--by key,model,day,workspace] [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--workspace ID]
   switchyard requests [--workspace ID] [--key KEY_ID] [--limit N]
@@ -155,7 +156,7 @@ export async function platformCommand(argv: string[], print: (text: string) => v
       }
       if (action === 'revoke' && rest[0]) {
         const key = await store.revokeKey(rest[0]);
-        out(keyJson(key), () => `Revoked ${key.id}: refused by every node within a second.\n`);
+        out(keyJson(key), () => `Revoked ${key.id}${key.rotatedFrom ? ' and the keys it replaced' : ''}: refused by every node within a second.\n`);
         return 0;
       }
     }

@@ -378,7 +378,11 @@ export class Store {
     });
   }
 
-  /** Revokes at once: every node drops the key within its poll interval. */
+  /**
+   * Revokes at once: every node drops the key within its poll interval. The keys it was rotated
+   * from go with it: a predecessor's secret still in its grace is the same key, and revoking it
+   * must not leave the old secret working for the rest of the grace.
+   */
   async revokeKey(id: string): Promise<KeyRecord> {
     return this.db.transaction().execute(async (transaction) => {
       const version = await this.bump(transaction);
@@ -390,6 +394,20 @@ export class Store {
         .returningAll()
         .executeTakeFirst();
       if (!row) throw notFound('API key', id);
+      // Back along the chain: each predecessor not yet revoked nor expired is revoked, with the
+      // same version so every node drops it with the key. A predecessor can outlive its successor
+      // (a long grace, then a rotation with none), so the walk goes to the chain's start.
+      const seen = new Set([row.id]);
+      let previous = row.rotated_from;
+      while (previous !== null && !seen.has(previous)) {
+        seen.add(previous);
+        const predecessor = await transaction.selectFrom('api_keys').select(['rotated_from', 'revoked_at', 'expires_at']).where('id', '=', previous).executeTakeFirst();
+        if (!predecessor) break;
+        if (predecessor.revoked_at === null && (predecessor.expires_at === null || predecessor.expires_at > now)) {
+          await transaction.updateTable('api_keys').set({ revoked_at: now, version }).where('id', '=', previous).execute();
+        }
+        previous = predecessor.rotated_from;
+      }
       return toKey(row);
     });
   }

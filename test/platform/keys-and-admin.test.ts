@@ -363,3 +363,51 @@ test('a rotation grace past 30 days, or out of range, is a 400 naming grace_seco
   const longest = await server.admin('POST', `/keys/${key.id}/rotate`, { grace_seconds: 2592000 });
   assert.equal(longest.status, 200);
 });
+
+const refusedOn = async (node: PlatformServer, secret: string) => {
+  const response = await fetch(`${node.baseURL}/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' }, body: JSON.stringify(hello) });
+  await response.text();
+  return response.status === 401;
+};
+
+test("revoking a rotated key revokes the secrets it replaced that were still in their grace, at once", async () => {
+  const server = await start();
+  const { body: first } = await server.admin('POST', '/keys', { name: 'chain' });
+  // first → second (a day of grace) → third (an hour): the first and second secrets both still work.
+  const { body: second } = await server.admin('POST', `/keys/${first.id}/rotate`, { grace_seconds: 86_400 });
+  const { body: third } = await server.admin('POST', `/keys/${second.id}/rotate`, { grace_seconds: 3_600 });
+  for (const secret of [first.value, second.value, third.value]) await server.client(secret).chat.completions.create(hello);
+  const revoked = await server.admin('POST', `/keys/${third.id}/revoke`);
+  assert.equal(revoked.body.status, 'revoked');
+  for (const secret of [third.value, second.value, first.value]) assert.ok(await refusedOn(server, secret), 'a secret of the revoked chain still works');
+  const statuses = (await server.admin('GET', '/keys')).body.data.map((key: { id: string; status: string }) => [key.id, key.status]);
+  assert.deepEqual(statuses, [[first.id, 'revoked'], [second.id, 'revoked'], [third.id, 'revoked']]);
+  // Revoking a predecessor alone ends only its own grace.
+  const { body: other } = await server.admin('POST', '/keys', { name: 'other' });
+  const { body: next } = await server.admin('POST', `/keys/${other.id}/rotate`, { grace_seconds: 3_600 });
+  await server.admin('POST', `/keys/${other.id}/revoke`);
+  assert.ok(await refusedOn(server, other.value));
+  await server.client(next.value).chat.completions.create(hello);
+});
+
+for (const dialect of ['SQLite', 'PostgreSQL'] as const) {
+  const postgres = dialect === 'PostgreSQL' ? await postgresAdminUrl() : undefined;
+  const skip = dialect === 'PostgreSQL' && !postgres ? 'PostgreSQL is not reachable on 127.0.0.1:5432' : false;
+  test(`revoking a rotated key ends its predecessor's grace on a second node within 1 s (${dialect})`, { skip }, async () => {
+    const shared = dialect === 'PostgreSQL' ? await freshPostgres() : undefined;
+    if (shared) cleanups.push(shared.drop);
+    const dataDir = tempDir();
+    const nodeA = await start({}, { dataDir, ...(shared ? { databaseUrl: shared.url } : {}) });
+    const nodeB = await start({}, { dataDir, ...(shared ? { databaseUrl: shared.url } : {}) });
+    const { body: old } = await nodeA.admin('POST', '/keys', { name: 'rotated' });
+    const { body: current } = await nodeA.admin('POST', `/keys/${old.id}/rotate`, { grace_seconds: 86_400 });
+    assert.ok(await eventually(() => !nodeB.authenticator.open, 2000));
+    // B holds both secrets in its cache.
+    for (const secret of [old.value, current.value]) await nodeB.client(secret).chat.completions.create(hello);
+    const revokedAt = Date.now();
+    assert.equal((await nodeA.admin('POST', `/keys/${current.id}/revoke`)).status, 200);
+    assert.ok(await refusedOn(nodeA, old.value), 'node A still accepts the old secret');
+    const refused = await eventually(async () => (await refusedOn(nodeB, old.value)) && (await refusedOn(nodeB, current.value)), 1000);
+    assert.ok(refused, `node B still accepted a secret of the chain ${Date.now() - revokedAt} ms after revocation`);
+  });
+}
