@@ -257,7 +257,9 @@ export class Platform {
       this.assertModelAllowed(caller, body.model, resolved);
 
       const scopes: LimitScope[] = [];
-      if (key.limits) scopes.push({ id: `key:${key.id}`, limits: key.limits });
+      // Under the chain's first key: a rotated key keeps its window, and during the grace the old
+      // and new secrets share one budget (not one each).
+      if (key.limits) scopes.push({ id: `key:${key.lineageId}`, limits: key.limits });
       if (tier.requestsPerMinute || tier.tokensPerMinute || tier.concurrentRequests) scopes.push({ id: `ws:${workspace.id}`, limits: tier });
       const budget: Budget | undefined =
         tier.monthlyTokenBudget && !caller.sandboxed ? { id: `ws:${workspace.id}`, limit: tier.monthlyTokenBudget, month: monthOf(Date.now()) } : undefined;
@@ -276,13 +278,13 @@ export class Platform {
         reply.header('x-should-retry', 'false');
         throw new SwitchyardError(
           'rate_limit_exceeded',
-          `Request too large for ${scopeName(tooLarge.id)} on tokens per min (TPM): Limit ${tooLarge.limits.tokensPerMinute}, Requested ${estimate}. The input or output tokens must be reduced in order to run successfully.`,
+          `Request too large for ${scopeName(tooLarge.id, key.id)} on tokens per min (TPM): Limit ${tooLarge.limits.tokensPerMinute}, Requested ${estimate}. The input or output tokens must be reduced in order to run successfully.`,
           { type: 'tokens' },
         );
       }
       const admission = await this.limiter.acquire({ scopes, tokens: estimate, leaseId: auditId, budget });
       setRateLimitHeaders(reply, admission);
-      if (admission.refusal) throw refusalError(admission.refusal, reply);
+      if (admission.refusal) throw refusalError(admission.refusal, reply, key.id);
       this.tickets.set(auditId, { scopes, budget, admission, estimate, promptEstimate, extraTokens: 0 });
       return release;
     } catch (error) {
@@ -297,7 +299,7 @@ export class Platform {
     if (!isPlatformCaller(caller)) return;
     const tier = this.tierOf(caller);
     const scopes: LimitScope[] = [];
-    if (caller.identity.key.limits) scopes.push({ id: `key:${caller.keyId}`, limits: caller.identity.key.limits });
+    if (caller.identity.key.limits) scopes.push({ id: `key:${caller.identity.key.lineageId}`, limits: caller.identity.key.limits });
     if (tier.requestsPerMinute || tier.tokensPerMinute) scopes.push({ id: `ws:${caller.workspaceId}`, limits: tier });
     if (scopes.length === 0) return;
     setRateLimitHeaders(reply, await this.limiter.peek(scopes));
@@ -465,15 +467,16 @@ function setRateLimitHeaders(reply: FastifyReply, states: Pick<Admission, 'reque
   }
 }
 
-function scopeName(scopeId: string): string {
-  return scopeId.startsWith('key:') ? `API key ${scopeId.slice(4)}` : `workspace ${scopeId.slice(3)}`;
+/** A scope as a message names it; a key scope (counted under its chain's first key) by the key that called. */
+function scopeName(scopeId: string, keyId: string): string {
+  return scopeId.startsWith('key:') ? `API key ${keyId}` : `workspace ${scopeId.slice(3)}`;
 }
 
 /** A refusal in OpenAI's words: `type` says which limit (`requests` / `tokens`), as OpenAI's 429s do. */
-function refusalError(refusal: Refusal, reply: FastifyReply): SwitchyardError {
+function refusalError(refusal: Refusal, reply: FastifyReply, keyId: string): SwitchyardError {
   const retryAfterSeconds = refusal.retryAfterMs === undefined ? undefined : Math.max(0.001, refusal.retryAfterMs / 1000);
   const wait = refusal.retryAfterMs === undefined ? '' : ` Please try again in ${formatResetDuration(refusal.retryAfterMs)}.`;
-  const where = scopeName(refusal.scopeId);
+  const where = scopeName(refusal.scopeId, keyId);
   switch (refusal.kind) {
     case 'requests':
       return new SwitchyardError(

@@ -179,6 +179,23 @@ const MIGRATIONS: Record<string, Migration> = {
       await db.schema.dropTable('response_items').execute();
     },
   },
+  '0007_key_lineage': {
+    async up(db: Kysely<any>) {
+      // The first key of each rotation chain, which per-key limits count under (see ApiKeyTable).
+      await db.schema.alterTable('api_keys').addColumn('lineage_id', 'text').execute();
+      const rows: Array<{ id: string; rotated_from: string | null }> = await db.selectFrom('api_keys').select(['id', 'rotated_from']).execute();
+      const from = new Map(rows.map((row) => [row.id, row.rotated_from]));
+      for (const row of rows) {
+        let root = row.id;
+        const seen = new Set([root]);
+        for (let previous = from.get(root); previous && from.has(previous) && !seen.has(previous); previous = from.get(root)) {
+          root = previous;
+          seen.add(root);
+        }
+        await db.updateTable('api_keys').set({ lineage_id: root }).where('id', '=', row.id).execute();
+      }
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

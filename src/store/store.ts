@@ -41,6 +41,8 @@ export interface KeyRecord {
   revokedAt: number | null;
   rotatedFrom: string | null;
   rotatedTo: string | null;
+  /** The first key of its rotation chain (its own id if never rotated): what per-key limits count under. */
+  lineageId: string;
 }
 
 /** A key found by its secret, with its workspace: what authentication caches. */
@@ -103,6 +105,7 @@ function toKey(row: ApiKeyTable): KeyRecord {
     revokedAt: row.revoked_at,
     rotatedFrom: row.rotated_from,
     rotatedTo: row.rotated_to,
+    lineageId: row.lineage_id ?? row.id,
   };
 }
 
@@ -301,8 +304,9 @@ export class Store {
     const secret = newSecret(test ? 'test' : 'live');
     const key = await this.db.transaction().execute(async (transaction) => {
       const version = await this.bump(transaction);
+      const id = randomId('key_', 16);
       const row: ApiKeyTable = {
-        id: randomId('key_', 16),
+        id,
         workspace_id: workspace.id,
         name: input.name ?? '',
         prefix: visiblePrefix(secret),
@@ -315,6 +319,7 @@ export class Store {
         revoked_at: null,
         rotated_from: null,
         rotated_to: null,
+        lineage_id: id,
         version,
       };
       await transaction.insertInto('api_keys').values(row).execute();
@@ -364,6 +369,7 @@ export class Store {
         last_used_at: null,
         rotated_from: old.id,
         rotated_to: null,
+        lineage_id: old.lineage_id ?? old.id,
         version,
       };
       await transaction.insertInto('api_keys').values(row).execute();

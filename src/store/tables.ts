@@ -44,6 +44,12 @@ export interface ApiKeyTable {
   rotated_from: string | null;
   /** The key that replaced this one; set together with a shortened `expires_at` (the grace deadline). */
   rotated_to: string | null;
+  /**
+   * The first key of this key's rotation chain (its own id when it was created, not rotated):
+   * per-key rate limits count under it, so a rotation is the same key to the limits. Null only in
+   * rows no migration has reached, read as the key's own id.
+   */
+  lineage_id: string | null;
   /** The `keys` counter when the row last changed: nodes drop cached rows newer than what they saw. */
   version: number;
 }

@@ -377,3 +377,18 @@ test('with Redis, a call settled twice (a retry whose first try went through) co
     client.disconnect();
   }
 });
+
+test('per-key limits follow the key across rotation: the new secret keeps the window, and both secrets share it during the grace', async () => {
+  const server = await start();
+  const { body: key } = await server.admin('POST', '/keys', { limits: { requests_per_minute: 3 } });
+  const status = (secret: string) => server.client(secret).chat.completions.create(hello).then(() => 200, (error: { status?: number }) => error.status);
+  assert.equal(await status(key.value), 200);
+  const { body: rotated } = await server.admin('POST', `/keys/${key.id}/rotate`, { grace_seconds: 3_600 });
+  const next = await server.client(rotated.value).chat.completions.create(hello).withResponse();
+  assert.equal(next.response.headers.get('x-ratelimit-remaining-requests'), '1', 'the window the key opened before its rotation');
+  assert.equal(await status(key.value), 200);
+  const error = await server.client(rotated.value).chat.completions.create(hello).catch((caught: unknown) => caught);
+  assert.ok(error instanceof OpenAI.RateLimitError);
+  assert.match(error.message, new RegExp(`API key ${rotated.id} on requests per min \\(RPM\\): Limit 3, Used 3`), 'named by the key that called');
+  assert.equal(await status(key.value), 429, 'the old secret shares the limit, not a second one');
+});

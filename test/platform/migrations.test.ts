@@ -41,11 +41,43 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
           ])
           .execute();
 
-        assert.deepEqual(await migrate(db), ['0006_response_item_holders']);
+        // 0006 runs first (later migrations follow it).
+        assert.equal((await migrate(db))[0], '0006_response_item_holders');
         const store = new KyselyResponsesStore(db);
         const found = await store.findItems('ws_a', ['msg_in', 'msg_out', 'msg_nope']);
         assert.deepEqual([...found.keys()].sort(), ['msg_in', 'msg_out']);
         assert.equal((await store.findItems('ws_b', ['msg_in'])).size, 0);
+      } finally {
+        await db.destroy();
+      }
+    });
+
+    test('0007 gives every key the first key of its rotation chain, which per-key limits count under', async (context) => {
+      let databaseUrl: string | undefined;
+      if (dialect === 'postgres') {
+        if (!(await postgresAdminUrl())) return context.skip('PostgreSQL is not reachable');
+        const database = await freshPostgres();
+        const previous = drop;
+        drop = async () => {
+          await previous?.();
+          await database.drop();
+        };
+        databaseUrl = database.url;
+      }
+      const { db } = openDatabase({ dataDir: tempDir(), ...(databaseUrl ? { databaseUrl } : {}) });
+      try {
+        const migrator = new Migrator({ db, provider: migrationProvider, migrationTableName: 'switchyard_migrations', migrationLockTableName: 'switchyard_migrations_lock' });
+        assert.equal((await migrator.migrateTo('0006_response_item_holders')).error, undefined);
+        await (db as any).insertInto('workspaces').values({ id: 'ws_a', name: 'A', tier: 'pro', sandboxed: 0, created_at: 1, updated_at: 1 }).execute();
+        const key = (id: string, from: string | null, to: string | null) => ({
+          id, workspace_id: 'ws_a', name: id, prefix: 'sk_live_x', secret_hash: `hash_${id}`, allowed_models: null, limits: null,
+          expires_at: null, created_at: 1, last_used_at: null, revoked_at: null, rotated_from: from, rotated_to: to, version: 1,
+        });
+        // A chain of three written newest first (the walk does not rely on order), and a key never rotated.
+        await (db as any).insertInto('api_keys').values([key('key_c', 'key_b', null), key('key_b', 'key_a', 'key_c'), key('key_a', null, 'key_b'), key('key_d', null, null)]).execute();
+        assert.deepEqual(await migrate(db), ['0007_key_lineage']);
+        const rows = await (db as any).selectFrom('api_keys').select(['id', 'lineage_id']).orderBy('id').execute();
+        assert.deepEqual(rows.map((row: { id: string; lineage_id: string }) => [row.id, row.lineage_id]), [['key_a', 'key_a'], ['key_b', 'key_a'], ['key_c', 'key_a'], ['key_d', 'key_d']]);
       } finally {
         await db.destroy();
       }
