@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { PersonaCatalog } from '../gateway/personas/persona-catalog.js';
 import type { Persona } from '../gateway/personas/persona.js';
 import { PersonaStore } from '../store/persona-store.js';
-import { isoTime, LATEST_TIME_MS, LATEST_TIME_TEXT } from '../util/unix-time.js';
+import { isCalendarDay, isoTime, LATEST_TIME_MS, LATEST_TIME_TEXT } from '../util/unix-time.js';
 
 export const PLATFORM_HELP = `  switchyard keys create [--name NAME] [--workspace ID] [--test] [--models a,b] [--expires-in DAYS]
                          [--rpm N] [--tpm N] [--concurrency N]
@@ -102,7 +102,7 @@ export async function platformCommand(argv: string[], print: (text: string) => v
   // Dates are checked here too: a typo must not quietly match nothing.
   for (const flag of ['from', 'to'] as const) {
     const value = values[flag];
-    if (value !== undefined && (!/^\d{4}-\d{2}-\d{2}$/.test(value) || Number.isNaN(Date.parse(value)))) {
+    if (value !== undefined && !isCalendarDay(value)) {
       process.stderr.write(`--${flag}: not a date (YYYY-MM-DD): ${value}\n`);
       return 2;
     }

@@ -411,3 +411,13 @@ for (const dialect of ['SQLite', 'PostgreSQL'] as const) {
     assert.ok(refused, `node B still accepted a secret of the chain ${Date.now() - revokedAt} ms after revocation`);
   });
 }
+
+test('usage days must be days of the calendar: 400 naming from or to, as the CLI refuses them', async () => {
+  const server = await start();
+  for (const [query, param] of [['from=2025-13-45', 'from'], ['to=2025-02-30', 'to'], ['from=2025-1-01', 'from']] as const) {
+    const refused = await server.admin('GET', `/usage?${query}`);
+    assert.deepEqual([refused.status, refused.body.error.param, refused.body.error.code], [400, param, 'invalid_value'], query);
+    assert.match(refused.body.error.message, /must be a date, YYYY-MM-DD/);
+  }
+  assert.equal((await server.admin('GET', '/usage?from=2024-02-29&to=2024-12-31')).status, 200);
+});

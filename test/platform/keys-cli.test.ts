@@ -58,7 +58,7 @@ test('keys --help answers, a command without its action and a bad date are usage
     await writeFile(config, `store: { dataDir: ${JSON.stringify(dataDir)} }\n`);
     const cli = (...args: string[]) => run(process.execPath, [CLI, ...args, '--config', config], { env: { ...process.env, SWITCHYARD_CONFIG: '', DATABASE_URL: '' } });
     assert.match((await cli('keys', '--help')).stdout, /switchyard keys create/);
-    for (const args of [['keys'], ['workspaces'], ['usage', '--from', 'garbage']]) {
+    for (const args of [['keys'], ['workspaces'], ['usage', '--from', 'garbage'], ['usage', '--to', '2025-02-30']]) {
       await assert.rejects(cli(...args), (error: { code: number }) => error.code === 2, args.join(' '));
     }
     const { existsSync } = await import('node:fs');

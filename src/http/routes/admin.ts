@@ -9,7 +9,7 @@ import { missingKeyError, presentedKey } from '../auth.js';
 import { explainIssue, jsonObjectBody } from '../validation/format-issue.js';
 import { CSRF_HEADER, type UiSessions } from '../ui/ui-session.js';
 import { MAX_ROTATION_GRACE_SECONDS } from '../../config/platform-schema.js';
-import { LATEST_TIME_MS, LATEST_TIME_TEXT, LATEST_UNIX_SECONDS } from '../../util/unix-time.js';
+import { isCalendarDay, LATEST_TIME_MS, LATEST_TIME_TEXT, LATEST_UNIX_SECONDS } from '../../util/unix-time.js';
 
 const seconds = (ms: number | null) => (ms === null ? null : Math.floor(ms / 1000));
 
@@ -149,7 +149,11 @@ export const UnixSecondsQuery = z.coerce
   .max(LATEST_UNIX_SECONDS)
   .transform((seconds) => Math.round(seconds * 1000))
   .optional();
-const Day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be YYYY-MM-DD').optional();
+/** A day of the calendar: `2025-13-45` matched the pattern and quietly matched nothing. */
+const Day = z
+  .string()
+  .refine(isCalendarDay, { message: 'must be a date, YYYY-MM-DD' })
+  .optional();
 
 export function toKeyLimits(limits: z.output<typeof LimitsBody> | null | undefined): KeyLimits | null {
   if (!limits) return null;
