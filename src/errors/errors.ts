@@ -56,8 +56,13 @@ export class ValidationError extends SwitchyardError {
   }
 }
 
-/** A feature the chosen backend cannot express: a clear 400 rather than a silent drop. */
+/**
+ * A feature the chosen backend cannot express: a clear 400 rather than a silent drop. The backend's
+ * gap, not the request's fault: an alias goes on to its next target, which may have the feature.
+ */
 export class UnsupportedFeatureError extends SwitchyardError {
+  readonly targetLacksFeature = true;
+
   constructor(message: string, param: string | null) {
     super('unsupported_parameter', message, { param });
     this.name = 'UnsupportedFeatureError';

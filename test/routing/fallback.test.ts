@@ -46,6 +46,17 @@ const serverFault = (status: number, headers: Record<string, string> = {}) =>
   errorReply(status, openAIError(`internal detail ${status}: db password hunter2`, 'server_error', null, null), headers);
 
 describe('fallback to the next target', () => {
+  test('a parameter a target cannot serve (Anthropic and n, seed, logprobs) moves an alias on to the next target', async () => {
+    for (const extra of [{ n: 2 }, { seed: 1 }, { logprobs: true }]) {
+      const { data, response } = await server.client().chat.completions.create({ model: 'mixed', messages: USER, ...extra }).withResponse();
+      assert.equal(response.headers.get('x-switchyard-route'), 'alias:mixed > sandbox/echo (after 1 fallback)', JSON.stringify(extra));
+      assert.equal(data.choices.length, extra.n ?? 1);
+    }
+    // Asked of the target alone, it is the target's 400.
+    const refused = await errorOf(server.client().chat.completions.create({ model: 'claude/claude-x', messages: USER, n: 2 }));
+    assertOpenAIError(refused, { status: 400, param: 'n' });
+  });
+
   test('embeddings fall back like chat, and skip a target whose backend makes none', async () => {
     for (const [alias, route] of [
       ['vectors', 'alias:vectors > sandbox/echo (after 1 fallback)'],

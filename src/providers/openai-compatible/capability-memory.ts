@@ -22,9 +22,7 @@ const UNSUPPORTED = /not supported|unsupported|does not support|doesn't support|
 const LEARNED_FOR_MS = 60 * 60_000;
 
 /** A target that cannot serve a feature of the request: a 400, and a reason to try an alias's next target. */
-export class CapabilityError extends UnsupportedFeatureError {
-  readonly targetLacksFeature = true;
-}
+export class CapabilityError extends UnsupportedFeatureError {}
 
 /**
  * What an OpenAI-compatible upstream has shown it cannot do, per model: seeded from config
