@@ -314,6 +314,8 @@ export class Gateway {
     // Route and provider are filled in once resolved: a call that fails to resolve is reported too.
     const summary = newSummary(options, personaCall?.modelAsked ?? request.model, stream);
     const end = (error?: unknown) => this.endCall(summary, started, options.signal, error);
+    /** Set once a stream's first chunk is in: its target's health is told when it ends. */
+    let settleHealth: ((error?: unknown) => void) | undefined;
     if (this.detailed) {
       summary.startedAt = started;
       summary.request = { maxTokens: request.max_completion_tokens ?? request.max_tokens ?? undefined, temperature: request.temperature ?? undefined, topP: request.top_p ?? undefined };
@@ -350,7 +352,7 @@ export class Gateway {
           await iterator.return?.();
           throw error;
         }
-      });
+      }, stream);
       summary.timeToFirstChunkMs = this.now() - started;
       summary.overheadMs = overhead(started, options.receivedAt, summary);
       const resolved = outcome.target.resolved;
@@ -379,16 +381,23 @@ export class Gateway {
         };
       }
       const { first, iterator } = outcome.value;
+      const health = this.streamHealth(resolved.publicId, options.signal);
+      settleHealth = health;
+      const endStream = (error?: unknown) => {
+        health(error);
+        return end(error);
+      };
       if (this.detailed && !first.done && first.value.choices !== undefined) summary.response = { model: first.value.model, id: first.value.id };
-      if (!personaCall) return { kind: 'stream', route: summary.route, resolved, chunks: relay(first, iterator, includeUsage, summary, end) };
+      if (!personaCall) return { kind: 'stream', route: summary.route, resolved, chunks: relay(first, iterator, includeUsage, summary, endStream) };
       // The reply is judged as it passes and before the call ends, so its audit record has the score.
       let verdict: DriftVerdict | undefined;
       const judged = judgedStream(first, iterator, async (text) => {
         verdict = (await this.judgeReply(personaCall, summary, text, resolved, options)).drift;
       });
       const trailer = () => (verdict ? `x-switchyard-drift-score=${verdict.score} alert=${verdict.alert}` : undefined);
-      return { kind: 'stream', route: summary.route, resolved, chunks: relay(await judged.next(), judged, includeUsage, summary, end), trailer };
+      return { kind: 'stream', route: summary.route, resolved, chunks: relay(await judged.next(), judged, includeUsage, summary, endStream), trailer };
     } catch (error) {
+      settleHealth?.(error);
       await end(error);
       throw toSwitchyardError(error);
     }
@@ -449,7 +458,7 @@ export class Gateway {
           await iterator.return?.();
           throw error;
         }
-      });
+      }, stream);
       summary.timeToFirstChunkMs = this.now() - started;
       summary.overheadMs = overhead(started, options.receivedAt, summary);
       const resolved = outcome.target.resolved;
@@ -459,7 +468,12 @@ export class Gateway {
         return { kind: 'completion', route: summary.route, resolved, completion: outcome.value.completion, rawJson: outcome.value.rawJson };
       }
       const { first, iterator } = outcome.value;
-      return { kind: 'stream', route: summary.route, resolved, chunks: relay(first, iterator, includeUsage, summary, end) };
+      const health = this.streamHealth(resolved.publicId, options.signal);
+      const endStream = (error?: unknown) => {
+        health(error);
+        return end(error);
+      };
+      return { kind: 'stream', route: summary.route, resolved, chunks: relay(first, iterator, includeUsage, summary, endStream) };
     } catch (error) {
       await end(error);
       throw toSwitchyardError(error);
@@ -477,10 +491,12 @@ export class Gateway {
     signal: AbortSignal,
     deadline: (target: PlannedTarget) => number | undefined,
     call: (target: PlannedTarget, signal: AbortSignal) => Promise<T>,
+    /** A stream: its target's health is known only at its end (`streamHealth`), not at its first chunk. */
+    healthAtEnd = false,
   ): Promise<{ target: PlannedTarget; value: T }> {
     let lastError: SwitchyardError | undefined;
-    const open = plan.targets.filter((target) => this.breakers.state(target.resolved.publicId).state === 'open');
-    const allOpen = open.length === plan.targets.length;
+    // Open, or half-open with its probe already out: no target would take the call now.
+    const allOpen = plan.targets.every((target) => this.breakers.state(target.resolved.publicId).state !== 'closed');
     for (const [index, target] of plan.targets.entries()) {
       const id = target.resolved.publicId;
       // With every circuit open, the plan is tried anyway: refusing outright helps nobody.
@@ -506,7 +522,7 @@ export class Gateway {
         try {
           const value = await withDeadline(call(target, attemptController?.signal ?? signal), deadline(target), id);
           summary.upstreamMs = (summary.upstreamMs ?? 0) + (this.now() - calledAt);
-          this.breakers.success(id);
+          if (!healthAtEnd) this.breakers.success(id);
           return { target, value };
         } catch (error) {
           summary.upstreamMs = (summary.upstreamMs ?? 0) + (this.now() - calledAt);
@@ -603,6 +619,23 @@ export class Gateway {
    * Closes a call's summary — duration, and the error and status when it failed — and reports it;
    * what it returns settles once the report is durable, for the answer to wait on.
    */
+  /**
+   * How a stream's target fared, told to its circuit once the stream ends: a stream that breaks
+   * after its first chunk is a failure of its target like one that breaks before it (an upstream
+   * that always fails mid-stream would otherwise never open its circuit). The client leaving, or
+   * the request's own fault, says nothing of the target's health. Once only.
+   */
+  private streamHealth(target: string, signal: AbortSignal): (error?: unknown) => void {
+    let told = false;
+    return (error) => {
+      if (told) return;
+      told = true;
+      if (error === undefined) this.breakers.success(target);
+      else if (error instanceof ClientAbortedError || signal.aborted || !toSwitchyardError(error).retryable) this.breakers.release(target);
+      else this.breakers.failure(target);
+    };
+  }
+
   private endCall(summary: CallSummary, started: number, signal: AbortSignal, error?: unknown): Promise<void> | void {
     summary.durationMs = this.now() - started;
     if (error !== undefined) {

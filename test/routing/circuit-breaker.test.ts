@@ -2,7 +2,7 @@ import { after, afterEach, before, beforeEach, describe, test } from 'node:test'
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startServer, type RunningServer } from '../helpers/start-server.js';
-import { errorReply, hangReply, openAIError, type Reply } from '../helpers/fake-openai-upstream.js';
+import { errorReply, hangReply, openAIError, streamReply, type Reply } from '../helpers/fake-openai-upstream.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { startPlatformServer, type PlatformServer } from '../platform/helpers.js';
 import { ask, askStream, assertOpenAIError, errorOf, signedReply, startUpstreams, stop, USER, within, type Upstreams } from './helpers.js';
@@ -149,6 +149,39 @@ describe('circuit breaker', () => {
     await sleep(50);
     assert.equal(upstreams.b.chatRequests.length, 2, 'no fallback after the client left');
     assert.equal((await ask(server, 'flaky')).content, 'from a', 'the next request probes again');
+  });
+
+  test('a target whose streams break after their first chunk opens its circuit too', async () => {
+    upstreams.a.script(streamReply({ ending: 'cut' }));
+    for (let call = 0; call < 2; call++) {
+      const broken = await askStream(server, 'flaky');
+      assert.ok(broken.error, 'the stream ended with an error event');
+      assert.equal(broken.route, 'alias:flaky > a/gpt-test');
+    }
+    assert.equal(circuitOf('a/gpt-test')?.state, 'open');
+    // Skipped now: the next stream is the fallback's, whole.
+    const next = await askStream(server, 'flaky');
+    assert.equal(next.error, undefined);
+    assert.equal(next.route, 'alias:flaky > b/gpt-test (after 1 fallback)');
+    assert.equal(upstreams.a.chatRequests.length, 2);
+  });
+
+  test('a direct model whose circuit is half-open with its probe out is still tried, as when it is open', async () => {
+    upstreams.a.script(failing);
+    for (let call = 0; call < 2; call++) await errorOf(ask(server, 'a/gpt-test'));
+    const openedAt = performance.now();
+    assert.equal(circuitOf('a/gpt-test')?.state, 'open');
+    await untilCooledDown(openedAt);
+    upstreams.a.script(async (exchange) => {
+      await exchange.sleep(300);
+      await signedReply('a')(exchange);
+    });
+    const probe = ask(server, 'a/gpt-test');
+    await within(upstreams.a.nextRequest(), 2_000, 'the probe');
+    // Not a 503 "every target unavailable": the one target is tried, as it is while open.
+    assert.equal((await ask(server, 'a/gpt-test')).content, 'from a');
+    assert.equal((await probe).content, 'from a');
+    assert.equal(circuitOf('a/gpt-test')?.state, 'closed');
   });
 
   test('when every target’s circuit is open, the call is tried anyway', async () => {
