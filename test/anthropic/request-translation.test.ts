@@ -324,12 +324,16 @@ describe("anthropic request: a defaulted max_tokens above the model's output lim
       harness.fake.requests.map((request) => [request.body.max_tokens, request.body.thinking?.budget_tokens]),
       [
         [4096 + 32_768, 32_768],
-        [32_000, 31_999],
+        // Within the limit, the answer keeps its default room: the budget gives way.
+        [32_000, 32_000 - 4096],
       ],
     );
     harness.fake.reset();
-    await sent({ model: 'anthropic/claude-opus-4-1', reasoning_effort: 'high' } as never);
-    assert.equal(harness.fake.requests[0]!.body.max_tokens, 32_000, 'the learned limit is used at once');
+    await sent({ model: 'anthropic/claude-opus-4-1', reasoning_effort: 'xhigh' } as never);
+    assert.equal(harness.fake.requests[0]!.body.max_tokens, 32_000, 'the learned limit caps at once, without a refusal first');
+    // A cap, not a default: a call that needs less asks for what it would have asked.
+    harness.fake.reset();
+    assert.equal((await sent({ model: 'anthropic/claude-opus-4-1' } as never)).max_tokens, 4096);
   });
 
   test("the client's own max_tokens above the limit is the client's 400 naming it, as OpenAI words it, not retried", async () => {

@@ -79,7 +79,8 @@ export class AnthropicProvider implements Provider {
     const stream = request.stream === true;
     const build = () =>
       buildRequest(request, {
-        maxOutputTokens: this.learnedLimits.get(request.model) ?? this.limits.get(request.model),
+        maxOutputTokens: this.limits.get(request.model),
+        learnedLimit: this.learnedLimits.get(request.model),
         defaultMaxTokens: this.defaultMaxTokens,
       });
     let built = build();

@@ -21,6 +21,8 @@ export interface BuiltRequest {
 export interface RequestDefaults {
   /** The model's declared output limit, when it has one. */
   maxOutputTokens: number | undefined;
+  /** The output limit Anthropic named when it refused a larger one: it caps a limit Switchyard chose, it is no default. */
+  learnedLimit?: number | undefined;
   defaultMaxTokens: number;
 }
 
@@ -41,12 +43,18 @@ export function buildRequest(request: ChatRequest, defaults: RequestDefaults): B
   // A limit the gateway filled in from the declared one is not the client's: the defaults here
   // (a learned limit first) decide it.
   const asked = request[OUTPUT_LIMIT_DEFAULTED] ? undefined : (request.max_completion_tokens ?? request.max_tokens ?? undefined);
+  const defaulted = asked === undefined && defaults.maxOutputTokens === undefined;
   let maxTokens = asked ?? defaults.maxOutputTokens ?? defaults.defaultMaxTokens;
-  if (budget !== undefined && asked === undefined && defaults.maxOutputTokens === undefined) maxTokens += budget;
+  if (budget !== undefined && defaulted) maxTokens += budget;
+  // A limit Anthropic named caps what Switchyard chose; the client's own limit goes as asked.
+  if (asked === undefined && defaults.learnedLimit !== undefined) maxTokens = Math.min(maxTokens, defaults.learnedLimit);
   body.max_tokens = maxTokens;
   if (budget !== undefined) {
-    // budget_tokens must be at least 1024 and below max_tokens.
-    const fitted = Math.min(budget, maxTokens - 1);
+    // budget_tokens must be at least 1024 and below max_tokens. A limit Switchyard chose keeps the
+    // answer its default room (defaultMaxTokens) when a learned cap shrank it, as far as the
+    // smallest budget allows; the client's own limit leaves the answer what the budget does not take.
+    const room = defaulted ? Math.max(1, Math.min(defaults.defaultMaxTokens, maxTokens - MIN_THINKING_BUDGET)) : 1;
+    const fitted = Math.min(budget, maxTokens - room);
     if (fitted < MIN_THINKING_BUDGET) {
       const param = request.max_completion_tokens != null && !request[OUTPUT_LIMIT_DEFAULTED] ? 'max_completion_tokens' : 'max_tokens';
       throw new ValidationError(
