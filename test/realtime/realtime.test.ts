@@ -191,6 +191,28 @@ describe('Realtime over TLS', () => {
     socket.close();
   });
 
+  test('input_image parts reach the model as chat image_url parts; an image chat would refuse is refused the same way', async () => {
+    const { socket, events } = await rawClient(`${wss}?model=sandbox/echo`, { headers: { authorization: `Bearer ${KEY}` }, ca: cert.cert });
+    await waitFor(events, 'session.created');
+    const png = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==';
+    const image = (url: string) => ({ type: 'message', role: 'user', content: [{ type: 'input_text', text: 'What is this?' }, { type: 'input_image', image_url: url, detail: 'low' }] });
+    socket.send(JSON.stringify({ type: 'conversation.item.create', item: image(`data:image/png;base64,${png}`) }));
+    socket.send(JSON.stringify({ type: 'response.create' }));
+    const doneAt = await waitFor(events, 'response.done');
+    // The sandbox describes each image it was given: the bytes arrived.
+    assert.match(events[doneAt]!.response.output[0].content[0].text, /\[1 image: image\/png 70 bytes\]/);
+
+    socket.send(JSON.stringify({ type: 'response.create', event_id: 'evt_bad_image', response: { conversation: 'none', input: [image('data:image/png;base64,AAAA')] } }));
+    const failedAt = await waitFor(events, 'response.done', doneAt + 1);
+    assert.equal(events[failedAt]!.response.status, 'failed');
+    const error = events.find((event) => event.type === 'error')!.error;
+    assert.deepEqual([error.event_id, error.code], ['evt_bad_image', 'invalid_image']);
+    socket.send(JSON.stringify({ type: 'conversation.item.create', event_id: 'evt_no_url', item: { type: 'message', role: 'user', content: [{ type: 'input_image' }] } }));
+    await waitFor(events, 'error', events.indexOf(events.find((event) => event.type === 'error')!) + 1);
+    assert.deepEqual(events.filter((event) => event.type === 'error').map((event) => [event.error.event_id, event.error.param]).at(-1), ['evt_no_url', 'item.content[0].image_url']);
+    socket.close();
+  });
+
   test('response.cancel stops the response; a second response.create meanwhile is refused', async () => {
     const { socket, events } = await rawClient(`${wss}?model=slow/lorem`, { headers: { authorization: `Bearer ${KEY}` }, ca: cert.cert });
     socket.send(JSON.stringify({ type: 'conversation.item.create', item: { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'a long story' }] } }));

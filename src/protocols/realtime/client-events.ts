@@ -3,7 +3,13 @@ import { z } from 'zod';
 // The client events Switchyard serves, loosely: unknown fields are kept (and ignored), so a client
 // on a newer version of the protocol is not refused for a field it adds.
 
-const contentPart = z.looseObject({ type: z.string(), text: z.string().optional() });
+const contentPart = z.looseObject({
+  type: z.string(),
+  text: z.string().optional(),
+  // `input_image` parts (user messages): a data URI or an https URL, as chat's `image_url.url`.
+  image_url: z.string().optional(),
+  detail: z.enum(['auto', 'low', 'high']).optional(),
+});
 
 export const ItemSchema = z.discriminatedUnion('type', [
   z.looseObject({

@@ -5,7 +5,7 @@ import type { ChatRequest } from '../../providers/provider.js';
 import { randomId } from '../../util/ids.js';
 import { formatParam } from '../../http/validation/format-issue.js';
 import { audioField, ClientEventSchema, type ResponseOverrides, type RealtimeItemInput, type SessionUpdate } from './client-events.js';
-import { toChatRequest } from './to-chat-request.js';
+import { checkImageParts, toChatRequest } from './to-chat-request.js';
 
 export type RealtimeItem = RealtimeItemInput & { id: string };
 
@@ -183,6 +183,7 @@ export class RealtimeSession {
       const audio = input.content.findIndex((part) => /audio/.test(part.type));
       if (audio !== -1) throw new SwitchyardError('unsupported_parameter', 'Switchyard serves the Realtime API for text only: audio content is not served.', { param: `item.content[${audio}].type` });
     }
+    checkImageParts(input, 'item');
     const item = { ...input, id: input.id ?? randomId('item_') } as RealtimeItem;
     if (this.items.some((existing) => existing.id === item.id)) throw new SwitchyardError('invalid_value', `An item with id '${item.id}' already exists.`, { param: 'item.id' });
     let at = this.items.length;
@@ -225,6 +226,7 @@ export class RealtimeSession {
     if (audio) throw new SwitchyardError('unsupported_parameter', `Switchyard serves the Realtime API for text only: '${audio}' asks for audio.`, { param: audio });
     const session = overrides ? mergeSession(this.state, overrides) : this.state;
     const outOfBand = overrides?.conversation === 'none';
+    overrides?.input?.forEach((item, index) => checkImageParts(item, `response.input[${index}]`));
     const items = overrides?.input ? overrides.input.map((item) => ({ ...item, id: item.id ?? randomId('item_') }) as RealtimeItem) : this.items;
     const request = toChatRequest(this.options.model, session, items);
     const id = randomId('resp_');
