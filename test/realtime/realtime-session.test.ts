@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
+import type { ChatRequest } from '../../src/providers/provider.js';
 import { RealtimeSession } from '../../src/protocols/realtime/realtime-session.js';
 
 type Event = { type: string; [key: string]: any };
@@ -44,4 +45,44 @@ test('an item a response is still writing is retrieved in_progress with its text
   assert.equal(done.response.status, 'completed');
   assert.equal(done.response.output[0].content[0].text, 'Hello');
   assert.ok(!events.some((event) => event.type === 'conversation.item.done' && event.item.id === added.item.id), 'no done for a deleted item');
+});
+
+/** A session whose chat calls are recorded and answered by `reply` (default: one chunk, "ok"). */
+function recordingSession(reply: (request: ChatRequest, signal: AbortSignal) => AsyncIterable<ChatCompletionChunk> = async function* () {
+  yield chunk('ok');
+}) {
+  const events: Event[] = [];
+  const requests: ChatRequest[] = [];
+  const session = new RealtimeSession({
+    model: 'sandbox/echo',
+    beta: false,
+    send: (event) => events.push(event as Event),
+    runChat: async (request, signal) => {
+      requests.push(request);
+      return { chunks: reply(request, signal), release: () => {} };
+    },
+  });
+  const send = (event: unknown) => session.handle(JSON.stringify(event));
+  /** The `count`-th event of this type (1-based), once it has come. */
+  const wait = async (type: string, count = 1) => {
+    const of = () => events.filter((event) => event.type === type);
+    for (let i = 0; i < 400 && of().length < count; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.ok(of().length >= count, `no ${type} #${count}; saw ${events.map((event) => event.type).join(', ')}`);
+    return of()[count - 1]!;
+  };
+  const errors = () => events.filter((event) => event.type === 'error').map((event) => event.error);
+  session.start();
+  return { session, events, requests, send, wait, errors };
+}
+
+test('response.create takes metadata: null (the SDK types it Metadata | null), and echoes metadata given', async () => {
+  const { send, wait, errors } = recordingSession();
+  send({ type: 'response.create', response: { metadata: null } });
+  const first = await wait('response.done');
+  assert.deepEqual(errors(), []);
+  assert.equal(first.response.status, 'completed');
+  assert.equal(first.response.metadata, null);
+  send({ type: 'response.create', response: { metadata: { topic: 'weather' } } });
+  const second = await wait('response.done', 2);
+  assert.deepEqual(second.response.metadata, { topic: 'weather' });
 });

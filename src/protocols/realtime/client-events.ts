@@ -61,7 +61,8 @@ export type SessionUpdate = z.output<typeof SessionUpdateSchema>;
 export const ResponseOverridesSchema = SessionUpdateSchema.extend({
   conversation: z.union([z.literal('auto'), z.literal('none'), z.string()]).optional(),
   input: z.array(ItemSchema).optional(),
-  metadata: z.record(z.string(), z.string()).optional(),
+  // `Metadata | null` in the SDK's RealtimeResponseCreateParams: null is "none".
+  metadata: z.record(z.string(), z.string()).nullable().optional(),
 });
 export type ResponseOverrides = z.output<typeof ResponseOverridesSchema>;
 

@@ -233,7 +233,7 @@ export class RealtimeSession {
     const controller = new AbortController();
     const running: Running = { id, controller, done: Promise.resolve() };
     this.running = running;
-    running.done = this.runResponse(id, request, session, overrides?.metadata, outOfBand, controller.signal, clientEventId).finally(() => {
+    running.done = this.runResponse(id, request, session, overrides?.metadata ?? undefined, outOfBand, controller.signal, clientEventId).finally(() => {
       if (this.running === running) this.running = undefined;
     });
   }
