@@ -129,7 +129,7 @@ export const RealtimeConfigSchema = z.strictObject({
   /** Client events per second on average, and in a burst; beyond, each is dropped with an error event. */
   eventsPerSecond: z.number().positive().default(50),
   eventBurst: z.number().int().positive().default(100),
-  /** A socket with no client event for this long is closed. */
+  /** A socket with no client or server event and no response in progress for this long is closed. */
   idleTimeoutMs: z.number().int().positive().default(15 * 60_000),
 });
 

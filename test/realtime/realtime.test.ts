@@ -290,6 +290,28 @@ describe('Realtime on the embedded engine', () => {
   });
 });
 
+describe('Realtime idle timeout', () => {
+  test('a response in progress keeps the session alive, even with the backend silent longer than the timeout; idle after it, the socket closes', async () => {
+    // Each chunk comes 400 ms after the last: longer than the 250 ms idle timeout.
+    const server = await startServer({ providers: [{ id: 'slow', kind: 'sandbox', chunkDelayMs: 400 }], realtime: { idleTimeoutMs: 250 } });
+    try {
+      const { socket, events } = await rawClient(`${server.origin.replace('http:', 'ws:')}/v1/realtime?model=slow/echo`);
+      const closing = closed(socket);
+      socket.send(JSON.stringify({ type: 'conversation.item.create', item: { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'one two three' }] } }));
+      socket.send(JSON.stringify({ type: 'response.create' }));
+      const doneAt = await waitFor(events, 'response.done');
+      assert.equal(events[doneAt]!.response.status, 'completed');
+      assert.ok(!events.some((event) => event.type === 'error'), JSON.stringify(events.filter((event) => event.type === 'error')));
+      const endedAt = performance.now();
+      assert.equal(await closing, 1000);
+      assert.ok(performance.now() - endedAt >= 200, 'the idle clock started when the response ended');
+      assert.equal(events.at(-1)!.error.code, 'session_idle_timeout');
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('Realtime and the key store', () => {
   test("a persona is a Realtime model like any other; a model the key may not use is refused at the upgrade (403), as chat refuses it", async () => {
     const { startPlatformServer } = await import('../platform/helpers.js');

@@ -13,7 +13,7 @@ export interface RealtimeLimits {
   /** Client events per second a socket may send on average, and in a burst; beyond, error events. */
   eventsPerSecond: number;
   eventBurst: number;
-  /** A socket with no client event for this long is closed. */
+  /** A socket with no client or server event and no response in progress for this long is closed. */
   idleTimeoutMs: number;
   /** Largest client message (the socket's maxPayload). */
   maxMessageBytes: number;
@@ -97,6 +97,8 @@ export function registerRealtimeRoutes(app: FastifyInstance, options: RealtimeRo
         beta,
         send: (event) => {
           if (socket.readyState !== socket.OPEN) return;
+          // Server output is activity too: a client reading a long generation is not idle.
+          idle?.refresh();
           // A client that stops reading while it asks for events (each retrieve echoes an item of
           // up to maxMessageBytes) would have the server buffer them without end: past the limit,
           // its events are not read until it has taken what was sent.
@@ -128,15 +130,22 @@ export function registerRealtimeRoutes(app: FastifyInstance, options: RealtimeRo
       let tokens = limits.eventBurst;
       let refilled = performance.now();
       let refusedInARow = 0;
-      let idle = setTimeout(() => closeIdle(), limits.idleTimeoutMs);
+      // The idle clock runs only while nothing is in flight: every client event and every server
+      // event restarts it, and while a response is in progress (a slow backend may send nothing
+      // for longer than the timeout before its first token) it is restarted instead of firing.
+      let idle: NodeJS.Timeout | undefined;
       const closeIdle = () => {
-        session.error(new SwitchyardError('session_idle_timeout', `No client event for ${Math.round(limits.idleTimeoutMs / 1000)} s: the session is closed.`, { param: null }));
+        if (session.responding) {
+          idle!.refresh();
+          return;
+        }
+        session.error(new SwitchyardError('session_idle_timeout', `No event and no response in progress for ${Math.round(limits.idleTimeoutMs / 1000)} s: the session is closed.`, { param: null }));
         socket.close(1000, 'idle timeout');
       };
 
+      idle = setTimeout(closeIdle, limits.idleTimeoutMs);
       socket.on('message', (data, isBinary) => {
-        clearTimeout(idle);
-        idle = setTimeout(closeIdle, limits.idleTimeoutMs);
+        idle!.refresh();
         const now = performance.now();
         tokens = Math.min(limits.eventBurst, tokens + ((now - refilled) / 1000) * limits.eventsPerSecond);
         refilled = now;

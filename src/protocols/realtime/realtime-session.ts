@@ -210,6 +210,11 @@ export class RealtimeSession {
     running.controller.abort();
   }
 
+  /** Whether a response is in progress: the socket is not idle meanwhile, however quiet the backend. */
+  get responding(): boolean {
+    return this.running !== undefined;
+  }
+
   /** Ends the running response (the socket closed): its backend call is cancelled at once. */
   async close(): Promise<void> {
     const running = this.running;
