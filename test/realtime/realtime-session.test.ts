@@ -86,3 +86,20 @@ test('response.create takes metadata: null (the SDK types it Metadata | null), a
   const second = await wait('response.done', 2);
   assert.deepEqual(second.response.metadata, { topic: 'weather' });
 });
+
+test('conversation.item.create with previous_item_id "root" puts the item first; an unknown previous_item_id is named as such', async () => {
+  const { send, wait, requests, errors } = recordingSession();
+  const say = (text: string, extra: Record<string, unknown> = {}) =>
+    send({ type: 'conversation.item.create', ...extra, item: { type: 'message', role: 'user', content: [{ type: 'input_text', text }] } });
+  say('second');
+  await wait('conversation.item.done');
+  say('first', { previous_item_id: 'root', event_id: 'evt_root' });
+  const added = await wait('conversation.item.added', 2);
+  assert.deepEqual(errors(), []);
+  assert.equal(added.previous_item_id, null);
+  say('nowhere', { previous_item_id: 'item_missing', event_id: 'evt_missing' });
+  assert.deepEqual(errors().map((error) => [error.event_id, error.code, error.param]), [['evt_missing', 'not_found', 'previous_item_id']]);
+  send({ type: 'response.create' });
+  await wait('response.done');
+  assert.deepEqual(requests[0]!.messages.map((message) => message.content), ['first', 'second']);
+});

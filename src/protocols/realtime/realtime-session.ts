@@ -149,9 +149,10 @@ export class RealtimeSession {
     this.event('session.updated', { session: this.sessionObject() });
   }
 
-  private find(id: string): RealtimeItem {
+  /** The item with this id; unknown, an error naming the field that gave the id. */
+  private find(id: string, param = 'item_id'): RealtimeItem {
     const item = this.items.find((candidate) => candidate.id === id);
-    if (!item) throw new SwitchyardError('not_found', `Item with item_id '${id}' not found in the conversation.`, { param: 'item_id' });
+    if (!item) throw new SwitchyardError('not_found', `Item with ${param} '${id}' not found in the conversation.`, { param });
     return item;
   }
 
@@ -187,8 +188,9 @@ export class RealtimeSession {
     const item = { ...input, id: input.id ?? randomId('item_') } as RealtimeItem;
     if (this.items.some((existing) => existing.id === item.id)) throw new SwitchyardError('invalid_value', `An item with id '${item.id}' already exists.`, { param: 'item.id' });
     let at = this.items.length;
-    if (previousId === null) at = 0;
-    else if (previousId !== undefined) at = this.items.indexOf(this.find(previousId)) + 1;
+    // "If set to `root`, the new item will be added to the beginning of the conversation" (the spec).
+    if (previousId === null || previousId === 'root') at = 0;
+    else if (previousId !== undefined) at = this.items.indexOf(this.find(previousId, 'previous_item_id')) + 1;
     this.items.splice(at, 0, item);
     this.clientItemChars.set(item.id, chars);
     this.heldChars += chars;
