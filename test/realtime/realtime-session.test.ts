@@ -103,3 +103,21 @@ test('conversation.item.create with previous_item_id "root" puts the item first;
   await wait('response.done');
   assert.deepEqual(requests[0]!.messages.map((message) => message.content), ['first', 'second']);
 });
+
+test('response.input takes item_reference entries naming conversation items; an unknown id is an error naming the param', async () => {
+  const { send, wait, requests, errors } = recordingSession();
+  send({ type: 'conversation.item.create', item: { id: 'item_kept', type: 'message', role: 'user', content: [{ type: 'input_text', text: 'from the conversation' }] } });
+  send({
+    type: 'response.create',
+    response: {
+      conversation: 'none',
+      input: [{ type: 'item_reference', id: 'item_kept' }, { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'and a new one' }] }],
+    },
+  });
+  await wait('response.done');
+  assert.deepEqual(errors(), []);
+  assert.deepEqual(requests[0]!.messages.map((message) => message.content), ['from the conversation', 'and a new one']);
+  send({ type: 'response.create', event_id: 'evt_ref', response: { conversation: 'none', input: [{ type: 'message', role: 'user', content: [] }, { type: 'item_reference', id: 'item_missing' }] } });
+  assert.deepEqual(errors().map((error) => [error.event_id, error.code, error.param]), [['evt_ref', 'not_found', 'response.input[1].id']]);
+  assert.equal(requests.length, 1);
+});

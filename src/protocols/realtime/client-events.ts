@@ -34,6 +34,15 @@ export const ItemSchema = z.discriminatedUnion('type', [
 ]);
 export type RealtimeItemInput = z.output<typeof ItemSchema>;
 
+/**
+ * What `response.input` takes: "an array accepting raw Items and references to existing Items"
+ * (the spec), a reference being `{type: "item_reference", id}` naming an item of the conversation.
+ */
+const ResponseInputItemSchema = z.discriminatedUnion('type', [
+  ...ItemSchema.options,
+  z.looseObject({ type: z.literal('item_reference'), id: z.string().min(1) }),
+]);
+
 export const FunctionToolSchema = z.looseObject({
   type: z.literal('function'),
   name: z.string().min(1),
@@ -60,7 +69,7 @@ export type SessionUpdate = z.output<typeof SessionUpdateSchema>;
 /** Per-response overrides of `response.create`. */
 export const ResponseOverridesSchema = SessionUpdateSchema.extend({
   conversation: z.union([z.literal('auto'), z.literal('none'), z.string()]).optional(),
-  input: z.array(ItemSchema).optional(),
+  input: z.array(ResponseInputItemSchema).optional(),
   // `Metadata | null` in the SDK's RealtimeResponseCreateParams: null is "none".
   metadata: z.record(z.string(), z.string()).nullable().optional(),
 });

@@ -234,7 +234,11 @@ export class RealtimeSession {
     const session = overrides ? mergeSession(this.state, overrides) : this.state;
     const outOfBand = overrides?.conversation === 'none';
     overrides?.input?.forEach((item, index) => checkImageParts(item, `response.input[${index}]`));
-    const items = overrides?.input ? overrides.input.map((item) => ({ ...item, id: item.id ?? randomId('item_') }) as RealtimeItem) : this.items;
+    const items = overrides?.input
+      ? overrides.input.map((item, index) =>
+          item.type === 'item_reference' ? this.find(item.id, `response.input[${index}].id`) : ({ ...item, id: item.id ?? randomId('item_') } as RealtimeItem),
+        )
+      : this.items;
     const request = toChatRequest(this.options.model, session, items);
     const id = randomId('resp_');
     const controller = new AbortController();
