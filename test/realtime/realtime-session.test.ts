@@ -121,3 +121,33 @@ test('response.input takes item_reference entries naming conversation items; an 
   assert.deepEqual(errors().map((error) => [error.event_id, error.code, error.param]), [['evt_ref', 'not_found', 'response.input[1].id']]);
   assert.equal(requests.length, 1);
 });
+
+test('out-of-band responses run beside the one writing to the conversation, each cancellable by its id; a second conversation response is refused', async () => {
+  let resume!: () => void;
+  const paused = new Promise<void>((resolve) => (resume = resolve));
+  const { send, wait, events, errors } = recordingSession(async function* (_request, signal) {
+    yield chunk('partial');
+    await Promise.race([paused, new Promise((_resolve, reject) => (signal.aborted ? reject(new Error('aborted')) : signal.addEventListener('abort', () => reject(new Error('aborted')))))]);
+    yield chunk(' end');
+  });
+  send({ type: 'conversation.item.create', item: { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'hi' }] } });
+  send({ type: 'response.create' });
+  const inConversation = (await wait('response.created')).response.id;
+  send({ type: 'response.create', event_id: 'evt_oob', response: { conversation: 'none', metadata: { kind: 'side' } } });
+  const outOfBand = (await wait('response.created', 2)).response.id;
+  assert.notEqual(outOfBand, inConversation);
+  send({ type: 'response.create', event_id: 'evt_second' });
+  assert.deepEqual(errors().map((error) => [error.event_id, error.code]), [['evt_second', 'conversation_already_has_active_response']]);
+
+  await wait('response.output_text.delta', 2);
+  send({ type: 'response.cancel', response_id: outOfBand });
+  const cancelled = await wait('response.done');
+  assert.deepEqual([cancelled.response.id, cancelled.response.status], [outOfBand, 'cancelled']);
+  resume();
+  const completed = await wait('response.done', 2);
+  assert.deepEqual([completed.response.id, completed.response.status], [inConversation, 'completed']);
+  assert.equal(completed.response.output[0].content[0].text, 'partial end');
+  // Only the conversation's response wrote to the conversation.
+  const added = events.filter((event) => event.type === 'conversation.item.added').map((event) => event.item.role);
+  assert.deepEqual(added, ['user', 'assistant']);
+});

@@ -38,15 +38,23 @@ export interface RealtimeSessionOptions {
  */
 export const MAX_CONVERSATION_CHARS = 16 * 1024 * 1024;
 
+/**
+ * Responses one socket may run at once: the one writing to the conversation and out-of-band ones
+ * (`conversation: "none"`), which the spec lets run in parallel. Each holds a backend call.
+ */
+export const MAX_PARALLEL_RESPONSES = 8;
+
 interface Running {
   id: string;
+  /** Writes its output to the default conversation (not `conversation: "none"`). */
+  inConversation: boolean;
   controller: AbortController;
   done: Promise<void>;
 }
 
 /**
- * One Realtime socket's state: the session, the conversation (ordered items), the response in
- * progress. No I/O of its own: events go out through `send`, chat calls through `runChat`.
+ * One Realtime socket's state: the session, the conversation (ordered items), the responses in
+ * progress (at most one writing to the conversation, out-of-band ones beside it). No I/O of its own: events go out through `send`, chat calls through `runChat`.
  * The conversation lives as long as the socket, as OpenAI's does.
  */
 export class RealtimeSession {
@@ -59,7 +67,8 @@ export class RealtimeSession {
   private heldChars = 0;
   /** Output items a response is still writing: retrieved meanwhile, they are `in_progress`. */
   private readonly streaming = new Set<string>();
-  private running: Running | undefined;
+  /** Responses in progress, by id. */
+  private readonly running = new Map<string, Running>();
 
   constructor(private readonly options: RealtimeSessionOptions) {}
 
@@ -204,9 +213,11 @@ export class RealtimeSession {
     this.event('conversation.item.deleted', { item_id: id });
   }
 
+  /** The response named, or without an id the one writing to the conversation (else the only one running). */
   private cancel(responseId: string | undefined): void {
-    const running = this.running;
-    if (!running || (responseId !== undefined && responseId !== running.id)) {
+    const all = [...this.running.values()];
+    const running = responseId !== undefined ? this.running.get(responseId) : (all.find((candidate) => candidate.inConversation) ?? (all.length === 1 ? all[0] : undefined));
+    if (!running) {
       throw new SwitchyardError('not_found', responseId ? `No response '${responseId}' is in progress.` : 'No response is in progress.', { param: 'response_id' });
     }
     running.controller.abort();
@@ -214,25 +225,30 @@ export class RealtimeSession {
 
   /** Whether a response is in progress: the socket is not idle meanwhile, however quiet the backend. */
   get responding(): boolean {
-    return this.running !== undefined;
+    return this.running.size > 0;
   }
 
-  /** Ends the running response (the socket closed): its backend call is cancelled at once. */
+  /** Ends the running responses (the socket closed): their backend calls are cancelled at once. */
   async close(): Promise<void> {
-    const running = this.running;
-    if (!running) return;
-    running.controller.abort();
-    await running.done;
+    const all = [...this.running.values()];
+    for (const running of all) running.controller.abort();
+    await Promise.all(all.map((running) => running.done));
   }
 
   private createResponse(overrides: ResponseOverrides | undefined, clientEventId: string | undefined): void {
-    if (this.running) {
-      throw new SwitchyardError('conversation_already_has_active_response', `Conversation already has an active response in progress: ${this.running.id}. Wait until the response is finished before creating a new one.`, { param: null });
+    const outOfBand = overrides?.conversation === 'none';
+    // "Only one Response can write to the default Conversation at a time, but otherwise multiple
+    // Responses can be created in parallel" (the spec).
+    const writer = [...this.running.values()].find((candidate) => candidate.inConversation);
+    if (!outOfBand && writer) {
+      throw new SwitchyardError('conversation_already_has_active_response', `Conversation already has an active response in progress: ${writer.id}. Wait until the response is finished before creating a new one.`, { param: null });
+    }
+    if (this.running.size >= MAX_PARALLEL_RESPONSES) {
+      throw new SwitchyardError('rate_limit_exceeded', `At most ${MAX_PARALLEL_RESPONSES} responses may be in progress at once on a session; wait for one to finish.`, { param: null });
     }
     const audio = audioField(overrides, 'response');
     if (audio) throw new SwitchyardError('unsupported_parameter', `Switchyard serves the Realtime API for text only: '${audio}' asks for audio.`, { param: audio });
     const session = overrides ? mergeSession(this.state, overrides) : this.state;
-    const outOfBand = overrides?.conversation === 'none';
     overrides?.input?.forEach((item, index) => checkImageParts(item, `response.input[${index}]`));
     const items = overrides?.input
       ? overrides.input.map((item, index) =>
@@ -242,10 +258,10 @@ export class RealtimeSession {
     const request = toChatRequest(this.options.model, session, items);
     const id = randomId('resp_');
     const controller = new AbortController();
-    const running: Running = { id, controller, done: Promise.resolve() };
-    this.running = running;
+    const running: Running = { id, inConversation: !outOfBand, controller, done: Promise.resolve() };
+    this.running.set(id, running);
     running.done = this.runResponse(id, request, session, overrides?.metadata ?? undefined, outOfBand, controller.signal, clientEventId).finally(() => {
-      if (this.running === running) this.running = undefined;
+      this.running.delete(id);
     });
   }
 
