@@ -133,6 +133,8 @@ export function registerRealtimeRoutes(app: FastifyInstance, options: RealtimeRo
       // The idle clock runs only while nothing is in flight: every client event and every server
       // event restarts it, and while a response is in progress (a slow backend may send nothing
       // for longer than the timeout before its first token) it is restarted instead of firing.
+      // Declared before it is set: the session's send callback above reads it, and runs first (session.created).
+      // eslint-disable-next-line prefer-const
       let idle: NodeJS.Timeout | undefined;
       const closeIdle = () => {
         if (session.responding) {
