@@ -1,3 +1,4 @@
+import { after, before } from 'node:test';
 // A real Switchyard serving the generated tiny GGUF through the embedded engine, for the
 // test/llama/engine-*.test.ts files, plus what those tests need to judge its answers:
 // the model's own tokenizer and chat template, a raw SSE reader, and small stream utilities.
@@ -78,6 +79,30 @@ export async function startLlamaServer(
     async close() {
       await server.close();
       await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * A llama test server for the enclosing `describe`: started before its tests, closed after. Its
+ * client does not retry, so a 5xx a test provokes is seen once, as it was sent.
+ */
+export function useLlamaServer(models: TestModelEntry[]): { readonly running: LlamaTestServer; readonly client: OpenAI } {
+  let running: LlamaTestServer | undefined;
+  let client: OpenAI | undefined;
+  before(async () => {
+    running = await startLlamaServer(models);
+    client = running.client.withOptions({ maxRetries: 0 });
+  });
+  after(async () => {
+    await running?.close();
+  });
+  return {
+    get running() {
+      return running!;
+    },
+    get client() {
+      return client!;
     },
   };
 }

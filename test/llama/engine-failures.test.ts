@@ -1,11 +1,10 @@
 // What happens when the engine cannot go on with a reply: one request fails, the server does not.
 // llama.cpp's grammar sampler throws when no token it allows is left; node-llama-cpp let that
 // rejection escape unhandled, which ended the whole process (sampling-guard.ts).
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type OpenAI from 'openai';
 import { buildVocab } from '../../src/providers/llama/test-model/vocab.js';
-import { rawStream, startLlamaServer, type LlamaTestServer } from '../helpers/llama-server.js';
+import { rawStream, useLlamaServer } from '../helpers/llama-server.js';
 
 const MODEL = 'local/tiny';
 
@@ -26,20 +25,11 @@ const OBJECT_SCHEMA = {
 };
 
 describe('llama engine: a reply the engine cannot go on with', () => {
-  let running: LlamaTestServer;
-  let client: OpenAI;
+  const engine = useLlamaServer([{ id: 'tiny', contextSize: 1024, parallel: 2 }]);
 
-  before(async () => {
-    running = await startLlamaServer([{ id: 'tiny', contextSize: 1024, parallel: 2 }]);
-    client = running.client.withOptions({ maxRetries: 0 });
-  });
-
-  after(async () => {
-    await running?.close();
-  });
 
   async function stillServes(): Promise<void> {
-    const reply = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'x' }], max_tokens: 3, seed: 1 });
+    const reply = await engine.client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'x' }], max_tokens: 3, seed: 1 });
     assert.equal(reply.choices[0]!.finish_reason, 'length');
   }
 
@@ -52,7 +42,7 @@ describe('llama engine: a reply the engine cannot go on with', () => {
       logit_bias: NO_OPEN_BRACE,
       response_format: { type: 'json_schema' as const, json_schema: { name: 'x', schema: OBJECT_SCHEMA } },
     };
-    const error = await client.chat.completions.create(body).catch((caught: unknown) => caught);
+    const error = await engine.client.chat.completions.create(body).catch((caught: unknown) => caught);
     assert.equal((error as { status?: number }).status, 400, String(error));
     assert.equal((error as { code?: string }).code, 'invalid_value');
     assert.equal((error as { param?: string }).param, 'logit_bias');
@@ -60,7 +50,7 @@ describe('llama engine: a reply the engine cannot go on with', () => {
     await stillServes();
 
     // The same for a forced tool call, and for json_object.
-    const tool = await client.chat.completions
+    const tool = await engine.client.chat.completions
       .create({
         model: MODEL,
         messages: [{ role: 'user', content: 'x' }],
@@ -71,7 +61,7 @@ describe('llama engine: a reply the engine cannot go on with', () => {
       })
       .catch((caught: unknown) => caught);
     assert.equal((tool as { param?: string }).param, 'logit_bias', String(tool));
-    const object = await client.chat.completions
+    const object = await engine.client.chat.completions
       .create({ model: MODEL, messages: [{ role: 'user', content: 'x' }], max_tokens: 20, logit_bias: NO_OPEN_BRACE, response_format: { type: 'json_object' } })
       .catch((caught: unknown) => caught);
     assert.equal((object as { param?: string }).param, 'logit_bias', String(object));
@@ -79,7 +69,7 @@ describe('llama engine: a reply the engine cannot go on with', () => {
   });
 
   test('streamed, the failure after the first chunk is the stream error event, never silence', async () => {
-    const { status, events } = await rawStream(running.server.origin, {
+    const { status, events } = await rawStream(engine.running.server.origin, {
       model: MODEL,
       messages: [{ role: 'user', content: 'x' }],
       seed: 1,
@@ -104,7 +94,7 @@ describe('llama engine: a reply the engine cannot go on with', () => {
       logit_bias: NO_OPEN_BRACE,
       response_format: { type: 'json_object' as const },
     };
-    const errors = await Promise.all([1, 2, 3, 4, 5].map((seed) => client.chat.completions.create({ ...failing, seed }).catch((caught: unknown) => caught)));
+    const errors = await Promise.all([1, 2, 3, 4, 5].map((seed) => engine.client.chat.completions.create({ ...failing, seed }).catch((caught: unknown) => caught)));
     for (const error of errors) assert.equal((error as { status?: number }).status, 400);
     // Two sequences: both must be free again for two replies at once.
     await Promise.all([stillServes(), stillServes()]);

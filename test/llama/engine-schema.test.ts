@@ -1,11 +1,10 @@
 // JSON-schema keywords outside the grammar builder's subset: rewritten into it where that is exact,
 // a 400 naming the keyword otherwise, never dropped (a reply that says `stop` but fails the schema).
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import type OpenAI from 'openai';
 import { engineSchema } from '../../src/providers/llama/engine-schema.js';
-import { startLlamaServer, type LlamaTestServer } from '../helpers/llama-server.js';
+import { useLlamaServer } from '../helpers/llama-server.js';
 import { assertValid } from '../helpers/llama-json.js';
 
 const MODEL = 'local/tiny';
@@ -107,28 +106,19 @@ test('engineSchema rewrites into the subset: definitions, anyOf, type arrays, it
 });
 
 describe('llama engine: schema keywords over HTTP, response_format and tool parameters', () => {
-  let running: LlamaTestServer;
-  let client: OpenAI;
+  const engine = useLlamaServer([{ id: 'tiny', contextSize: 2048, parallel: 2 }]);
   const ajv = new Ajv2020({ strict: true, strictTuples: false, allowUnionTypes: true });
 
-  before(async () => {
-    running = await startLlamaServer([{ id: 'tiny', contextSize: 2048, parallel: 2 }]);
-    client = running.client.withOptions({ maxRetries: 0 });
-  });
-
-  after(async () => {
-    await running?.close();
-  });
 
   test('every refused schema is a 400 with its param, as response_format and as a forced tool\'s parameters', async () => {
     for (const [what, schema, code, under] of REFUSED) {
-      const format = await client.chat.completions
+      const format = await engine.client.chat.completions
         .create({ model: MODEL, messages: [{ role: 'user', content: 'x' }], max_tokens: 20, response_format: { type: 'json_schema', json_schema: { name: 'x', strict: true, schema: schema as Record<string, unknown> } } })
         .catch((caught: unknown) => caught);
       assert.equal((format as { status?: number }).status, 400, `${what}: ${String(format)}`);
       assert.equal((format as { code?: string }).code, code, what);
       assert.equal((format as { param?: string }).param, AT + under, what);
-      const tool = await client.chat.completions
+      const tool = await engine.client.chat.completions
         .create({
           model: MODEL,
           messages: [{ role: 'user', content: 'x' }],
@@ -139,7 +129,7 @@ describe('llama engine: schema keywords over HTTP, response_format and tool para
         .catch((caught: unknown) => caught);
       assert.equal((tool as { param?: string }).param, `tools[1].function.parameters${under}`, `${what} (tool): ${String(tool)}`);
     }
-    const reply = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'x' }], max_tokens: 3 });
+    const reply = await engine.client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'x' }], max_tokens: 3 });
     assert.equal(reply.choices[0]!.finish_reason, 'length');
   });
 
@@ -147,7 +137,7 @@ describe('llama engine: schema keywords over HTTP, response_format and tool para
     const schema = object({ n: { type: 'integer', minimum: 0 }, s: { type: 'string', pattern: '^a+$', format: 'email', maxLength: 4 } });
     const shape = object({ n: { type: 'integer' }, s: { type: 'string', maxLength: 4 } });
     for (let seed = 1; seed <= 4; seed++) {
-      const reply = await client.chat.completions.create({
+      const reply = await engine.client.chat.completions.create({
         model: MODEL,
         messages: [{ role: 'user', content: 'x' }],
         seed,
@@ -159,7 +149,7 @@ describe('llama engine: schema keywords over HTTP, response_format and tool para
     }
     // Strict, the same schema is refused: its reply could not be held to it.
     await assert.rejects(
-      client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'x' }], max_tokens: 20, response_format: { type: 'json_schema', json_schema: { name: 'x', strict: true, schema } } }),
+      engine.client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'x' }], max_tokens: 20, response_format: { type: 'json_schema', json_schema: { name: 'x', strict: true, schema } } }),
       (error: { status?: number; param?: string }) => error.status === 400 && error.param === `${AT}.properties.n.minimum`,
     );
   });
@@ -182,7 +172,7 @@ describe('llama engine: schema keywords over HTTP, response_format and tool para
     };
     let finished = 0;
     for (let seed = 1; seed <= 8; seed++) {
-      const reply = await client.chat.completions.create({
+      const reply = await engine.client.chat.completions.create({
         model: MODEL,
         messages: [{ role: 'user', content: 'x' }],
         seed,
@@ -200,7 +190,7 @@ describe('llama engine: schema keywords over HTTP, response_format and tool para
   test('integer bounds, type arrays and prefixItems with items false are enforced', async () => {
     const parameters = object({ a: { type: 'integer', minimum: 0, maximum: 9 } });
     for (let seed = 1; seed <= 6; seed++) {
-      const reply = await client.chat.completions.create({
+      const reply = await engine.client.chat.completions.create({
         model: MODEL,
         messages: [{ role: 'user', content: 'x' }],
         seed,
@@ -219,7 +209,7 @@ describe('llama engine: schema keywords over HTTP, response_format and tool para
     });
     const validate = ajv.compile(schema);
     for (let seed = 1; seed <= 10; seed++) {
-      const reply = await client.chat.completions.create({
+      const reply = await engine.client.chat.completions.create({
         model: MODEL,
         messages: [{ role: 'user', content: 'x' }],
         seed,

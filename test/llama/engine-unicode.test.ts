@@ -2,11 +2,10 @@
 // is spelled in byte-fallback tokens. Banning all high bytes under a grammar (to keep a random model
 // from writing invalid UTF-8) made a literal such as "Zürich" unwritable, and the grammar sampler's
 // failure ended the server; now the bytes are held to valid UTF-8 one token at a time (utf8-guard.ts).
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type OpenAI from 'openai';
 import { nextHighBytes } from '../../src/providers/llama/utf8-guard.js';
-import { startLlamaServer, type LlamaTestServer } from '../helpers/llama-server.js';
+import { useLlamaServer } from '../helpers/llama-server.js';
 import { assertValid } from '../helpers/llama-json.js';
 
 const MODEL = 'local/tiny';
@@ -45,23 +44,14 @@ test('nextHighBytes: a lead at a boundary, then exactly the continuations RFC 36
 });
 
 describe('llama engine: non-ASCII literals and strings under a grammar', () => {
-  let running: LlamaTestServer;
-  let client: OpenAI;
+  const engine = useLlamaServer([{ id: 'tiny', contextSize: 1024, parallel: 2 }]);
 
-  before(async () => {
-    running = await startLlamaServer([{ id: 'tiny', contextSize: 1024, parallel: 2 }]);
-    client = running.client.withOptions({ maxRetries: 0 });
-  });
-
-  after(async () => {
-    await running?.close();
-  });
 
   test('an enum of non-ASCII strings is written whole (the reviewer\'s request, then more seeds, streamed too)', async () => {
     const schema = { type: 'object', properties: { city: { enum: ['Zürich', 'Genève', '日本', '🙂', '€'] } }, required: ['city'], additionalProperties: false };
     const seen = new Set<string>();
     for (let seed = 1; seed <= 12; seed++) {
-      const reply = await client.chat.completions.create({
+      const reply = await engine.client.chat.completions.create({
         model: MODEL,
         messages: [{ role: 'user', content: 'x' }],
         seed,
@@ -75,7 +65,7 @@ describe('llama engine: non-ASCII literals and strings under a grammar', () => {
       seen.add(value.city);
     }
     assert.ok(seen.size >= 2, [...seen].join(', '));
-    const stream = await client.chat.completions.create({
+    const stream = await engine.client.chat.completions.create({
       model: MODEL,
       messages: [{ role: 'user', content: 'x' }],
       seed: 1,
@@ -91,7 +81,7 @@ describe('llama engine: non-ASCII literals and strings under a grammar', () => {
   test('a forced tool call whose parameters hold a non-ASCII const', async () => {
     const parameters = { type: 'object', properties: { c: { const: '日本' } }, required: ['c'], additionalProperties: false };
     for (const seed of [1, 2, 3]) {
-      const reply = await client.chat.completions.create({
+      const reply = await engine.client.chat.completions.create({
         model: MODEL,
         messages: [{ role: 'user', content: 'x' }],
         seed,
@@ -110,7 +100,7 @@ describe('llama engine: non-ASCII literals and strings under a grammar', () => {
     const schema = { type: 'object', properties: { s: { type: 'string', maxLength: 10 } }, required: ['s'], additionalProperties: false };
     let nonAscii = 0;
     for (let seed = 1; seed <= 16; seed++) {
-      const reply = await client.chat.completions.create({
+      const reply = await engine.client.chat.completions.create({
         model: MODEL,
         messages: [{ role: 'user', content: 'x' }],
         seed,
