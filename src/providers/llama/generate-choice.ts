@@ -169,13 +169,7 @@ export async function* generateChoice(options: GenerateOptions): AsyncGenerator<
   // events into chunks and writes them. Otherwise the events are delivered first and the next token
   // is asked for with the siblings' (step-gate.ts). It is asked for only when generation goes on, so
   // the last chunk never waits for a token nobody wants.
-  // A token asked for ahead may fail while this generator waits on its consumer (a yield): marked
-  // handled at once, or Node would end the process over it before the loop comes to read it.
-  const ahead = (next: ReturnType<typeof iterator.next>) => {
-    next.catch(() => undefined);
-    return next;
-  };
-  let pending: ReturnType<typeof iterator.next> | undefined = ahead(gate.start(iterator));
+  let pending: ReturnType<typeof iterator.next> | undefined = gate.start(iterator);
   try {
     for (;;) {
       // Set on every turn that goes on: the loop ends (break) on each path that leaves it unset.
@@ -212,7 +206,7 @@ export async function* generateChoice(options: GenerateOptions): AsyncGenerator<
       // chain of promises; run now, the decoding, parsing and the consumer's chunk work would land
       // between its links and hold the engine idle (~30 µs a token on the tiny model, 5%).
       if (!lengthReached && !textCanFinish && gate.idle) {
-        pending = ahead(gate.next(order, iterator));
+        pending = gate.next(order, iterator);
         await nextTurn();
       }
       // Text is decoded from the tokens' bytes by a streaming UTF-8 decoder: a character spelled
@@ -244,12 +238,12 @@ export async function* generateChoice(options: GenerateOptions): AsyncGenerator<
         finishReason = 'length';
         finished = true;
       }
-      if (!finished && !pending && gate.idle) pending = ahead(gate.next(order, iterator));
+      if (!finished && !pending && gate.idle) pending = gate.next(order, iterator);
       yield* deliver(events);
       if (finished) break;
       if (!pending) {
         if (signal.aborted) throw new ClientAbortedError();
-        pending = ahead(gate.after(order, iterator));
+        pending = gate.after(order, iterator);
       }
     }
   } finally {

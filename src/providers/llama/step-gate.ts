@@ -27,7 +27,7 @@ export class StepGate {
    * never holds up the sequences already generating (the engine fits their tokens in beside it).
    */
   start<T, R>(iterator: AsyncIterator<T, R>): Promise<IteratorResult<T, R>> {
-    return iterator.next();
+    return handled(iterator.next());
   }
 
   /**
@@ -48,7 +48,7 @@ export class StepGate {
   private enqueue<T, R>(order: number, iterator: AsyncIterator<T, R>): Promise<IteratorResult<T, R>> {
     const result = new Promise<IteratorResult<T, R>>((resolve) => this.waiting.push({ order, ask: () => resolve(this.ask(iterator)) }));
     if (this.inFlight === 0) this.scheduleRelease();
-    return result;
+    return handled(result);
   }
 
   /**
@@ -71,7 +71,8 @@ export class StepGate {
   private ask<T, R>(iterator: AsyncIterator<T, R>): Promise<IteratorResult<T, R>> {
     this.inFlight++;
     const result = iterator.next();
-    // Registered before the caller awaits `result`, so the count is down when the caller resumes.
+    // Registered before the caller awaits `result`, so the count is down when the caller resumes
+    // (and, with a rejection handler, `result` is handled: see `handled`).
     result.then(this.land, this.land);
     return result;
   }
@@ -80,4 +81,14 @@ export class StepGate {
     // The last token of the step is in: the waiting ones ask (with the last one, if it goes on).
     if (--this.inFlight === 0 && this.waiting.length > 0) this.scheduleRelease();
   };
+}
+
+/**
+ * A token asked for ahead may fail (a sampling failure) while its generator waits on its consumer:
+ * every promise the gate hands out is marked handled at once, or Node would end the process over
+ * the rejection before the generator comes to await it. The caller still sees the failure.
+ */
+function handled<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined);
+  return promise;
 }
